@@ -1,0 +1,51 @@
+"""Build the Cython core, or nothing when RINGQ_NO_EXTENSIONS is set.
+
+Switches, all read from the environment:
+  RINGQ_NO_EXTENSIONS=1  skip the extension; ringq then runs its pure-Python twin
+  RINGQ_DEBUG=1          -O0 -g, assertions on, Cython line tracing off
+  RINGQ_SANITIZE=address build with a sanitizer (address, undefined, ...); load libasan first
+  RINGQ_FORCE_LOCK=1     take the native state lock even on GIL builds, to exercise the
+                         free-threaded locking code on an ordinary CPython
+"""
+import os
+import sys
+
+from setuptools import Extension, setup
+
+
+def flag(name):
+    return os.environ.get(name, "") not in ("", "0")
+
+
+if flag("RINGQ_NO_EXTENSIONS") or sys.implementation.name != "cpython":
+    setup(ext_modules=[])
+    raise SystemExit(0)
+
+from Cython.Build import cythonize  # noqa: E402  (only needed when building the extension)
+
+macros, cflags, ldflags = [], [], []
+if flag("RINGQ_DEBUG"):
+    cflags += ["-O0", "-g3", "-UNDEBUG"] if os.name != "nt" else ["/Od", "/Zi"]
+if os.environ.get("RINGQ_SANITIZE"):
+    san = f"-fsanitize={os.environ['RINGQ_SANITIZE']}"
+    cflags += [san, "-fno-omit-frame-pointer", "-g"]
+    ldflags += [san]
+if flag("RINGQ_FORCE_LOCK"):
+    macros.append(("RINGQ_FORCE_LOCK", "1"))
+
+core = Extension(
+    "ringq._queue_c",
+    ["src/ringq/_queue_c.pyx"],
+    include_dirs=["src/ringq"],
+    define_macros=macros,
+    extra_compile_args=cflags,
+    extra_link_args=ldflags,
+)
+
+setup(
+    ext_modules=cythonize(
+        [core],
+        language_level=3,
+        compiler_directives={"embedsignature": True, "freethreading_compatible": True},
+    )
+)

@@ -1,0 +1,1007 @@
+# cython: language_level=3
+# cython: embedsignature=True
+# cython: freethreading_compatible=True
+# cython: boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""The Cython core of ringq.Queue: a ring buffer of object pointers plus FIFO lists of parked threads.
+
+Design in one paragraph
+-----------------------
+Items live in a ring of ``PyObject*`` slots that grows on demand (doubling, never
+past a bounded queue's maxsize) and, for unbounded queues, shrinks again when mostly
+empty. A call that can proceed does its work in one short locked section and never
+releases the GIL. A call that must wait parks its thread: it takes a *parker* (a
+PyThread lock held in the "acquired" state), links a ``Waiter`` that points at it
+into the getters, putters or joiners list, and blocks on the parker with the GIL
+released. A waker unlinks the oldest waiter, marks it woken and, after leaving the
+locked section, releases its parker. The woken thread re-checks the queue itself;
+nothing is handed over, so a woken thread that leaves early (timeout, Ctrl-C) can
+never strand an item, and a wake-up it does not use is passed to the next waiter.
+The waiter record is all a waker touches, so other kinds of waiters (an asyncio
+future, a select over several queues) fit the same lists.
+
+Lock rules (every field of Queue below the "guarded" line obeys them)
+--------------------------------------------------------------------
+1. Every read or write of a guarded field happens between ``self._lock()`` and
+   ``self._unlock()``. The lock is the queue's ``ringq_mutex`` (see _sync.h): a
+   PyMutex on free-threaded builds, the GIL itself on GIL builds.
+2. A locked section runs no Python code and never waits: no Py_DECREF (it can run
+   ``__del__``, which can re-enter this queue), no allocation of Python objects (it
+   can run the GC), no exception set, no release of the GIL. Allowed: plain field
+   access, Py_INCREF (it cannot run code) and PyMem_Raw* (a C allocator).
+3. So references are dropped, exceptions raised and parkers released only after
+   ``_unlock()``. Draining (shutdown(immediate=True), GC clear, dealloc) first moves
+   the slots out of the queue under the lock, then decrefs them outside it.
+4. A thread never blocks on the state lock with the GIL held: PyMutex detaches
+   while it waits, and on GIL builds there is nothing to block on.
+5. A waiter marked woken keeps its Waiter record alive until its parker has been
+   released (it blocks on the parker if needed), so a waker may release the parker
+   after unlocking without the record disappearing under it.
+"""
+
+cimport cython
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.list cimport PyList_New
+from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry, visitproc
+from cpython.ref cimport Py_INCREF
+from libc.stdint cimport int64_t
+from libc.string cimport memcpy
+
+import operator
+import os
+import threading
+from types import GenericAlias
+
+from ._errors import Empty, Full, ShutDown
+
+cdef extern from "pythread.h":
+    ctypedef void *PyThread_type_lock
+    ctypedef long long PY_TIMEOUT_T
+    ctypedef enum PyLockStatus:
+        PY_LOCK_FAILURE
+        PY_LOCK_ACQUIRED
+        PY_LOCK_INTR
+    const PY_TIMEOUT_T PY_TIMEOUT_MAX
+    int WAIT_LOCK
+    int NOWAIT_LOCK
+    PyThread_type_lock PyThread_allocate_lock() nogil
+    void PyThread_free_lock(PyThread_type_lock) nogil
+    int PyThread_acquire_lock(PyThread_type_lock, int) nogil
+    void PyThread_release_lock(PyThread_type_lock) nogil
+    # Returns PY_LOCK_INTR when a signal interrupts the wait (intr_flag=1).
+    PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock, PY_TIMEOUT_T, int) nogil
+    unsigned long PyThread_get_thread_ident() nogil
+
+cdef extern from "Python.h":
+    void *PyMem_RawMalloc(size_t) nogil
+    void PyMem_RawFree(void *) nogil
+    void Py_SET_SIZE(object, Py_ssize_t)
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+cdef extern from "Python.h":
+    # PyObject* forms, so that no temporary reference is created under the lock.
+    void incref "Py_INCREF"(PyObject *) nogil
+    void decref "Py_DECREF"(PyObject *)
+
+cdef extern from "_sync.h":
+    ctypedef struct ringq_mutex:
+        pass
+    const char *RINGQ_LOCK_KIND
+    int ringq_mutex_init(ringq_mutex *) nogil
+    void ringq_mutex_free(ringq_mutex *) nogil
+    void ringq_mutex_lock(ringq_mutex *)
+    void ringq_mutex_unlock(ringq_mutex *) nogil
+    void ringq_mutex_after_fork(ringq_mutex *) nogil
+    int64_t ringq_monotonic_ns() nogil
+    object ringq_steal(PyObject *)
+    PyObject **ringq_list_items(object)
+    PyObject **ringq_tuple_items(object)
+
+
+# ---------------------------------------------------------------------------
+# The ring: a circular array of owned references. Every helper runs with the
+# queue's lock held and calls nothing that can run Python code.
+# ---------------------------------------------------------------------------
+
+ctypedef struct Ring:
+    PyObject **slots     # NULL until the first item arrives
+    Py_ssize_t cap       # number of slots
+    Py_ssize_t head      # index of the oldest item
+    Py_ssize_t count     # number of items
+
+cdef enum:
+    RING_MIN_CAP = 8     # first allocation
+    RING_KEEP = 4096     # rings up to this many slots (32 KiB) never shrink; larger ones
+                         # halve when under 1/8 full, so a burst does not pin its peak memory
+
+
+cdef inline void ring_push(Ring *r, PyObject *item) noexcept nogil:
+    """Append *item* (a reference the ring now owns) at the tail; requires count < cap."""
+    cdef Py_ssize_t i = r.head + r.count
+    if i >= r.cap:
+        i -= r.cap
+    r.slots[i] = item
+    r.count += 1
+
+
+cdef inline PyObject *ring_pop(Ring *r) noexcept nogil:
+    """Remove the oldest item and return its reference to the caller; requires count > 0."""
+    cdef PyObject *item = r.slots[r.head]
+    r.head += 1
+    if r.head == r.cap:
+        r.head = 0
+    r.count -= 1
+    return item
+
+
+cdef void ring_take(Ring *r, PyObject **dst, Py_ssize_t n) noexcept nogil:
+    """Move the *n* oldest items (and their references) to dst[0..n); requires n <= count."""
+    cdef Py_ssize_t first = r.cap - r.head
+    if first > n:
+        first = n
+    memcpy(dst, r.slots + r.head, <size_t>first * sizeof(PyObject *))
+    if n > first:
+        memcpy(dst + first, r.slots, <size_t>(n - first) * sizeof(PyObject *))
+    r.head += n
+    if r.head >= r.cap:
+        r.head -= r.cap
+    r.count -= n
+
+
+cdef void ring_extend(Ring *r, PyObject **src, Py_ssize_t n) noexcept:
+    """Append src[0..n) at the tail, taking a new reference to each; requires count + n <= cap."""
+    cdef Py_ssize_t i
+    cdef Py_ssize_t tail = r.head + r.count
+    if tail >= r.cap:
+        tail -= r.cap
+    for i in range(n):
+        incref(src[i])
+        r.slots[tail] = src[i]
+        tail += 1
+        if tail == r.cap:
+            tail = 0
+    r.count += n
+
+
+cdef int ring_resize(Ring *r, Py_ssize_t cap) noexcept nogil:
+    """Move the items to a fresh array of *cap* >= count slots, oldest first; -1 if out of memory."""
+    cdef PyObject **slots
+    cdef Py_ssize_t n = r.count
+    if <size_t>cap > (<size_t>PY_SSIZE_T_MAX) // sizeof(PyObject *):
+        return -1
+    slots = <PyObject **>PyMem_RawMalloc(<size_t>cap * sizeof(PyObject *))
+    if slots == NULL:
+        return -1
+    if n:
+        ring_take(r, slots, n)
+    PyMem_RawFree(r.slots)
+    r.slots = slots
+    r.cap = cap
+    r.head = 0
+    r.count = n
+    return 0
+
+
+cdef int ring_reserve(Ring *r, Py_ssize_t need, Py_ssize_t bound) noexcept nogil:
+    """Make room for *need* more items, by doubling, never past *bound* (if > 0); -1 if out of memory.
+
+    Returns 0 also when the bound caps the growth: callers re-read cap - count.
+    """
+    cdef Py_ssize_t want = r.count + need
+    cdef Py_ssize_t cap = r.cap
+    if want <= cap:
+        return 0
+    if bound > 0 and want > bound:
+        want = bound
+        if want <= cap:
+            return 0
+    if cap < RING_MIN_CAP:
+        cap = RING_MIN_CAP
+    while cap < want:
+        if cap > PY_SSIZE_T_MAX // 2:
+            cap = want
+            break
+        cap *= 2
+    if bound > 0 and cap > bound:
+        cap = bound
+    return ring_resize(r, cap)
+
+
+cdef inline Ring ring_detach(Ring *r) noexcept nogil:
+    """Return the whole ring and leave *r* empty, so its references can be dropped after unlocking."""
+    cdef Ring out = r[0]
+    r.slots = NULL
+    r.cap = 0
+    r.head = 0
+    r.count = 0
+    return out
+
+
+cdef void ring_release(Ring r) noexcept:
+    """Drop every reference of a detached ring and free it. Call WITHOUT the lock: this runs __del__."""
+    cdef Py_ssize_t i = r.head
+    cdef Py_ssize_t k
+    for k in range(r.count):
+        decref(r.slots[i])
+        i += 1
+        if i == r.cap:
+            i = 0
+    PyMem_RawFree(r.slots)
+
+
+# ---------------------------------------------------------------------------
+# Waiters: a parked thread, in a FIFO list per condition. Lists are touched only
+# under the queue's lock; a woken waiter's parker is released after unlocking.
+# ---------------------------------------------------------------------------
+
+ctypedef struct Waiter:
+    Waiter *prev
+    Waiter *next
+    PyThread_type_lock parker  # held ("acquired") while parked; the waker releases it
+    bint woken                 # set by the waker when it unlinks this waiter
+
+ctypedef struct WaitList:
+    Waiter *head
+    Waiter *tail
+
+
+cdef inline void wl_append(WaitList *wl, Waiter *w) noexcept nogil:
+    """Link *w* at the tail of *wl*."""
+    w.next = NULL
+    w.prev = wl.tail
+    if wl.tail != NULL:
+        wl.tail.next = w
+    else:
+        wl.head = w
+    wl.tail = w
+
+
+cdef inline void wl_remove(WaitList *wl, Waiter *w) noexcept nogil:
+    """Unlink *w*, which must be in *wl*."""
+    if w.prev != NULL:
+        w.prev.next = w.next
+    else:
+        wl.head = w.next
+    if w.next != NULL:
+        w.next.prev = w.prev
+    else:
+        wl.tail = w.prev
+    w.prev = NULL
+    w.next = NULL
+
+
+cdef Waiter *wl_claim(WaitList *wl, Py_ssize_t n) noexcept nogil:
+    """Unlink up to *n* oldest waiters, mark them woken and return them as a chain (linked by next)."""
+    cdef Waiter *chain = wl.head
+    cdef Waiter *last = NULL
+    cdef Waiter *w = wl.head
+    while w != NULL and n > 0:
+        w.woken = True
+        last = w
+        w = w.next
+        n -= 1
+    if last == NULL:
+        return NULL
+    last.next = NULL
+    wl.head = w
+    if w != NULL:
+        w.prev = NULL
+    else:
+        wl.tail = NULL
+    return chain
+
+
+cdef void wake_chain(Waiter *w) noexcept nogil:
+    """Release the parker of every waiter in a claimed chain. Call after unlocking (rule 5)."""
+    cdef Waiter *nxt
+    cdef PyThread_type_lock parker
+    while w != NULL:
+        nxt = w.next      # read before the release: the waiter may return right after
+        parker = w.parker
+        PyThread_release_lock(parker)
+        w = nxt
+
+
+# ---------------------------------------------------------------------------
+# Process-wide state: fork detection and the main thread (for Ctrl-C).
+# ---------------------------------------------------------------------------
+
+# Bumped in a fork child; a queue whose generation differs forgets its waiters,
+# which belonged to threads that do not exist in the child.
+cdef unsigned long _fork_generation = 0
+# Signals are handled in the main thread only; it waits in slices so Ctrl-C is
+# seen even where a lock wait is not interrupted by signals (macOS, Windows).
+cdef unsigned long _main_thread_ident = threading.main_thread().ident
+cdef enum:
+    MAIN_THREAD_SLICE_US = 50000
+
+
+def _after_fork_in_child():
+    global _fork_generation, _main_thread_ident
+    _fork_generation += 1
+    _main_thread_ident = PyThread_get_thread_ident()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+LOCK_KIND = RINGQ_LOCK_KIND.decode()
+
+cdef enum:
+    NO_DEADLINE = -1
+    PARKERS_KEPT = 32  # parkers a queue keeps for reuse; more are freed
+
+cdef double _FOREVER_S = 1e9  # longer timeouts (about 31 years) mean "forever"
+
+
+cdef int64_t _deadline(object timeout) except? -2:
+    """Monotonic deadline in ns for *timeout* seconds, or NO_DEADLINE; raises on bad input."""
+    cdef double seconds
+    if timeout is None:
+        return NO_DEADLINE
+    if isinstance(timeout, (str, bytes, bytearray)):
+        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}")
+    try:
+        seconds = timeout
+    except TypeError:
+        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}") from None
+    if seconds != seconds:
+        raise ValueError("'timeout' must be a non-negative number, not NaN")
+    if seconds < 0:
+        raise ValueError("'timeout' must be a non-negative number")
+    if seconds > _FOREVER_S:
+        return NO_DEADLINE
+    return ringq_monotonic_ns() + <int64_t>(seconds * 1e9 + 0.999)
+
+
+cdef Py_ssize_t _as_bound(object maxsize) except? -1:
+    """Validate *maxsize* (an integer) and clamp it to Py_ssize_t; <= 0 means unbounded."""
+    try:
+        value = operator.index(maxsize)
+    except TypeError:
+        raise TypeError(f"maxsize must be an integer, not {type(maxsize).__name__!r}") from None
+    if value > PY_SSIZE_T_MAX:
+        return PY_SSIZE_T_MAX  # more than memory can hold: the same as no bound in practice
+    if value < 0:
+        return 0
+    return value
+
+
+@cython.final
+@cython.no_gc_clear  # our own tp_clear is installed below (_queue_clear)
+@cython.auto_pickle(False)
+cdef class Queue:
+    """Queue(maxsize=0)
+
+    A bounded FIFO queue for threads: a drop-in for ``queue.Queue``.
+
+    ``maxsize <= 0`` makes it unbounded. Besides the ``queue.Queue`` API it has
+    ``put_many``/``get_many``, iteration until shutdown, and a context manager::
+
+        q = Queue(maxsize=100)
+        q.put_many(range(10))
+        q.get_many(4)          # [0, 1, 2, 3]
+        q.shutdown()
+        list(q)                # [4, 5, 6, 7, 8, 9]
+    """
+
+    cdef:
+        # Set in __cinit__, then read-only.
+        ringq_mutex _mutex
+        object __weakref__
+
+        # ---- guarded by self._mutex: see "Lock rules" at the top of this file ----
+        Ring _ring
+        Py_ssize_t _bound            # maxsize as a C integer; 0 means unbounded
+        object _maxsize              # maxsize as the user gave it (what .maxsize returns)
+        Py_ssize_t _unfinished       # items put and not yet task_done()
+        bint _shutdown
+        WaitList _getters            # threads waiting for an item
+        WaitList _putters            # threads waiting for room
+        WaitList _joiners            # threads waiting for _unfinished == 0
+        PyThread_type_lock *_parkers  # spare parkers, reused across waits
+        Py_ssize_t _nparkers
+        unsigned long _fork_gen      # _fork_generation when the waiter lists were last valid
+
+    def __cinit__(self, maxsize=0):
+        self._bound = _as_bound(maxsize)
+        self._maxsize = maxsize
+        self._fork_gen = _fork_generation
+        if ringq_mutex_init(&self._mutex) < 0:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        # No other reference exists, so nothing can race us; drain as rule 3 says anyway.
+        cdef Ring ring = ring_detach(&self._ring)
+        cdef Py_ssize_t i
+        ring_release(ring)
+        for i in range(self._nparkers):
+            PyThread_free_lock(self._parkers[i])
+        PyMem_RawFree(self._parkers)
+        ringq_mutex_free(&self._mutex)
+
+    # -- the lock ------------------------------------------------------------
+
+    cdef inline void _lock(self) noexcept:
+        ringq_mutex_lock(&self._mutex)
+
+    cdef inline void _unlock(self) noexcept:
+        ringq_mutex_unlock(&self._mutex)
+
+    cdef inline bint _has_waiters(self, WaitList *wl) noexcept:
+        """Lock held. True if *wl* has a waiter; in a fork child, first forgets the parent's waiters."""
+        if wl.head == NULL:
+            return False
+        if self._fork_gen != _fork_generation:
+            self._forget_waiters_after_fork()
+            return False
+        return True
+
+    cdef void _forget_waiters_after_fork(self) noexcept:
+        # Lock held. The waiters' threads do not exist in this process.
+        self._getters.head = self._getters.tail = NULL
+        self._putters.head = self._putters.tail = NULL
+        self._joiners.head = self._joiners.tail = NULL
+        self._fork_gen = _fork_generation
+
+    cdef inline Waiter *_claim(self, WaitList *wl, Py_ssize_t n) noexcept:
+        """Lock held. Claim up to *n* waiters of *wl*; wake the chain after unlocking."""
+        if n <= 0 or not self._has_waiters(wl):
+            return NULL
+        return wl_claim(wl, n)
+
+    cdef inline Py_ssize_t _room(self) noexcept:
+        """Lock held. Free places under the bound (PY_SSIZE_T_MAX when unbounded)."""
+        if self._bound <= 0:
+            return PY_SSIZE_T_MAX
+        return self._bound - self._ring.count
+
+    # -- parking ---------------------------------------------------------------
+
+    cdef PyThread_type_lock _take_parker(self) except NULL:
+        """A parker in the acquired state, reused from the queue's spares if possible."""
+        cdef PyThread_type_lock parker = NULL
+        self._lock()
+        if self._nparkers > 0:
+            self._nparkers -= 1
+            parker = self._parkers[self._nparkers]
+        self._unlock()
+        if parker != NULL:
+            return parker
+        parker = PyThread_allocate_lock()
+        if parker == NULL:
+            raise MemoryError()
+        PyThread_acquire_lock(parker, NOWAIT_LOCK)
+        return parker
+
+    cdef void _give_parker(self, PyThread_type_lock parker) noexcept:
+        """Return an acquired parker to the spares (or free it when there are enough)."""
+        self._lock()
+        if self._parkers == NULL:
+            self._parkers = <PyThread_type_lock *>PyMem_RawMalloc(PARKERS_KEPT * sizeof(PyThread_type_lock))
+        if self._parkers != NULL and self._nparkers < PARKERS_KEPT:
+            self._parkers[self._nparkers] = parker
+            self._nparkers += 1
+            parker = NULL
+        self._unlock()
+        if parker != NULL:
+            PyThread_free_lock(parker)
+
+    cdef int _park(self, WaitList *wl, PyThread_type_lock parker, int64_t deadline) except -1:
+        """Wait on *wl* until woken, the deadline or a signal. Enter with the lock held; returns without it.
+
+        Returns 0 for the caller to re-check the queue (woken, timed out or a
+        signal whose handler did not raise) and -1 with an exception set when a
+        signal handler raised (Ctrl-C).
+        """
+        cdef Waiter w
+        cdef Waiter *baton = NULL
+        cdef PyLockStatus r
+        cdef PY_TIMEOUT_T us = -1
+        cdef int64_t left
+        cdef bint woken, check_signals, is_main
+        w.woken = False
+        w.parker = parker
+        wl_append(wl, &w)
+        self._unlock()
+
+        is_main = PyThread_get_thread_ident() == _main_thread_ident
+        if deadline != NO_DEADLINE:
+            left = deadline - ringq_monotonic_ns()
+            us = (left + 999) // 1000 if left > 0 else 0
+            if us > PY_TIMEOUT_MAX:
+                us = PY_TIMEOUT_MAX
+        if is_main and (us < 0 or us > MAIN_THREAD_SLICE_US):
+            us = MAIN_THREAD_SLICE_US
+        with nogil:
+            r = PyThread_acquire_lock_timed(parker, us, 1)
+
+        self._lock()
+        woken = w.woken
+        if not woken:
+            wl_remove(wl, &w)
+        self._unlock()
+        if woken and r != PY_LOCK_ACQUIRED:
+            # Our waker is between its unlock and the release of our parker (rule 5).
+            with nogil:
+                PyThread_acquire_lock(parker, WAIT_LOCK)
+        check_signals = r == PY_LOCK_INTR or (is_main and r == PY_LOCK_FAILURE)
+        if check_signals and PyErr_CheckSignals() < 0:
+            if woken:
+                # We leave without re-checking: pass the wake-up on, in case it meant an item or room.
+                self._lock()
+                baton = self._claim(wl, 1)
+                self._unlock()
+                wake_chain(baton)
+            return -1
+        return 0
+
+
+    cdef inline void _maybe_shrink(self) noexcept:
+        """Lock held. Halve a large ring that is under 1/8 full (allocation failure: keep it)."""
+        if self._ring.cap > RING_KEEP and self._ring.count < (self._ring.cap >> 3):
+            ring_resize(&self._ring, self._ring.cap >> 1)
+
+    # -- put -------------------------------------------------------------------
+
+    def put(self, item, bint block=True, timeout=None):
+        """put(item, block=True, timeout=None)
+
+        Put *item* at the tail, waiting up to *timeout* seconds for room.
+
+        Raises Full if there is no room (at once with ``block=False``), and
+        ShutDown if the queue is shut down::
+
+            q.put(job)                 # wait as long as it takes
+            q.put(job, timeout=0.5)    # Full after half a second
+        """
+        cdef int64_t deadline = NO_DEADLINE
+        if block and timeout is not None:
+            deadline = _deadline(timeout)
+        self._put(item, block, deadline)
+
+    def put_nowait(self, item):
+        """put_nowait(item)
+
+        Put *item* without waiting; Full if there is no room.
+        """
+        self._put(item, False, NO_DEADLINE)
+
+    cdef inline int _put(self, object item, bint block, int64_t deadline) except -1:
+        cdef Waiter *chain
+        cdef PyObject *one
+        self._lock()
+        if not self._shutdown and self._ring.count < self._ring.cap and (
+                self._bound <= 0 or self._ring.count < self._bound):
+            Py_INCREF(item)
+            ring_push(&self._ring, <PyObject *>item)
+            self._unfinished += 1
+            chain = self._claim(&self._getters, 1)
+            self._unlock()
+            wake_chain(chain)
+            return 0
+        self._unlock()
+        one = <PyObject *>item
+        return self._put_items(&one, 1, block, deadline)
+
+    def put_many(self, items, bint block=True, timeout=None):
+        """put_many(items, block=True, timeout=None)
+
+        Put every item of *items*, in order; runs of items are copied in one locked section.
+
+        *items* is read into a tuple first; if iterating it raises, nothing is put.
+        With ``block=False`` it is all or nothing: Full unless every item fits.
+        Otherwise items go in as room frees up; on a timeout (Full) or a shutdown
+        (ShutDown) the items already put stay in the queue::
+
+            q.put_many(range(100))
+        """
+        cdef int64_t deadline = NO_DEADLINE
+        cdef tuple batch
+        if block and timeout is not None:
+            deadline = _deadline(timeout)
+        # A private tuple: a caller's list could change while we wait for room.
+        batch = items if type(items) is tuple else tuple(items)
+        self._put_items(ringq_tuple_items(batch), len(batch), block, deadline)
+
+    cdef int _put_items(self, PyObject **items, Py_ssize_t n, bint block, int64_t deadline) except -1:
+        """Put items[0..n) (kept alive by the caller), waiting for room as needed.
+
+        With block=False, all or nothing. Raises ShutDown, Full or MemoryError.
+        """
+        cdef Py_ssize_t done = 0
+        cdef Py_ssize_t take
+        cdef Waiter *chain
+        cdef PyThread_type_lock parker = NULL
+        cdef object failure
+        try:
+            while True:
+                chain = NULL
+                failure = None
+                self._lock()
+                if self._shutdown:
+                    failure = ShutDown
+                else:
+                    take = self._room()
+                    if take > n - done:
+                        take = n - done
+                    if not block and take < n:
+                        failure = Full
+                    elif take > 0:
+                        if ring_reserve(&self._ring, take, self._bound) < 0:
+                            # Out of memory: with block=False put nothing; else use what fits.
+                            take = 0 if not block else min(take, self._ring.cap - self._ring.count)
+                            if take == 0:
+                                failure = MemoryError
+                        if take > 0:
+                            ring_extend(&self._ring, items + done, take)
+                            done += take
+                            self._unfinished += take
+                            chain = self._claim(&self._getters, take)
+                    if failure is None and done < n and deadline != NO_DEADLINE and (
+                            ringq_monotonic_ns() >= deadline):
+                        failure = Full
+                if failure is not None or done == n or chain != NULL:
+                    self._unlock()
+                    wake_chain(chain)
+                    if failure is not None:
+                        raise failure
+                    if done == n:
+                        return 0
+                    continue  # woke getters; now re-check and wait for the rest
+                if parker == NULL:
+                    self._unlock()
+                    parker = self._take_parker()
+                    continue
+                self._park(&self._putters, parker, deadline)
+        finally:
+            if parker != NULL:
+                self._give_parker(parker)
+
+    # -- get -------------------------------------------------------------------
+
+    def get(self, bint block=True, timeout=None):
+        """get(block=True, timeout=None)
+
+        Remove and return the oldest item, waiting up to *timeout* seconds for one.
+
+        Raises Empty if none arrives (at once with ``block=False``), and ShutDown
+        once the queue is shut down and empty::
+
+            job = q.get()
+            job = q.get(timeout=1.0)   # Empty after a second
+        """
+        cdef int64_t deadline = NO_DEADLINE
+        if block and timeout is not None:
+            deadline = _deadline(timeout)
+        return self._get(block, deadline)
+
+    def get_nowait(self):
+        """get_nowait()
+
+        Remove and return the oldest item without waiting; Empty if there is none.
+        """
+        return self._get(False, NO_DEADLINE)
+
+    cdef inline object _get(self, bint block, int64_t deadline):
+        cdef PyObject *item
+        cdef Waiter *chain
+        self._lock()
+        if self._ring.count > 0:
+            item = ring_pop(&self._ring)
+            self._maybe_shrink()
+            chain = self._claim(&self._putters, 1)
+            self._unlock()
+            wake_chain(chain)
+            return ringq_steal(item)
+        self._unlock()
+        return self._get_slow(0, block, deadline)
+
+    def get_many(self, max_items, bint block=True, timeout=None):
+        """get_many(max_items, block=True, timeout=None)
+
+        Wait like get() for at least one item, then return up to *max_items* of them, oldest first.
+
+        It never waits for more than the first item::
+
+            while True:
+                batch = q.get_many(64)   # 1 to 64 items
+        """
+        cdef int64_t deadline = NO_DEADLINE
+        try:
+            wanted = operator.index(max_items)
+        except TypeError:
+            raise TypeError(f"max_items must be an integer, not {type(max_items).__name__!r}") from None
+        if wanted < 1:
+            raise ValueError("max_items must be >= 1")
+        if block and timeout is not None:
+            deadline = _deadline(timeout)
+        return self._get_slow(wanted if wanted < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX, block, deadline)
+
+    cdef object _get_slow(self, Py_ssize_t max_items, bint block, int64_t deadline):
+        """Wait for items; return one item (max_items == 0) or a list of 1..max_items."""
+        cdef PyObject *item
+        cdef Waiter *chain
+        cdef PyThread_type_lock parker = NULL
+        cdef Py_ssize_t n
+        cdef list batch
+        try:
+            while True:
+                self._lock()
+                n = self._ring.count
+                if n > 0 and max_items == 0:
+                    item = ring_pop(&self._ring)
+                    self._maybe_shrink()
+                    chain = self._claim(&self._putters, 1)
+                    self._unlock()
+                    wake_chain(chain)
+                    return ringq_steal(item)
+                if n > 0:
+                    chain = NULL
+                    # The list is made outside the lock (allocation may run the GC);
+                    # meanwhile others may take items, so re-read the count after.
+                    self._unlock()
+                    batch = PyList_New(min(n, max_items))
+                    self._lock()
+                    n = min(len(batch), self._ring.count)
+                    if n > 0:
+                        ring_take(&self._ring, ringq_list_items(batch), n)
+                        self._maybe_shrink()
+                        chain = self._claim(&self._putters, n)
+                    self._unlock()
+                    if n == 0:
+                        continue
+                    wake_chain(chain)
+                    if n < len(batch):
+                        Py_SET_SIZE(batch, n)  # the tail slots are still NULL
+                    return batch
+                if self._shutdown:
+                    self._unlock()
+                    raise ShutDown
+                if not block or (deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline):
+                    self._unlock()
+                    raise Empty
+                if parker == NULL:
+                    self._unlock()
+                    parker = self._take_parker()
+                    continue
+                self._park(&self._getters, parker, deadline)
+        finally:
+            if parker != NULL:
+                self._give_parker(parker)
+
+    # -- size ------------------------------------------------------------------
+
+    def qsize(self):
+        """qsize()
+
+        Number of items in the queue (a snapshot: other threads may change it at once).
+        """
+        cdef Py_ssize_t n
+        self._lock()
+        n = self._ring.count
+        self._unlock()
+        return n
+
+    def empty(self):
+        """empty()
+
+        True if the queue holds no item (a snapshot).
+        """
+        return self.qsize() == 0
+
+    def full(self):
+        """full()
+
+        True if the queue is bounded and holds maxsize items or more (a snapshot).
+        """
+        cdef bint full
+        self._lock()
+        full = 0 < self._bound <= self._ring.count
+        self._unlock()
+        return full
+
+    @property
+    def maxsize(self):
+        """The bound; ``<= 0`` means unbounded. Assignable, as in ``queue.Queue``: raising it wakes blocked putters."""
+        self._lock()
+        value = self._maxsize  # takes a reference under the lock: it cannot run code
+        self._unlock()
+        return value
+
+    @maxsize.setter
+    def maxsize(self, value):
+        cdef Py_ssize_t bound = _as_bound(value)
+        cdef Waiter *chain
+        self._lock()
+        # `old` keeps the previous value alive, so the assignment's decref cannot free it
+        # (and run code) under the lock; it is released when this function returns.
+        old = self._maxsize
+        self._maxsize = value
+        self._bound = bound
+        chain = self._claim(&self._putters, PY_SSIZE_T_MAX)  # they re-check the new room
+        self._unlock()
+        wake_chain(chain)
+        del old
+
+    # -- tasks -----------------------------------------------------------------
+
+    @property
+    def unfinished_tasks(self):
+        """Items put and not yet marked done by task_done()."""
+        cdef Py_ssize_t n
+        self._lock()
+        n = self._unfinished
+        self._unlock()
+        return n
+
+    def task_done(self):
+        """task_done()
+
+        Mark one item taken with get() as processed; join() returns once none is left::
+
+            item = q.get()
+            try:
+                handle(item)
+            finally:
+                q.task_done()
+        """
+        cdef Waiter *chain = NULL
+        self._lock()
+        if self._unfinished <= 0:
+            self._unlock()
+            raise ValueError("task_done() called too many times")
+        self._unfinished -= 1
+        if self._unfinished == 0:
+            chain = self._claim(&self._joiners, PY_SSIZE_T_MAX)
+        self._unlock()
+        wake_chain(chain)
+
+    def join(self):
+        """join()
+
+        Block until every item put has been marked done with task_done(). Ctrl-C interrupts it.
+        """
+        cdef PyThread_type_lock parker = NULL
+        try:
+            while True:
+                self._lock()
+                if self._unfinished == 0:
+                    self._unlock()
+                    return
+                if parker == NULL:
+                    self._unlock()
+                    parker = self._take_parker()
+                    continue
+                self._park(&self._joiners, parker, NO_DEADLINE)
+        finally:
+            if parker != NULL:
+                self._give_parker(parker)
+
+    # -- shutdown --------------------------------------------------------------
+
+    @property
+    def is_shutdown(self):
+        """True once shutdown() was called."""
+        cdef bint down
+        self._lock()
+        down = self._shutdown
+        self._unlock()
+        return down
+
+    def shutdown(self, bint immediate=False):
+        """shutdown(immediate=False)
+
+        Stop the queue: put() raises ShutDown; get() returns what is left, then raises ShutDown.
+
+        With ``immediate=True`` the remaining items are dropped at once and counted
+        as done, which releases join(). Every blocked caller is woken. Calling it
+        again is allowed::
+
+            q.shutdown()
+            for item in q:       # drains the rest, then stops
+                handle(item)
+        """
+        cdef Ring dropped
+        cdef Waiter *getters
+        cdef Waiter *putters
+        cdef Waiter *joiners = NULL
+        dropped.slots = NULL
+        dropped.count = 0
+        self._lock()
+        self._shutdown = True
+        if immediate:
+            dropped = ring_detach(&self._ring)
+            self._unfinished = self._unfinished - dropped.count if self._unfinished > dropped.count else 0
+            joiners = self._claim(&self._joiners, PY_SSIZE_T_MAX)
+        getters = self._claim(&self._getters, PY_SSIZE_T_MAX)
+        putters = self._claim(&self._putters, PY_SSIZE_T_MAX)
+        self._unlock()
+        wake_chain(getters)
+        wake_chain(putters)
+        wake_chain(joiners)
+        ring_release(dropped)  # __del__ of dropped items runs here, outside the lock
+
+    # -- protocols -------------------------------------------------------------
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        """Return get(); the iteration ends when the queue is shut down and empty."""
+        try:
+            return self._get(True, NO_DEADLINE)
+        except ShutDown:
+            raise StopIteration
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.shutdown()
+
+    @classmethod
+    def __class_getitem__(cls, item):
+        """Queue[int] is a generic alias, for type hints evaluated at run time."""
+        return GenericAlias(cls, item)
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle 'ringq.Queue' object")
+
+    def __copy__(self):
+        raise TypeError("cannot copy 'ringq.Queue' object")
+
+    def __deepcopy__(self, memo):
+        raise TypeError("cannot copy 'ringq.Queue' object")
+
+    def __repr__(self):
+        cdef Py_ssize_t n
+        cdef bint down
+        self._lock()
+        n = self._ring.count
+        down = self._shutdown
+        self._unlock()
+        return f"<ringq.Queue maxsize={self.maxsize!r} qsize={n}{' shutdown' if down else ''}>"
+
+
+# ---------------------------------------------------------------------------
+# Garbage collection. The ring's references are invisible to Cython, so the
+# type's traverse and clear slots are extended here: a queue that holds itself
+# (directly or through its items) is then collected like any other cycle.
+# ---------------------------------------------------------------------------
+
+cdef traverseproc _cython_traverse = (<PyTypeObject *>Queue).tp_traverse
+
+
+cdef int _queue_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
+    # The GC runs with the world stopped (or under the GIL), never inside a
+    # locked section (rule 2), so the ring is consistent here without the lock.
+    cdef Ring *r = &(<Queue>o)._ring
+    cdef Py_ssize_t i = r.head
+    cdef Py_ssize_t k
+    cdef int err
+    if _cython_traverse != NULL:
+        err = _cython_traverse(o, visit, arg)
+        if err:
+            return err
+    for k in range(r.count):
+        err = visit(r.slots[i], arg)
+        if err:
+            return err
+        i += 1
+        if i == r.cap:
+            i = 0
+    return 0
+
+
+cdef int _queue_clear(PyObject *o) noexcept:
+    cdef Queue q = <Queue>o
+    cdef Ring ring
+    q._lock()
+    ring = ring_detach(&q._ring)
+    q._unlock()
+    ring_release(ring)  # outside the lock (rule 3)
+    return 0
+
+
+(<PyTypeObject *>Queue).tp_traverse = <traverseproc>_queue_traverse
+(<PyTypeObject *>Queue).tp_clear = <inquiry>_queue_clear

@@ -1,0 +1,379 @@
+"""The pure-Python twin of ringq's Cython core (``_queue_c.pyx``).
+
+It is used on PyPy, where no extension is built, and wherever RINGQ_NO_EXTENSIONS=1
+is set. It keeps the core's design so that both behave the same way:
+
+* one lock guards every field (here a ``threading.RLock``: an item's ``__del__``,
+  run by the GC at an allocation inside a locked section, may call back into the
+  same queue, and a plain Lock would deadlock there);
+* waiting threads park on a private lock each, queued FIFO per condition
+  (getters, putters, joiners). A waker only removes the waiter from its list and
+  releases its lock: the woken thread re-checks the queue itself. A waiter that
+  leaves after being woken without using the wake-up (timeout, Ctrl-C) passes
+  it on to the next waiter, so no wake-up is ever lost.
+"""
+from __future__ import annotations
+
+import operator
+from collections import deque
+from math import isnan
+from threading import RLock
+from time import monotonic
+from types import GenericAlias
+from typing import Any, Generic, Iterable, Iterator, TypeVar
+
+from _thread import allocate_lock
+
+from ._errors import Empty, Full, ShutDown
+
+__all__ = ["Queue"]
+
+T = TypeVar("T")
+
+# Timeouts longer than this (about 31 years) mean "wait forever"; this keeps
+# lock.acquire(timeout=...) below threading.TIMEOUT_MAX on every platform.
+_FOREVER = 1e9
+
+
+def _deadline(timeout: Any) -> float | None:
+    """Monotonic deadline for *timeout* seconds; None waits forever."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, (str, bytes, bytearray)):
+        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}")
+    try:
+        seconds = float(timeout)
+    except TypeError:
+        raise TypeError(
+            f"timeout must be a number or None, not {type(timeout).__name__!r}"
+        ) from None
+    if isnan(seconds):
+        raise ValueError("'timeout' must be a non-negative number, not NaN")
+    if seconds < 0:
+        raise ValueError("'timeout' must be a non-negative number")
+    if seconds > _FOREVER:
+        return None
+    return monotonic() + seconds
+
+
+def _as_maxsize(maxsize: Any) -> int:
+    try:
+        return operator.index(maxsize)
+    except TypeError:
+        raise TypeError(f"maxsize must be an integer, not {type(maxsize).__name__!r}") from None
+
+
+class _WaitList:
+    """A FIFO of parked threads, each represented by a lock it is blocked on.
+
+    Every method is called with the queue's lock held.
+    """
+
+    __slots__ = ("_parked",)
+
+    def __init__(self) -> None:
+        self._parked: deque[Any] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self._parked)
+
+    def wake(self, n: int = 1) -> None:
+        """Wake the *n* oldest waiters (fewer if fewer wait)."""
+        parked = self._parked
+        while n > 0 and parked:
+            parked.popleft().release()
+            n -= 1
+
+    def wake_all(self) -> None:
+        self.wake(len(self._parked))
+
+    def park(self, mutex: Any, deadline: float | None) -> None:
+        """Sleep until woken, *deadline* or an exception (Ctrl-C), with *mutex* released.
+
+        *mutex* is the queue's RLock, held by the caller (possibly re-entrantly: it
+        is released fully, as threading.Condition does). It is held again on return
+        and when an exception escapes. Callers re-check their condition and deadline.
+        """
+        waiter = allocate_lock()
+        waiter.acquire()
+        self._parked.append(waiter)
+        saved = mutex._release_save()
+        try:
+            if deadline is None:
+                acquired = waiter.acquire()
+            else:
+                remaining = deadline - monotonic()
+                acquired = remaining > 0 and waiter.acquire(True, remaining)
+        except BaseException:
+            mutex._acquire_restore(saved)
+            try:
+                self._parked.remove(waiter)
+            except ValueError:
+                # A waker chose us just before the exception: hand its wake-up on,
+                # so that no other waiter sleeps through it.
+                self.wake(1)
+            raise
+        mutex._acquire_restore(saved)
+        if not acquired:
+            try:
+                self._parked.remove(waiter)
+            except ValueError:
+                pass  # woken as the deadline passed: the caller's re-check uses it
+
+
+class Queue(Generic[T]):
+    """A bounded FIFO queue for threads: a drop-in for ``queue.Queue``.
+
+    ``maxsize <= 0`` makes it unbounded. Besides the ``queue.Queue`` API it has
+    ``put_many``/``get_many``, iteration until shutdown, and a context manager::
+
+        q = Queue(maxsize=100)
+        q.put_many(range(10))
+        q.get_many(4)          # [0, 1, 2, 3]
+        q.shutdown()
+        list(q)                # [4, 5, 6, 7, 8, 9]
+    """
+
+    __slots__ = (
+        "_mutex",
+        "_items",
+        "_maxsize",
+        "_unfinished",
+        "_shutdown",
+        "_getters",
+        "_putters",
+        "_joiners",
+        "__weakref__",
+    )
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self._maxsize = _as_maxsize(maxsize)
+        self._mutex = RLock()
+        self._items: deque[T] = deque()
+        self._unfinished = 0
+        self._shutdown = False
+        self._getters = _WaitList()
+        self._putters = _WaitList()
+        self._joiners = _WaitList()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError("type 'ringq.Queue' is not an acceptable base type")
+
+    __class_getitem__ = classmethod(GenericAlias)
+
+    # -- size --------------------------------------------------------------
+    @property
+    def maxsize(self) -> int:
+        """The bound; ``<= 0`` means unbounded. Assignable, as in ``queue.Queue``."""
+        return self._maxsize
+
+    @maxsize.setter
+    def maxsize(self, value: int) -> None:
+        value = _as_maxsize(value)
+        with self._mutex:
+            self._maxsize = value
+            self._putters.wake_all()  # room may have grown: let them re-check
+
+    def _room(self) -> int:
+        """Free slots (lock held); a large number when unbounded."""
+        if self._maxsize <= 0:
+            return 1 << 62
+        return self._maxsize - len(self._items)
+
+    def qsize(self) -> int:
+        """Number of items in the queue (a snapshot)."""
+        return len(self._items)
+
+    def empty(self) -> bool:
+        """True if the queue holds no item (a snapshot)."""
+        return not self._items
+
+    def full(self) -> bool:
+        """True if the queue is bounded and holds maxsize items or more (a snapshot)."""
+        with self._mutex:
+            return 0 < self._maxsize <= len(self._items)
+
+    # -- put ---------------------------------------------------------------
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        """Put *item* at the tail, waiting up to *timeout* seconds for room.
+
+        Raises Full if there is no room (at once with ``block=False``), and
+        ShutDown if the queue is shut down.
+        """
+        deadline = _deadline(timeout) if block else None
+        with self._mutex:
+            while True:
+                if self._shutdown:
+                    raise ShutDown
+                if self._room() > 0:
+                    self._items.append(item)
+                    self._unfinished += 1
+                    if self._getters:
+                        self._getters.wake(1)
+                    return
+                if not block or (deadline is not None and monotonic() >= deadline):
+                    raise Full
+                self._putters.park(self._mutex, deadline)
+
+    def put_nowait(self, item: T) -> None:
+        """Put *item* without waiting; Full if there is no room."""
+        self.put(item, False)
+
+    def put_many(self, items: Iterable[T], block: bool = True, timeout: float | None = None) -> None:
+        """Put every item of *items*, in order.
+
+        *items* is read into a tuple first; if iterating it raises, nothing is put.
+        With ``block=False`` it is all or nothing: Full unless every item fits.
+        Otherwise items go in as room frees up; on a timeout (Full) or a shutdown
+        (ShutDown) the items already put stay in the queue::
+
+            q.put_many([1, 2, 3])
+        """
+        deadline = _deadline(timeout) if block else None
+        batch = items if type(items) is tuple else tuple(items)
+        n = len(batch)
+        done = 0
+        with self._mutex:
+            while True:
+                if self._shutdown:
+                    raise ShutDown
+                room = self._room()
+                if not block and room < n:
+                    raise Full
+                take = min(room, n - done)
+                if take > 0:
+                    self._items.extend(batch[done : done + take] if take < n else batch)
+                    done += take
+                    self._unfinished += take
+                    if self._getters:
+                        self._getters.wake(take)
+                if done == n:
+                    return
+                if deadline is not None and monotonic() >= deadline:
+                    raise Full
+                self._putters.park(self._mutex, deadline)
+
+    # -- get ---------------------------------------------------------------
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        """Remove and return the oldest item, waiting up to *timeout* seconds.
+
+        Raises Empty if none arrives (at once with ``block=False``), and ShutDown
+        once the queue is shut down and empty.
+        """
+        deadline = _deadline(timeout) if block else None
+        with self._mutex:
+            while True:
+                if self._items:
+                    item = self._items.popleft()
+                    if self._putters:
+                        self._putters.wake(1)
+                    return item
+                if self._shutdown:
+                    raise ShutDown
+                if not block or (deadline is not None and monotonic() >= deadline):
+                    raise Empty
+                self._getters.park(self._mutex, deadline)
+
+    def get_nowait(self) -> T:
+        """Remove and return the oldest item without waiting; Empty if there is none."""
+        return self.get(False)
+
+    def get_many(self, max_items: int, block: bool = True, timeout: float | None = None) -> list[T]:
+        """Wait like get() for at least one item, then return up to *max_items*, oldest first::
+
+            batch = q.get_many(64)   # 1 to 64 items
+        """
+        n = operator.index(max_items)
+        if n < 1:
+            raise ValueError("max_items must be >= 1")
+        deadline = _deadline(timeout) if block else None
+        with self._mutex:
+            while True:
+                items = self._items
+                if items:
+                    take = min(n, len(items))
+                    popleft = items.popleft
+                    batch = [popleft() for _ in range(take)]
+                    if self._putters:
+                        self._putters.wake(take)
+                    return batch
+                if self._shutdown:
+                    raise ShutDown
+                if not block or (deadline is not None and monotonic() >= deadline):
+                    raise Empty
+                self._getters.park(self._mutex, deadline)
+
+    # -- tasks -------------------------------------------------------------
+    @property
+    def unfinished_tasks(self) -> int:
+        """Items put and not yet marked done by task_done()."""
+        return self._unfinished
+
+    def task_done(self) -> None:
+        """Mark one item taken by get() as processed; join() returns when none is left."""
+        with self._mutex:
+            if self._unfinished <= 0:
+                raise ValueError("task_done() called too many times")
+            self._unfinished -= 1
+            if self._unfinished == 0:
+                self._joiners.wake_all()
+
+    def join(self) -> None:
+        """Block until every item put has been marked done by task_done()."""
+        with self._mutex:
+            while self._unfinished:
+                self._joiners.park(self._mutex, None)
+
+    # -- shutdown ----------------------------------------------------------
+    @property
+    def is_shutdown(self) -> bool:
+        """True once shutdown() was called."""
+        return self._shutdown
+
+    def shutdown(self, immediate: bool = False) -> None:
+        """Stop the queue: put() raises ShutDown, get() drains what is left, then raises ShutDown.
+
+        With ``immediate=True`` the remaining items are dropped at once (and
+        counted as done, releasing join()). Blocked callers are woken.
+        """
+        dropped: list[T] = []
+        with self._mutex:
+            self._shutdown = True
+            if immediate:
+                dropped = list(self._items)
+                self._items.clear()
+                self._unfinished = max(0, self._unfinished - len(dropped))
+                self._joiners.wake_all()
+            self._getters.wake_all()
+            self._putters.wake_all()
+        # The dropped items die here, outside the lock: their __del__ may use this queue.
+        del dropped
+
+    # -- protocols ---------------------------------------------------------
+    def __iter__(self) -> Iterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        try:
+            return self.get()
+        except ShutDown:
+            raise StopIteration from None
+
+    def __enter__(self) -> Queue[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("cannot pickle 'ringq.Queue' object")
+
+    def __copy__(self) -> Any:
+        raise TypeError("cannot copy 'ringq.Queue' object")
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise TypeError("cannot copy 'ringq.Queue' object")
+
+    def __repr__(self) -> str:
+        state = " shutdown" if self._shutdown else ""
+        return f"<ringq.Queue maxsize={self._maxsize} qsize={len(self._items)}{state}>"

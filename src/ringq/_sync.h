@@ -1,0 +1,140 @@
+/* _sync.h: the few native pieces of ringq that differ per platform or per CPython build.
+ *
+ *   ringq_mutex        the queue's state lock (see "Lock rules" in _queue_c.pyx)
+ *   ringq_monotonic_ns a monotonic clock for deadlines
+ *   ringq_steal        hand an owned reference to Cython as an `object`
+ *
+ * The state lock is held only for short sections that never block, never release
+ * the GIL and never run Python code, so its flavour is chosen per build:
+ *
+ *   free-threaded CPython (Py_GIL_DISABLED)
+ *       a PyMutex (public since 3.13). Its slow path parks the thread and detaches
+ *       it from the interpreter while it waits, so a thread never blocks on the
+ *       lock while "holding the GIL" (attached), and stop-the-world pauses go on.
+ *   GIL builds
+ *       nothing: the GIL already makes such a section atomic, because no other
+ *       thread can run until this one releases the GIL, and a section releases it
+ *       neither explicitly nor through Python code. CPython's own critical sections
+ *       (Py_BEGIN_CRITICAL_SECTION) make the same choice. Taking a real lock there
+ *       would add two atomic operations to every put and get for no gain.
+ *   RINGQ_FORCE_LOCK=1 (a debug build switch, any CPython)
+ *       a PyThread lock that also records its owner and aborts on re-entry. It
+ *       lets the tests on an ordinary CPython prove that every lock is paired with
+ *       an unlock and that no section re-enters the queue (through a __del__, say).
+ */
+#ifndef RINGQ_SYNC_H
+#define RINGQ_SYNC_H
+
+#include "Python.h"
+#include "pythread.h"
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  ifndef WIN32_LEAN_AND_MEAN
+#    define WIN32_LEAN_AND_MEAN
+#  endif
+#  include <windows.h>
+#else
+#  include <time.h>
+#endif
+
+/* ---- the state lock ---------------------------------------------------- */
+
+#if defined(RINGQ_FORCE_LOCK)
+#  define RINGQ_LOCK_KIND "checked PyThread lock (RINGQ_FORCE_LOCK)"
+typedef struct {
+    PyThread_type_lock lock;
+    unsigned long owner;        /* thread ident of the holder, 0 when free */
+} ringq_mutex;
+
+static inline int ringq_mutex_init(ringq_mutex *m) {
+    m->owner = 0;
+    m->lock = PyThread_allocate_lock();
+    return m->lock ? 0 : -1;
+}
+static inline void ringq_mutex_free(ringq_mutex *m) {
+    if (m->lock) {
+        PyThread_free_lock(m->lock);
+        m->lock = NULL;
+    }
+}
+static inline void ringq_mutex_lock(ringq_mutex *m) {
+    unsigned long me = PyThread_get_thread_ident();
+    if (!PyThread_acquire_lock(m->lock, NOWAIT_LOCK)) {
+        if (m->owner == me) {
+            Py_FatalError("ringq: the queue's state lock was re-entered by its holder");
+        }
+        /* Never block on the lock with the GIL held. */
+        Py_BEGIN_ALLOW_THREADS
+        PyThread_acquire_lock(m->lock, WAIT_LOCK);
+        Py_END_ALLOW_THREADS
+    }
+    m->owner = me;
+}
+static inline void ringq_mutex_unlock(ringq_mutex *m) {
+    if (m->owner != PyThread_get_thread_ident()) {
+        Py_FatalError("ringq: the queue's state lock was released by a thread that does not hold it");
+    }
+    m->owner = 0;
+    PyThread_release_lock(m->lock);
+}
+/* In a fork child only the forking thread exists; no one else can hold the lock. */
+static inline void ringq_mutex_after_fork(ringq_mutex *m) {
+    if (m->owner != 0) {
+        m->owner = 0;
+        PyThread_release_lock(m->lock);
+    }
+}
+
+#elif defined(Py_GIL_DISABLED)
+#  define RINGQ_LOCK_KIND "PyMutex"
+typedef PyMutex ringq_mutex;
+static inline int ringq_mutex_init(ringq_mutex *m) { memset(m, 0, sizeof(*m)); return 0; }
+static inline void ringq_mutex_free(ringq_mutex *m) { (void)m; }
+static inline void ringq_mutex_lock(ringq_mutex *m) { PyMutex_Lock(m); }
+static inline void ringq_mutex_unlock(ringq_mutex *m) { PyMutex_Unlock(m); }
+/* Sections never reach a stop-the-world point, so fork() (which stops the world)
+ * never finds the mutex held; zero it anyway to forget parked-waiter bits. */
+static inline void ringq_mutex_after_fork(ringq_mutex *m) { memset(m, 0, sizeof(*m)); }
+
+#else
+#  define RINGQ_LOCK_KIND "the GIL"
+typedef struct { char unused; } ringq_mutex;
+static inline int ringq_mutex_init(ringq_mutex *m) { (void)m; return 0; }
+static inline void ringq_mutex_free(ringq_mutex *m) { (void)m; }
+static inline void ringq_mutex_lock(ringq_mutex *m) { (void)m; }
+static inline void ringq_mutex_unlock(ringq_mutex *m) { (void)m; }
+static inline void ringq_mutex_after_fork(ringq_mutex *m) { (void)m; }
+#endif
+
+/* ---- time ---------------------------------------------------------------- */
+
+/* Nanoseconds on a clock that never jumps (wall-clock changes don't move deadlines). */
+static inline int64_t ringq_monotonic_ns(void) {
+#if defined(_WIN32)
+    static LARGE_INTEGER freq;  /* constant after boot; a racy first write stores the same value */
+    LARGE_INTEGER now;
+    if (freq.QuadPart == 0) {
+        QueryPerformanceFrequency(&freq);
+    }
+    QueryPerformanceCounter(&now);
+    return (int64_t)((double)now.QuadPart * (1e9 / (double)freq.QuadPart));
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + (int64_t)ts.tv_nsec;
+#endif
+}
+
+/* ---- references -------------------------------------------------------- */
+
+/* Cython treats an extern function returning `object` as giving a new reference;
+ * this passes on one the ring already owns, without touching the refcount. */
+static inline PyObject *ringq_steal(PyObject *owned) { return owned; }
+
+/* A fresh list's item array, filled in place by get_many. */
+#define ringq_list_items(op) (((PyListObject *)(op))->ob_item)
+/* A tuple's item array, read by put_many. */
+#define ringq_tuple_items(op) (((PyTupleObject *)(op))->ob_item)
+
+#endif /* RINGQ_SYNC_H */
