@@ -1,5 +1,5 @@
 # cython: language_level=3
-# cython: embedsignature=True
+# cython: embedsignature=True, embedsignature.format=clinic, binding=False
 # cython: freethreading_compatible=True
 # cython: boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
 """The Cython core of ringq.Queue: a ring buffer of object pointers plus FIFO lists of parked threads.
@@ -544,9 +544,7 @@ cdef class Queue:
     # -- put -------------------------------------------------------------------
 
     def put(self, item, bint block=True, timeout=None):
-        """put(item, block=True, timeout=None)
-
-        Put *item* at the tail, waiting up to *timeout* seconds for room.
+        """Put *item* at the tail, waiting up to *timeout* seconds for room.
 
         Raises Full if there is no room (at once with ``block=False``), and
         ShutDown if the queue is shut down::
@@ -560,9 +558,7 @@ cdef class Queue:
         self._put(item, block, deadline)
 
     def put_nowait(self, item):
-        """put_nowait(item)
-
-        Put *item* without waiting; Full if there is no room.
+        """Put *item* without waiting; Full if there is no room.
         """
         self._put(item, False, NO_DEADLINE)
 
@@ -584,9 +580,7 @@ cdef class Queue:
         return self._put_items(&one, 1, block, deadline)
 
     def put_many(self, items, bint block=True, timeout=None):
-        """put_many(items, block=True, timeout=None)
-
-        Put every item of *items*, in order; runs of items are copied in one locked section.
+        """Put every item of *items*, in order; runs of items are copied in one locked section.
 
         *items* is read into a tuple first; if iterating it raises, nothing is put.
         With ``block=False`` it is all or nothing: Full unless every item fits.
@@ -660,9 +654,7 @@ cdef class Queue:
     # -- get -------------------------------------------------------------------
 
     def get(self, bint block=True, timeout=None):
-        """get(block=True, timeout=None)
-
-        Remove and return the oldest item, waiting up to *timeout* seconds for one.
+        """Remove and return the oldest item, waiting up to *timeout* seconds for one.
 
         Raises Empty if none arrives (at once with ``block=False``), and ShutDown
         once the queue is shut down and empty::
@@ -676,9 +668,7 @@ cdef class Queue:
         return self._get(block, deadline)
 
     def get_nowait(self):
-        """get_nowait()
-
-        Remove and return the oldest item without waiting; Empty if there is none.
+        """Remove and return the oldest item without waiting; Empty if there is none.
         """
         return self._get(False, NO_DEADLINE)
 
@@ -697,9 +687,7 @@ cdef class Queue:
         return self._get_slow(0, block, deadline)
 
     def get_many(self, max_items, bint block=True, timeout=None):
-        """get_many(max_items, block=True, timeout=None)
-
-        Wait like get() for at least one item, then return up to *max_items* of them, oldest first.
+        """Wait like get() for at least one item, then return up to *max_items* of them, oldest first.
 
         It never waits for more than the first item::
 
@@ -772,9 +760,7 @@ cdef class Queue:
     # -- size ------------------------------------------------------------------
 
     def qsize(self):
-        """qsize()
-
-        Number of items in the queue (a snapshot: other threads may change it at once).
+        """Number of items in the queue (a snapshot: other threads may change it at once).
         """
         cdef Py_ssize_t n
         self._lock()
@@ -783,16 +769,12 @@ cdef class Queue:
         return n
 
     def empty(self):
-        """empty()
-
-        True if the queue holds no item (a snapshot).
+        """True if the queue holds no item (a snapshot).
         """
         return self.qsize() == 0
 
     def full(self):
-        """full()
-
-        True if the queue is bounded and holds maxsize items or more (a snapshot).
+        """True if the queue is bounded and holds maxsize items or more (a snapshot).
         """
         cdef bint full
         self._lock()
@@ -835,9 +817,7 @@ cdef class Queue:
         return n
 
     def task_done(self):
-        """task_done()
-
-        Mark one item taken with get() as processed; join() returns once none is left::
+        """Mark one item taken with get() as processed; join() returns once none is left::
 
             item = q.get()
             try:
@@ -857,9 +837,7 @@ cdef class Queue:
         wake_chain(chain)
 
     def join(self):
-        """join()
-
-        Block until every item put has been marked done with task_done(). Ctrl-C interrupts it.
+        """Block until every item put has been marked done with task_done(). Ctrl-C interrupts it.
         """
         cdef PyThread_type_lock parker = NULL
         try:
@@ -889,9 +867,7 @@ cdef class Queue:
         return down
 
     def shutdown(self, bint immediate=False):
-        """shutdown(immediate=False)
-
-        Stop the queue: put() raises ShutDown; get() returns what is left, then raises ShutDown.
+        """Stop the queue: put() raises ShutDown; get() returns what is left, then raises ShutDown.
 
         With ``immediate=True`` the remaining items are dropped at once and counted
         as done, which releases join(). Every blocked caller is woken. Calling it

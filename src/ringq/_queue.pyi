@@ -1,0 +1,6 @@
+from typing import Literal
+
+from ._queue_c import Queue as Queue
+
+IMPLEMENTATION: Literal["cython", "python"]
+NO_EXTENSIONS: bool
