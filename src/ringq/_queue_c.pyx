@@ -92,6 +92,9 @@ cdef extern from "_sync.h":
     void ringq_mutex_unlock(ringq_mutex *) nogil
     void ringq_mutex_after_fork(ringq_mutex *) nogil
     int64_t ringq_monotonic_ns() nogil
+    void ringq_note_gil_released() nogil
+    unsigned long ringq_gil_releases() nogil
+    int ringq_spin_until_gil_released(unsigned long seen, int64_t max_ns) nogil
     object ringq_steal(PyObject *)
     PyObject **ringq_list_items(object)
     PyObject **ringq_tuple_items(object)
@@ -238,6 +241,8 @@ ctypedef struct Waiter:
     Waiter *next
     PyThread_type_lock parker  # held ("acquired") while parked; the waker releases it
     bint woken                 # set by the waker when it unlinks this waiter
+    bint spin                  # set by the waker: spin for the GIL after waking (see _park)
+    unsigned long gil_releases_seen  # ringq_gil_releases() when the waker claimed us
 
 ctypedef struct WaitList:
     Waiter *head
@@ -269,13 +274,16 @@ cdef inline void wl_remove(WaitList *wl, Waiter *w) noexcept nogil:
     w.next = NULL
 
 
-cdef Waiter *wl_claim(WaitList *wl, Py_ssize_t n) noexcept nogil:
+cdef Waiter *wl_claim(WaitList *wl, Py_ssize_t n, bint spin) noexcept nogil:
     """Unlink up to *n* oldest waiters, mark them woken and return them as a chain (linked by next)."""
     cdef Waiter *chain = wl.head
     cdef Waiter *last = NULL
     cdef Waiter *w = wl.head
+    cdef unsigned long releases = ringq_gil_releases()
     while w != NULL and n > 0:
         w.woken = True
+        w.spin = spin
+        w.gil_releases_seen = releases
         last = w
         w = w.next
         n -= 1
@@ -329,6 +337,12 @@ LOCK_KIND = RINGQ_LOCK_KIND.decode()
 cdef enum:
     NO_DEADLINE = -1
     PARKERS_KEPT = 32  # parkers a queue keeps for reuse; more are freed
+    # A woken waiter spins up to this long for the GIL to be handed over (about one
+    # turn of a 1024-item stream); after a spin that runs out, the next SPIN_BACKOFF
+    # wake-ups of that queue do not spin, so a holder that keeps the GIL (or lets go
+    # of it some other way) costs little.
+    SPIN_MAX_NS = 200000
+    SPIN_BACKOFF = 64
 
 cdef double _FOREVER_S = 1e9  # longer timeouts (about 31 years) mean "forever"
 
@@ -353,17 +367,21 @@ cdef int64_t _deadline(object timeout) except? -2:
     return ringq_monotonic_ns() + <int64_t>(seconds * 1e9 + 0.999)
 
 
-cdef Py_ssize_t _as_bound(object maxsize) except? -1:
-    """Validate *maxsize* (an integer) and clamp it to Py_ssize_t; <= 0 means unbounded."""
+cdef object _as_maxsize(object maxsize):
+    """*maxsize* as an int (through __index__); TypeError for anything else."""
     try:
-        value = operator.index(maxsize)
+        return operator.index(maxsize)
     except TypeError:
         raise TypeError(f"maxsize must be an integer, not {type(maxsize).__name__!r}") from None
-    if value > PY_SSIZE_T_MAX:
+
+
+cdef Py_ssize_t _as_bound(object maxsize) noexcept:
+    """The bound for an int *maxsize*, clamped to Py_ssize_t; 0 means unbounded."""
+    if maxsize > PY_SSIZE_T_MAX:
         return PY_SSIZE_T_MAX  # more than memory can hold: the same as no bound in practice
-    if value < 0:
+    if maxsize < 0:
         return 0
-    return value
+    return maxsize
 
 
 @cython.final
@@ -392,7 +410,7 @@ cdef class Queue:
         # ---- guarded by self._mutex: see "Lock rules" at the top of this file ----
         Ring _ring
         Py_ssize_t _bound            # maxsize as a C integer; 0 means unbounded
-        object _maxsize              # maxsize as the user gave it (what .maxsize returns)
+        object _maxsize              # maxsize as an int of any size (what .maxsize returns)
         Py_ssize_t _unfinished       # items put and not yet task_done()
         bint _shutdown
         WaitList _getters            # threads waiting for an item
@@ -401,8 +419,10 @@ cdef class Queue:
         PyThread_type_lock *_parkers  # spare parkers, reused across waits
         Py_ssize_t _nparkers
         unsigned long _fork_gen      # _fork_generation when the waiter lists were last valid
+        int _spin_skip               # wake-ups left that must not spin (see SPIN_BACKOFF)
 
     def __cinit__(self, maxsize=0):
+        maxsize = _as_maxsize(maxsize)
         self._bound = _as_bound(maxsize)
         self._maxsize = maxsize
         self._fork_gen = _fork_generation
@@ -445,14 +465,23 @@ cdef class Queue:
 
     cdef inline Waiter *_claim(self, WaitList *wl, Py_ssize_t n) noexcept:
         """Lock held. Claim up to *n* waiters of *wl*; wake the chain after unlocking."""
+        cdef bint spin
         if n <= 0 or not self._has_waiters(wl):
             return NULL
-        return wl_claim(wl, n)
+        spin = self._spin_skip == 0
+        if not spin:
+            self._spin_skip -= 1
+        return wl_claim(wl, n, spin)
 
     cdef inline Py_ssize_t _room(self) noexcept:
-        """Lock held. Free places under the bound (PY_SSIZE_T_MAX when unbounded)."""
+        """Lock held. Free places under the bound (PY_SSIZE_T_MAX when unbounded).
+
+        Never negative: maxsize may have been lowered below the current size.
+        """
         if self._bound <= 0:
             return PY_SSIZE_T_MAX
+        if self._ring.count >= self._bound:
+            return 0
         return self._bound - self._ring.count
 
     # -- parking ---------------------------------------------------------------
@@ -499,7 +528,9 @@ cdef class Queue:
         cdef PY_TIMEOUT_T us = -1
         cdef int64_t left
         cdef bint woken, check_signals, is_main
+        cdef int spun = -1  # -1: did not spin; 0: spun in vain; 1: the GIL was handed over
         w.woken = False
+        w.spin = False
         w.parker = parker
         wl_append(wl, &w)
         self._unlock()
@@ -513,12 +544,19 @@ cdef class Queue:
         if is_main and (us < 0 or us > MAIN_THREAD_SLICE_US):
             us = MAIN_THREAD_SLICE_US
         with nogil:
+            ringq_note_gil_released()
             r = PyThread_acquire_lock_timed(parker, us, 1)
+            # Woken by a waker that holds the GIL: rather than sleep on the GIL (a slow
+            # wake-up), spin until some ringq waiter has let go of it (see _sync.h).
+            if r == PY_LOCK_ACQUIRED and w.spin:
+                spun = ringq_spin_until_gil_released(w.gil_releases_seen, SPIN_MAX_NS)
 
         self._lock()
         woken = w.woken
         if not woken:
             wl_remove(wl, &w)
+        if spun == 0:
+            self._spin_skip = SPIN_BACKOFF
         self._unlock()
         if woken and r != PY_LOCK_ACQUIRED:
             # Our waker is between its unlock and the release of our parker (rule 5).
@@ -792,6 +830,7 @@ cdef class Queue:
 
     @maxsize.setter
     def maxsize(self, value):
+        value = _as_maxsize(value)
         cdef Py_ssize_t bound = _as_bound(value)
         cdef Waiter *chain
         self._lock()

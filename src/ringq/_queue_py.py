@@ -178,7 +178,7 @@ class Queue(Generic[T]):
         """Free slots (lock held); a large number when unbounded."""
         if self._maxsize <= 0:
             return 1 << 62
-        return self._maxsize - len(self._items)
+        return max(0, self._maxsize - len(self._items))  # maxsize may have been lowered
 
     def qsize(self) -> int:
         """Number of items in the queue (a snapshot)."""

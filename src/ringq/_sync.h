@@ -126,6 +126,68 @@ static inline int64_t ringq_monotonic_ns(void) {
 #endif
 }
 
+/* ---- handing the GIL over faster ------------------------------------------
+ *
+ * On a GIL build a thread woken from a ringq wait cannot run until the GIL's
+ * holder lets go, and if it sleeps on the GIL's condition variable meanwhile,
+ * the kernel takes tens of microseconds to wake it again. In a producer-consumer
+ * stream the holder usually lets go by parking in a ringq wait itself. So every
+ * ringq waiter bumps a process-wide count right after releasing the GIL, and a
+ * woken waiter may spin (without the GIL, for a bounded time) until the count
+ * moves before asking for the GIL: it then finds the GIL free and takes it at
+ * once. The caller decides when spinning is worth it (see _queue_c.pyx).
+ * Free-threaded builds have no GIL to wait for: both functions do nothing.
+ */
+#if defined(Py_GIL_DISABLED)
+static inline void ringq_note_gil_released(void) {}
+static inline unsigned long ringq_gil_releases(void) { return 0; }
+static inline int ringq_spin_until_gil_released(unsigned long seen, int64_t max_ns) {
+    (void)seen; (void)max_ns;
+    return 0;
+}
+#else
+#  if defined(_MSC_VER)
+#    include <intrin.h>
+static volatile long ringq_gil_release_count;
+static inline void ringq_note_gil_released(void) { _InterlockedIncrement(&ringq_gil_release_count); }
+static inline unsigned long ringq_gil_releases(void) {
+    return (unsigned long)_InterlockedCompareExchange(&ringq_gil_release_count, 0, 0);
+}
+#    define ringq_cpu_relax() YieldProcessor()
+#  else
+static unsigned long ringq_gil_release_count;
+static inline void ringq_note_gil_released(void) {
+    __atomic_add_fetch(&ringq_gil_release_count, 1, __ATOMIC_RELEASE);
+}
+static inline unsigned long ringq_gil_releases(void) {
+    return __atomic_load_n(&ringq_gil_release_count, __ATOMIC_ACQUIRE);
+}
+#    if defined(__x86_64__) || defined(__i386__)
+#      define ringq_cpu_relax() __builtin_ia32_pause()
+#    elif defined(__aarch64__) || defined(__arm__)
+#      define ringq_cpu_relax() __asm__ __volatile__("yield")
+#    else
+#      define ringq_cpu_relax() ((void)0)
+#    endif
+#  endif
+/* Spin until the release count differs from *seen* (1) or *max_ns* pass (0). Call without the GIL. */
+static inline int ringq_spin_until_gil_released(unsigned long seen, int64_t max_ns) {
+    int64_t give_up = ringq_monotonic_ns() + max_ns;
+    for (;;) {
+        int i;
+        for (i = 0; i < 64; i++) {
+            if (ringq_gil_releases() != seen) {
+                return 1;
+            }
+            ringq_cpu_relax();
+        }
+        if (ringq_monotonic_ns() >= give_up) {
+            return 0;
+        }
+    }
+}
+#endif
+
 /* ---- references -------------------------------------------------------- */
 
 /* Cython treats an extern function returning `object` as giving a new reference;
