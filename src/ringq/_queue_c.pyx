@@ -86,13 +86,14 @@ cdef extern from "_sync.h":
     ctypedef struct ringq_mutex:
         pass
     const char *RINGQ_LOCK_KIND
+    const bint RINGQ_GIL_BUILD
     int ringq_mutex_init(ringq_mutex *) nogil
     void ringq_mutex_free(ringq_mutex *) nogil
     void ringq_mutex_lock(ringq_mutex *)
     void ringq_mutex_unlock(ringq_mutex *) nogil
     void ringq_mutex_after_fork(ringq_mutex *) nogil
     int64_t ringq_monotonic_ns() nogil
-    void ringq_note_gil_released() nogil
+    unsigned long ringq_note_gil_released() nogil
     unsigned long ringq_gil_releases() nogil
     int ringq_spin_until_gil_released(unsigned long seen, int64_t max_ns) nogil
     object ringq_steal(PyObject *)
@@ -529,9 +530,12 @@ cdef class Queue:
         cdef int64_t left
         cdef bint woken, check_signals, is_main
         cdef int spun = -1  # -1: did not spin; 0: spun in vain; 1: the GIL was handed over
+        cdef unsigned long own_release
         w.woken = False
         w.spin = False
         w.parker = parker
+        if self._fork_gen != _fork_generation:
+            self._forget_waiters_after_fork()  # before we join a list, not after (it clears them)
         wl_append(wl, &w)
         self._unlock()
 
@@ -544,11 +548,15 @@ cdef class Queue:
         if is_main and (us < 0 or us > MAIN_THREAD_SLICE_US):
             us = MAIN_THREAD_SLICE_US
         with nogil:
-            ringq_note_gil_released()
+            # Our own release of the GIL may land before or after our waker's snapshot
+            # of the count; waiting for the larger of the two ignores it either way.
+            own_release = ringq_note_gil_released()
             r = PyThread_acquire_lock_timed(parker, us, 1)
             # Woken by a waker that holds the GIL: rather than sleep on the GIL (a slow
-            # wake-up), spin until some ringq waiter has let go of it (see _sync.h).
+            # wake-up), spin until some other ringq waiter has let go of it (see _sync.h).
             if r == PY_LOCK_ACQUIRED and w.spin:
+                if <long>(own_release - w.gil_releases_seen) > 0:
+                    w.gil_releases_seen = own_release
                 spun = ringq_spin_until_gil_released(w.gil_releases_seen, SPIN_MAX_NS)
 
         self._lock()
@@ -631,9 +639,31 @@ cdef class Queue:
         cdef tuple batch
         if block and timeout is not None:
             deadline = _deadline(timeout)
+        if RINGQ_GIL_BUILD and type(items) is list and self._put_list_at_once(<list>items):
+            return
         # A private tuple: a caller's list could change while we wait for room.
         batch = items if type(items) is tuple else tuple(items)
         self._put_items(ringq_tuple_items(batch), len(batch), block, deadline)
+
+    cdef bint _put_list_at_once(self, list items) noexcept:
+        """GIL builds only: copy all of *items* straight from the list if they fit now.
+
+        With the GIL held and no Python code run, nothing can change the list during
+        the locked section, so no private copy is needed. Returns False (nothing
+        put) when the items do not all fit at once; put_many then takes the general path.
+        """
+        cdef Py_ssize_t n = len(items)
+        cdef Waiter *chain
+        self._lock()
+        if self._shutdown or n == 0 or self._room() < n or ring_reserve(&self._ring, n, self._bound) < 0:
+            self._unlock()
+            return False
+        ring_extend(&self._ring, ringq_list_items(items), n)
+        self._unfinished += n
+        chain = self._claim(&self._getters, n)
+        self._unlock()
+        wake_chain(chain)
+        return True
 
     cdef int _put_items(self, PyObject **items, Py_ssize_t n, bint block, int64_t deadline) except -1:
         """Put items[0..n) (kept alive by the caller), waiting for room as needed.
@@ -921,7 +951,7 @@ cdef class Queue:
         cdef Waiter *putters
         cdef Waiter *joiners = NULL
         dropped.slots = NULL
-        dropped.count = 0
+        dropped.cap = dropped.head = dropped.count = 0
         self._lock()
         self._shutdown = True
         if immediate:

@@ -15,6 +15,8 @@ is set. It keeps the core's design so that both behave the same way:
 from __future__ import annotations
 
 import operator
+import os
+import weakref
 from collections import deque
 from math import isnan
 from threading import RLock
@@ -121,6 +123,19 @@ class _WaitList:
                 pass  # woken as the deadline passed: the caller's re-check uses it
 
 
+# Every live twin queue, so that a fork child can reset them (see _reset_after_fork).
+_live_queues: weakref.WeakSet[Queue[Any]] = weakref.WeakSet()
+
+
+def _reset_queues_after_fork() -> None:
+    for q in list(_live_queues):
+        q._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_queues_after_fork)
+
+
 class Queue(Generic[T]):
     """A bounded FIFO queue for threads: a drop-in for ``queue.Queue``.
 
@@ -152,6 +167,15 @@ class Queue(Generic[T]):
         self._items: deque[T] = deque()
         self._unfinished = 0
         self._shutdown = False
+        self._getters = _WaitList()
+        self._putters = _WaitList()
+        self._joiners = _WaitList()
+        _live_queues.add(self)
+
+    def _reset_after_fork(self) -> None:
+        # In a fork child only the forking thread exists: the parked waiters, and any
+        # thread that held the lock at the fork, are gone. Forget them.
+        self._mutex = RLock()
         self._getters = _WaitList()
         self._putters = _WaitList()
         self._joiners = _WaitList()
@@ -237,12 +261,16 @@ class Queue(Generic[T]):
             while True:
                 if self._shutdown:
                     raise ShutDown
+                append = self._items.append  # allocated before the room check (see below)
                 room = self._room()
                 if not block and room < n:
                     raise Full
                 take = min(room, n - done)
                 if take > 0:
-                    self._items.extend(batch[done : done + take] if take < n else batch)
+                    # No allocation between the room check and the appends: one could
+                    # run the GC, whose __del__ could re-enter put() and take the room.
+                    for k in range(done, done + take):
+                        append(batch[k])
                     done += take
                     self._unfinished += take
                     if self._getters:
@@ -291,12 +319,16 @@ class Queue(Generic[T]):
             while True:
                 items = self._items
                 if items:
-                    take = min(n, len(items))
-                    popleft = items.popleft
-                    batch = [popleft() for _ in range(take)]
+                    batch: list[T] = []
+                    # Re-check emptiness at every pop: creating the list may have run the
+                    # GC, and a __del__ may have taken items through re-entrant calls.
+                    while items and len(batch) < n:
+                        batch.append(items.popleft())
                     if self._putters:
-                        self._putters.wake(take)
-                    return batch
+                        self._putters.wake(len(batch))
+                    if batch:
+                        return batch
+                    continue
                 if self._shutdown:
                     raise ShutDown
                 if not block or (deadline is not None and monotonic() >= deadline):

@@ -134,12 +134,13 @@ static inline int64_t ringq_monotonic_ns(void) {
  * stream the holder usually lets go by parking in a ringq wait itself. So every
  * ringq waiter bumps a process-wide count right after releasing the GIL, and a
  * woken waiter may spin (without the GIL, for a bounded time) until the count
- * moves before asking for the GIL: it then finds the GIL free and takes it at
- * once. The caller decides when spinning is worth it (see _queue_c.pyx).
+ * passes both its own bump and the value its waker saw, before asking for the
+ * GIL: it then finds the GIL free and takes it at once. The caller decides when
+ * spinning is worth it (see _queue_c.pyx).
  * Free-threaded builds have no GIL to wait for: both functions do nothing.
  */
 #if defined(Py_GIL_DISABLED)
-static inline void ringq_note_gil_released(void) {}
+static inline unsigned long ringq_note_gil_released(void) { return 0; }
 static inline unsigned long ringq_gil_releases(void) { return 0; }
 static inline int ringq_spin_until_gil_released(unsigned long seen, int64_t max_ns) {
     (void)seen; (void)max_ns;
@@ -149,15 +150,17 @@ static inline int ringq_spin_until_gil_released(unsigned long seen, int64_t max_
 #  if defined(_MSC_VER)
 #    include <intrin.h>
 static volatile long ringq_gil_release_count;
-static inline void ringq_note_gil_released(void) { _InterlockedIncrement(&ringq_gil_release_count); }
+static inline unsigned long ringq_note_gil_released(void) {
+    return (unsigned long)_InterlockedIncrement(&ringq_gil_release_count);
+}
 static inline unsigned long ringq_gil_releases(void) {
     return (unsigned long)_InterlockedCompareExchange(&ringq_gil_release_count, 0, 0);
 }
 #    define ringq_cpu_relax() YieldProcessor()
 #  else
 static unsigned long ringq_gil_release_count;
-static inline void ringq_note_gil_released(void) {
-    __atomic_add_fetch(&ringq_gil_release_count, 1, __ATOMIC_RELEASE);
+static inline unsigned long ringq_note_gil_released(void) {
+    return __atomic_add_fetch(&ringq_gil_release_count, 1, __ATOMIC_RELEASE);
 }
 static inline unsigned long ringq_gil_releases(void) {
     return __atomic_load_n(&ringq_gil_release_count, __ATOMIC_ACQUIRE);
@@ -170,13 +173,14 @@ static inline unsigned long ringq_gil_releases(void) {
 #      define ringq_cpu_relax() ((void)0)
 #    endif
 #  endif
-/* Spin until the release count differs from *seen* (1) or *max_ns* pass (0). Call without the GIL. */
+/* Spin until the release count passes *seen* (1) or *max_ns* pass (0). Call without the GIL.
+ * The count only grows; the signed difference keeps the test right across a wrap. */
 static inline int ringq_spin_until_gil_released(unsigned long seen, int64_t max_ns) {
     int64_t give_up = ringq_monotonic_ns() + max_ns;
     for (;;) {
         int i;
         for (i = 0; i < 64; i++) {
-            if (ringq_gil_releases() != seen) {
+            if ((long)(ringq_gil_releases() - seen) > 0) {
                 return 1;
             }
             ringq_cpu_relax();
@@ -186,6 +190,14 @@ static inline int ringq_spin_until_gil_released(unsigned long seen, int64_t max_
         }
     }
 }
+#endif
+
+/* 1 on builds where the GIL serialises all Python code (and so makes a locked
+ * section atomic with respect to every other object too), else 0. */
+#if defined(Py_GIL_DISABLED)
+#  define RINGQ_GIL_BUILD 0
+#else
+#  define RINGQ_GIL_BUILD 1
 #endif
 
 /* ---- references -------------------------------------------------------- */
