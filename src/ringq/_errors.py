@@ -3,15 +3,16 @@
 ``except queue.Empty:`` written for ``queue.Queue`` keeps working unchanged.
 """
 import queue
+import sys
 
 Empty = queue.Empty
 Full = queue.Full
 
-try:
-    ShutDown = queue.ShutDown  # Python 3.13+
-except AttributeError:  # pragma: no cover - exercised on 3.9-3.12 only
+if sys.version_info >= (3, 13):
+    ShutDown = queue.ShutDown
+else:
 
-    class ShutDown(Exception):  # type: ignore[no-redef]
+    class ShutDown(Exception):
         """Raised by put() on a queue that was shut down, and by get() once it is also empty.
 
         On Python 3.13 and later this is ``queue.ShutDown`` itself.

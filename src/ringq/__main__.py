@@ -1,0 +1,53 @@
+"""The ringq command line: ``python -m ringq bench [options]``.
+
+Only argument parsing lives here; the work is done by :mod:`ringq.bench.runner`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .bench.runner import add_bench_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="python -m ringq",
+        description="ringq: a bounded, C-accelerated drop-in for queue.Queue.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark ringq against queue.Queue and other queues on this machine",
+        description=(
+            "Benchmark ringq.Queue against queue.Queue, queue.SimpleQueue, a hand-written "
+            "deque+Condition queue and, when installed (pip install 'ringq[bench]'), janus "
+            "and faster-fifo. Workloads: single-thread put/get pairs, 1 producer + 1 "
+            "consumer, 4 producers + 4 consumers, batches of 1000, ping-pong latency and "
+            "memory. Every run checks that every item arrived. Each figure is the median "
+            "of at least 5 rounds, the queues interleaved within each round. Progress goes "
+            "to stderr, the table to stdout."
+        ),
+        epilog=(
+            "Exit status: 0 on success, 1 if a workload failed (lost items, a hang, an "
+            "exception), 2 on a usage error."
+        ),
+    )
+    add_bench_arguments(bench)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from .bench.runner import main as bench_main
+
+    return bench_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
