@@ -93,9 +93,6 @@ cdef extern from "_sync.h":
     void ringq_mutex_unlock(ringq_mutex *) nogil
     void ringq_mutex_after_fork(ringq_mutex *) nogil
     int64_t ringq_monotonic_ns() nogil
-    unsigned long ringq_note_gil_released() nogil
-    unsigned long ringq_gil_releases() nogil
-    int ringq_spin_until_gil_released(unsigned long seen, int64_t max_ns) nogil
     object ringq_steal(PyObject *)
     PyObject **ringq_list_items(object)
     PyObject **ringq_tuple_items(object)
@@ -242,8 +239,6 @@ ctypedef struct Waiter:
     Waiter *next
     PyThread_type_lock parker  # held ("acquired") while parked; the waker releases it
     bint woken                 # set by the waker when it unlinks this waiter
-    bint spin                  # set by the waker: spin for the GIL after waking (see _park)
-    unsigned long gil_releases_seen  # ringq_gil_releases() when the waker claimed us
 
 ctypedef struct WaitList:
     Waiter *head
@@ -275,16 +270,13 @@ cdef inline void wl_remove(WaitList *wl, Waiter *w) noexcept nogil:
     w.next = NULL
 
 
-cdef Waiter *wl_claim(WaitList *wl, Py_ssize_t n, bint spin) noexcept nogil:
+cdef Waiter *wl_claim(WaitList *wl, Py_ssize_t n) noexcept nogil:
     """Unlink up to *n* oldest waiters, mark them woken and return them as a chain (linked by next)."""
     cdef Waiter *chain = wl.head
     cdef Waiter *last = NULL
     cdef Waiter *w = wl.head
-    cdef unsigned long releases = ringq_gil_releases()
     while w != NULL and n > 0:
         w.woken = True
-        w.spin = spin
-        w.gil_releases_seen = releases
         last = w
         w = w.next
         n -= 1
@@ -338,12 +330,6 @@ LOCK_KIND = RINGQ_LOCK_KIND.decode()
 cdef enum:
     NO_DEADLINE = -1
     PARKERS_KEPT = 32  # parkers a queue keeps for reuse; more are freed
-    # A woken waiter spins up to this long for the GIL to be handed over (about one
-    # turn of a 1024-item stream); after a spin that runs out, the next SPIN_BACKOFF
-    # wake-ups of that queue do not spin, so a holder that keeps the GIL (or lets go
-    # of it some other way) costs little.
-    SPIN_MAX_NS = 200000
-    SPIN_BACKOFF = 64
 
 cdef double _FOREVER_S = 1e9  # longer timeouts (about 31 years) mean "forever"
 
@@ -420,7 +406,6 @@ cdef class Queue:
         PyThread_type_lock *_parkers  # spare parkers, reused across waits
         Py_ssize_t _nparkers
         unsigned long _fork_gen      # _fork_generation when the waiter lists were last valid
-        int _spin_skip               # wake-ups left that must not spin (see SPIN_BACKOFF)
 
     def __cinit__(self, maxsize=0):
         maxsize = _as_maxsize(maxsize)
@@ -466,13 +451,9 @@ cdef class Queue:
 
     cdef inline Waiter *_claim(self, WaitList *wl, Py_ssize_t n) noexcept:
         """Lock held. Claim up to *n* waiters of *wl*; wake the chain after unlocking."""
-        cdef bint spin
         if n <= 0 or not self._has_waiters(wl):
             return NULL
-        spin = self._spin_skip == 0
-        if not spin:
-            self._spin_skip -= 1
-        return wl_claim(wl, n, spin)
+        return wl_claim(wl, n)
 
     cdef inline Py_ssize_t _room(self) noexcept:
         """Lock held. Free places under the bound (PY_SSIZE_T_MAX when unbounded).
@@ -529,10 +510,7 @@ cdef class Queue:
         cdef PY_TIMEOUT_T us = -1
         cdef int64_t left
         cdef bint woken, check_signals, is_main
-        cdef int spun = -1  # -1: did not spin; 0: spun in vain; 1: the GIL was handed over
-        cdef unsigned long own_release
         w.woken = False
-        w.spin = False
         w.parker = parker
         if self._fork_gen != _fork_generation:
             self._forget_waiters_after_fork()  # before we join a list, not after (it clears them)
@@ -548,23 +526,12 @@ cdef class Queue:
         if is_main and (us < 0 or us > MAIN_THREAD_SLICE_US):
             us = MAIN_THREAD_SLICE_US
         with nogil:
-            # Our own release of the GIL may land before or after our waker's snapshot
-            # of the count; waiting for the larger of the two ignores it either way.
-            own_release = ringq_note_gil_released()
             r = PyThread_acquire_lock_timed(parker, us, 1)
-            # Woken by a waker that holds the GIL: rather than sleep on the GIL (a slow
-            # wake-up), spin until some other ringq waiter has let go of it (see _sync.h).
-            if r == PY_LOCK_ACQUIRED and w.spin:
-                if <long>(own_release - w.gil_releases_seen) > 0:
-                    w.gil_releases_seen = own_release
-                spun = ringq_spin_until_gil_released(w.gil_releases_seen, SPIN_MAX_NS)
 
         self._lock()
         woken = w.woken
         if not woken:
             wl_remove(wl, &w)
-        if spun == 0:
-            self._spin_skip = SPIN_BACKOFF
         self._unlock()
         if woken and r != PY_LOCK_ACQUIRED:
             # Our waker is between its unlock and the release of our parker (rule 5).
