@@ -1,0 +1,99 @@
+"""Bind the whole suite to both implementations of ringq.Queue.
+
+* ``impl``   - "cython" or "python"; the "cython" leg is skipped when the
+  compiled core cannot be imported or RINGQ_NO_EXTENSIONS is set.
+* ``qmod``   - the module under test (``ringq._queue_c`` / ``ringq._queue_py``).
+* ``Queue``  - its ``Queue`` class.
+* ``compat`` - ``queue.Queue`` plus both ringq classes, for the behaviour that
+  ringq shares with the stdlib.
+"""
+import faulthandler
+import importlib
+import os
+import queue
+import sys
+
+import pytest
+
+import _helpers
+
+IMPLS = ["cython", "python"]
+
+
+def load_impl(name):
+    if name == "cython":
+        if _helpers.no_extensions_env():
+            pytest.skip("RINGQ_NO_EXTENSIONS is set: the Cython core is not used")
+        try:
+            return importlib.import_module("ringq._queue_c")
+        except ImportError as e:
+            pytest.skip(f"ringq._queue_c cannot be imported: {e}")
+    return importlib.import_module("ringq._queue_py")
+
+
+@pytest.fixture(params=IMPLS)
+def impl(request):
+    load_impl(request.param)
+    return request.param
+
+
+@pytest.fixture
+def qmod(impl):
+    return load_impl(impl)
+
+
+@pytest.fixture
+def Queue(qmod):
+    return qmod.Queue
+
+
+@pytest.fixture(params=["queue.Queue"] + IMPLS)
+def compat(request):
+    """A Queue class: the stdlib's, or one of ringq's two."""
+    if request.param == "queue.Queue":
+        return queue.Queue
+    return load_impl(request.param).Queue
+
+
+@pytest.fixture
+def compat_sd(compat):
+    """Like ``compat`` but only classes that have ``shutdown`` (queue.Queue is 3.13+)."""
+    if not hasattr(compat, "shutdown"):
+        pytest.skip(f"queue.Queue has no shutdown() on Python {sys.version_info[:2]}")
+    return compat
+
+
+# A deadlocked test must not hang the whole run (CI has no pytest-timeout):
+# dump every thread's stack and exit if one test runs far too long.
+WATCHDOG_SECONDS = float(os.environ.get("RINGQ_TEST_WATCHDOG", "240"))
+_watchdog_file = None
+
+
+def pytest_configure(config):
+    """Find a file descriptor for the real stderr (fd 2 is captured during tests)."""
+    global _watchdog_file
+    fd = None
+    try:
+        capman = config.pluginmanager.getplugin("capturemanager")
+        fd = capman._global_capturing.err.targetfd_save  # pytest internals, best effort
+    except Exception:
+        fd = None
+    try:
+        _watchdog_file = os.fdopen(os.dup(fd if fd is not None else 2), "w")
+    except Exception:
+        _watchdog_file = sys.__stderr__
+
+
+@pytest.fixture(autouse=True)
+def _watchdog(request):
+    f = _watchdog_file or sys.__stderr__
+    try:
+        f.write("")
+        f.flush()
+    except Exception:
+        f = sys.__stderr__
+    faulthandler.dump_traceback_later(WATCHDOG_SECONDS, exit=True, file=f)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()

@@ -1,0 +1,265 @@
+"""os.fork() while a parent thread is blocked on the queue: the child can use it.
+
+The child inherits a queue whose waiter lists name threads that do not exist
+in the child. It must still be able to put, get, block and be woken. The child
+reports through a pipe and leaves with os._exit; the parent waits with a
+deadline, so a hang in the child fails the test instead of hanging it.
+"""
+import os
+import signal
+import threading
+import time
+import traceback
+import warnings
+from functools import partial
+
+import pytest
+
+from _helpers import BLOCK_TIMEOUT, LONG, assert_all_block, assert_blocks
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+CHILD_DEADLINE = 30
+#: A woken thread must return within this; its call's own timeout is BLOCK_TIMEOUT.
+WAKE_TIMEOUT = 3.0
+
+
+def _main_get(q):
+    """get() in the child's main thread; it must be woken well before its timeout."""
+    t0 = time.monotonic()
+    try:
+        item = q.get(timeout=2 * WAKE_TIMEOUT)
+    except Exception as e:
+        raise AssertionError(f"main thread's get was not woken: {e!r}") from e
+    elapsed = time.monotonic() - t0
+    assert elapsed < WAKE_TIMEOUT, f"main thread's get was not woken (returned after {elapsed:.1f}s)"
+    return item
+
+
+def _in_thread(fn, *args):
+    box = {}
+
+    def run():
+        try:
+            box["r"] = fn(*args)
+        except BaseException as e:  # noqa: BLE001
+            box["e"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+
+    def result(timeout=WAKE_TIMEOUT):
+        t.join(timeout)
+        assert not t.is_alive(), f"{fn} still blocked in the child after {timeout}s"
+        if "e" in box:
+            raise box["e"]
+        return box.get("r")
+
+    result.thread = t
+    return result
+
+
+def _fork_and_check(child_fn):
+    r, w = os.pipe()
+    with warnings.catch_warnings():
+        # 3.12+: "This process is multi-threaded, use of fork() may lead to deadlocks"
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # ---- child
+        status = 1
+        try:
+            os.close(r)
+            signal.alarm(CHILD_DEADLINE + 5)  # last resort if the deadline below fails
+            child_fn()
+            status = 0
+        except BaseException:  # noqa: BLE001
+            try:
+                os.write(w, traceback.format_exc().encode())
+            except BaseException:  # noqa: BLE001
+                pass
+        finally:
+            os._exit(status)
+    # ---- parent
+    os.close(w)
+    deadline = time.monotonic() + CHILD_DEADLINE
+    status = None
+    while time.monotonic() < deadline:
+        wpid, status = os.waitpid(pid, os.WNOHANG)
+        if wpid == pid:
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(r)
+        pytest.fail(f"fork child still running after {CHILD_DEADLINE}s: it hangs")
+    chunks = []
+    while True:
+        data = os.read(r, 65536)
+        if not data:
+            break
+        chunks.append(data)
+    os.close(r)
+    report = b"".join(chunks).decode(errors="replace")
+    if os.WIFSIGNALED(status):
+        pytest.fail(f"fork child killed by signal {os.WTERMSIG(status)}\n{report}")
+    assert os.WEXITSTATUS(status) == 0, f"fork child failed:\n{report}"
+
+
+def _child_basic_use(q):
+    """What every child checks, on an empty queue with room."""
+    assert q.qsize() == 0
+    q.put("c1")
+    assert q.get(timeout=5) == "c1"
+    q.put_nowait("c2")
+    assert q.get_nowait() == "c2"
+    q.put_many(["c3", "c4"])
+    assert q.get_many(5, timeout=5) == ["c3", "c4"]
+    # a thread of the child, blocked in get, is woken by a put of the main thread
+    res = _in_thread(q.get, True, BLOCK_TIMEOUT)
+    time.sleep(0.2)
+    q.put("c5")
+    assert res() == "c5"
+    # the main thread blocked in get is woken by a put from a thread
+    t = threading.Timer(0.2, q.put, args=("c6",))
+    t.start()
+    assert _main_get(q) == "c6"
+    t.join()
+    # and a thread blocked in put on a full queue, woken by a get
+    q.maxsize = 1
+    q.put("c7")
+    res = _in_thread(q.put, "c8", True, BLOCK_TIMEOUT)
+    time.sleep(0.2)
+    assert q.get(timeout=5) == "c7"
+    res()
+    assert q.get(timeout=5) == "c8"
+    q.shutdown()
+    assert q.is_shutdown
+
+
+def test_fork_while_parent_thread_blocked_in_get(Queue):
+    q = Queue()
+    blocked = assert_blocks(q.get)
+
+    def child():
+        _child_basic_use(q)
+
+    _fork_and_check(child)
+    # the parent's queue and its blocked thread are unaffected
+    assert not blocked.returned.is_set()
+    q.put("parent")
+    assert blocked.value() == "parent"
+    assert q.qsize() == 0
+
+
+def test_fork_while_parent_threads_blocked_in_get_many(Queue):
+    q = Queue()
+    blocked = assert_all_block([partial(q.get_many, 2)] * 3)
+
+    def child():
+        _child_basic_use(q)
+
+    _fork_and_check(child)
+    q.put_many([1, 2, 3, 4, 5, 6])  # each takes at most 2: all three get 2
+    got = sorted(x for b in blocked for x in b.value())
+    assert got == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("first", ["child-thread-waits", "child-main-waits"])
+def test_fork_child_waits_before_any_other_call(Queue, first):
+    """The child's very first call parks: the parent's stale waiters must not get its wake-up."""
+    q = Queue()
+    blocked = assert_blocks(q.get)
+
+    def child():
+        if first == "child-thread-waits":
+            res = _in_thread(q.get, True, BLOCK_TIMEOUT)
+            time.sleep(0.3)
+            q.put("c")
+            assert res() == "c"
+        else:
+            t = threading.Timer(0.3, q.put, args=("c",))
+            t.start()
+            assert _main_get(q) == "c"
+            t.join()
+        assert q.qsize() == 0
+        _child_basic_use(q)
+
+    _fork_and_check(child)
+    q.put("parent")
+    assert blocked.value() == "parent"
+
+
+def test_fork_child_putter_waits_first(Queue):
+    q = Queue(1)
+    q.put("a")
+    blocked = assert_blocks(q.put, "b")
+
+    def child():
+        res = _in_thread(q.put, "c", True, BLOCK_TIMEOUT)
+        time.sleep(0.3)
+        assert q.get(timeout=5) == "a"
+        res()
+        assert q.get(timeout=5) == "c"
+
+    _fork_and_check(child)
+    assert q.get(timeout=LONG) == "a"
+    blocked.value()
+    assert q.get(timeout=LONG) == "b"
+
+
+def test_fork_while_parent_thread_blocked_in_put(Queue):
+    q = Queue(1)
+    q.put("a")
+    blocked = assert_blocks(q.put, "b")
+
+    def child():
+        assert q.qsize() == 1
+        assert q.full()
+        assert q.get(timeout=5) == "a"  # "b" belongs to a thread that is not here
+        assert q.qsize() == 0
+        q.maxsize = 0
+        _child_basic_use(q)
+
+    _fork_and_check(child)
+    assert q.get(timeout=LONG) == "a"
+    blocked.value()
+    assert q.get(timeout=LONG) == "b"
+
+
+def test_fork_while_parent_thread_blocked_in_join(Queue):
+    q = Queue()
+    q.put("a")
+    blocked = assert_blocks(q.join)
+
+    def child():
+        assert q.unfinished_tasks == 1
+        assert q.get(timeout=5) == "a"
+        q.task_done()
+        q.join()  # nothing left: returns at once
+        q.put("b")
+        res = _in_thread(q.join)
+        time.sleep(0.2)
+        assert q.get(timeout=5) == "b"
+        q.task_done()
+        res()
+        _child_basic_use(q)
+
+    _fork_and_check(child)
+    assert not blocked.returned.is_set()
+    assert q.get(timeout=LONG) == "a"
+    q.task_done()
+    blocked.value()
+
+
+def test_fork_child_queue_created_before_fork_no_waiters(Queue):
+    # the plain case: no thread waiting at fork time
+    q = Queue(4)
+    q.put_many([1, 2])
+
+    def child():
+        assert q.get_many(5) == [1, 2]
+        _child_basic_use(q)
+
+    _fork_and_check(child)
+    assert q.get_many(5) == [1, 2]

@@ -1,0 +1,95 @@
+"""Which implementation ``import ringq`` picks, and what both modules export."""
+import importlib
+import importlib.util
+import queue
+import subprocess
+import sys
+
+import pytest
+
+import _helpers
+import ringq
+
+
+@pytest.mark.skipif(
+    sys.implementation.name != "cpython", reason="only CPython uses the Cython core"
+)
+def test_default_implementation_is_cython():
+    if _helpers.no_extensions_env():
+        assert ringq.IMPLEMENTATION == "python"
+        assert ringq.Queue is importlib.import_module("ringq._queue_py").Queue
+    elif importlib.util.find_spec("ringq._queue_c") is None:
+        # A pure install (the py3-none-any wheel): it falls back to the twin by itself.
+        assert ringq.IMPLEMENTATION == "python"
+        assert ringq.Queue is importlib.import_module("ringq._queue_py").Queue
+    else:
+        # The compiled core is installed: it must be the one in use. A core that
+        # is present but fails to import (and so silently falls back) is a broken build.
+        assert ringq.IMPLEMENTATION == "cython"
+        assert ringq.Queue is importlib.import_module("ringq._queue_c").Queue
+
+
+@pytest.mark.parametrize("value, expected", [("1", "python"), ("yes", "python")])
+def test_no_extensions_env_selects_twin(value, expected):
+    code = (
+        "import ringq, ringq._queue_py\n"
+        "print(ringq.IMPLEMENTATION, ringq.Queue is ringq._queue_py.Queue)\n"
+    )
+    env = _helpers.child_env("python")
+    env["RINGQ_NO_EXTENSIONS"] = value
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [expected, "True"]
+
+
+@pytest.mark.skipif(
+    sys.implementation.name != "cpython", reason="only CPython uses the Cython core"
+)
+@pytest.mark.parametrize("value", ["", "0"])
+def test_empty_or_zero_env_keeps_cython(value):
+    try:
+        importlib.import_module("ringq._queue_c")
+    except ImportError:
+        pytest.skip("compiled core not built")
+    code = "import ringq, ringq._queue_c\nprint(ringq.IMPLEMENTATION, ringq.Queue is ringq._queue_c.Queue)\n"
+    env = _helpers.child_env("cython")
+    env["RINGQ_NO_EXTENSIONS"] = value
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["cython", "True"]
+
+
+def test_module_queue_is_a_class(qmod, impl):
+    assert isinstance(qmod.Queue, type)
+    assert qmod.Queue.__name__ == "Queue"
+
+
+def test_exceptions_are_the_stdlib_ones():
+    assert ringq.Empty is queue.Empty
+    assert ringq.Full is queue.Full
+    if sys.version_info >= (3, 13):
+        assert ringq.ShutDown is queue.ShutDown
+    else:
+        assert issubclass(ringq.ShutDown, Exception)
+        assert ringq.ShutDown not in (queue.Empty, queue.Full)
+
+
+def test_each_impl_raises_the_package_exceptions(Queue):
+    q = Queue(1)
+    with pytest.raises(queue.Empty):
+        q.get_nowait()
+    q.put_nowait(1)
+    with pytest.raises(queue.Full):
+        q.put_nowait(2)
+    q.shutdown()
+    with pytest.raises(ringq.ShutDown):
+        q.put_nowait(3)
+
+
+def test_public_names():
+    for name in ("IMPLEMENTATION", "Empty", "Full", "Queue", "ShutDown", "__version__"):
+        assert hasattr(ringq, name), name
