@@ -202,7 +202,10 @@ class Queue(Generic[T]):
         """Free slots (lock held); a large number when unbounded."""
         if self._maxsize <= 0:
             return 1 << 62
-        return max(0, self._maxsize - len(self._items))  # maxsize may have been lowered
+        # No call that allocates here (max() packs a tuple, which may run the GC and a
+        # re-entrant __del__ after the size was read): maxsize may be below qsize.
+        room = self._maxsize - len(self._items)
+        return room if room > 0 else 0
 
     def qsize(self) -> int:
         """Number of items in the queue (a snapshot)."""
@@ -265,7 +268,7 @@ class Queue(Generic[T]):
                 room = self._room()
                 if not block and room < n:
                     raise Full
-                take = min(room, n - done)
+                take = n - done if n - done < room else room  # not min(): see _room()
                 if take > 0:
                     # No allocation between the room check and the appends: one could
                     # run the GC, whose __del__ could re-enter put() and take the room.
