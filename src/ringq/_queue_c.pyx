@@ -7,17 +7,23 @@
 Design in one paragraph
 -----------------------
 Items live in a ring of ``PyObject*`` slots that grows on demand (doubling, never
-past a bounded queue's maxsize) and, for unbounded queues, shrinks again when mostly
-empty. A call that can proceed does its work in one short locked section and never
-releases the GIL. A call that must wait parks its thread: it takes a *parker* (a
-PyThread lock held in the "acquired" state), links a ``Waiter`` that points at it
-into the getters, putters or joiners list, and blocks on the parker with the GIL
-released. A waker unlinks the oldest waiter, marks it woken and, after leaving the
-locked section, releases its parker. The woken thread re-checks the queue itself;
-nothing is handed over, so a woken thread that leaves early (timeout, Ctrl-C) can
-never strand an item, and a wake-up it does not use is passed to the next waiter.
-The waiter record is all a waker touches, so other kinds of waiters (an asyncio
-future, a select over several queues) fit the same lists.
+past a bounded queue's maxsize); a ring of more than RING_KEEP slots halves again
+when it falls under 1/8 full. A call that can proceed does its work in one short
+locked section and never releases the GIL. A call that must wait parks its thread:
+it takes a *parker* (a PyThread lock held in the "acquired" state), links a
+``Waiter`` that points at it into the getters, putters or joiners list, and blocks
+on the parker with the GIL released. A waker unlinks the oldest waiter, marks it
+woken and, after leaving the locked section, releases its parker; it wakes one
+waiter per item or slot it made available, and nobody when nobody waits. The woken
+thread re-checks the queue itself: nothing is handed over, so a thread that leaves
+early (timeout, Ctrl-C) never strands an item, and one that leaves on an exception
+after being woken passes the wake-up to the next waiter.
+
+The waiter record is all a waker touches. Other kinds of waiters fit the same
+lists: an asyncio waiter would be a record whose wake-up, done after unlocking like
+every wake-up, is ``loop.call_soon_threadsafe(future.set_result, None)``; a select
+over several queues would link one record into each queue's list and let the first
+waker that claims it win.
 
 Lock rules (every field of Queue below the "guarded" line obeys them)
 --------------------------------------------------------------------
@@ -36,6 +42,17 @@ Lock rules (every field of Queue below the "guarded" line obeys them)
 5. A waiter marked woken keeps its Waiter record alive until its parker has been
    released (it blocks on the parker if needed), so a waker may release the parker
    after unlocking without the record disappearing under it.
+
+Why this holds without a GIL (free-threaded CPython)
+-----------------------------------------------------
+Correctness rests on rule 1 alone, never on the GIL: on free-threaded builds the
+state lock is a real PyMutex, and no field is read or written outside it. The only
+reads without it are the GC's traverse (the GC stops the world, and a stopped
+thread is never inside a locked section, because sections contain no stop point)
+and the two module globals _fork_generation and _main_thread_ident, written only at
+import and in a fork child, where a single thread runs. A waiter's ``woken`` flag
+is written by its waker and read by the waiter, both under the lock; the parker's
+release and acquire order the waiter's later reads.
 """
 
 cimport cython
