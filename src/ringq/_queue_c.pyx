@@ -109,6 +109,7 @@ cdef extern from "_sync.h":
     void ringq_mutex_lock(ringq_mutex *)
     void ringq_mutex_unlock(ringq_mutex *) nogil
     void ringq_mutex_after_fork(ringq_mutex *) nogil
+    void ringq_clock_init()
     int64_t ringq_monotonic_ns() nogil
     object ringq_steal(PyObject *)
     PyObject **ringq_list_items(object)
@@ -126,10 +127,11 @@ ctypedef struct Ring:
     Py_ssize_t head      # index of the oldest item
     Py_ssize_t count     # number of items
 
+# Rings up to RING_KEEP slots (32 KiB) never shrink; larger ones halve when under
+# 1/8 full, so a burst does not pin its peak memory.
 cdef enum:
     RING_MIN_CAP = 8     # first allocation
-    RING_KEEP = 4096     # rings up to this many slots (32 KiB) never shrink; larger ones
-                         # halve when under 1/8 full, so a burst does not pin its peak memory
+    RING_KEEP = 4096
 
 
 cdef inline void ring_push(Ring *r, PyObject *item) noexcept nogil:
@@ -237,8 +239,8 @@ cdef inline Ring ring_detach(Ring *r) noexcept nogil:
 cdef void ring_release(Ring r) noexcept:
     """Drop every reference of a detached ring and free it. Call WITHOUT the lock: this runs __del__."""
     cdef Py_ssize_t i = r.head
-    cdef Py_ssize_t k
-    for k in range(r.count):
+    cdef Py_ssize_t _
+    for _ in range(r.count):
         decref(r.slots[i])
         i += 1
         if i == r.cap:
@@ -331,6 +333,9 @@ cdef unsigned long _fork_generation = 0
 cdef unsigned long _main_thread_ident = threading.main_thread().ident
 cdef enum:
     MAIN_THREAD_SLICE_US = 50000
+
+
+ringq_clock_init()
 
 
 def _after_fork_in_child():
@@ -564,7 +569,6 @@ cdef class Queue:
                 wake_chain(baton)
             return -1
         return 0
-
 
     cdef inline void _maybe_shrink(self) noexcept:
         """Lock held. Halve a large ring that is under 1/8 full (allocation failure: keep it)."""
@@ -1006,13 +1010,13 @@ cdef int _queue_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
     # locked section (rule 2), so the ring is consistent here without the lock.
     cdef Ring *r = &(<Queue>o)._ring
     cdef Py_ssize_t i = r.head
-    cdef Py_ssize_t k
+    cdef Py_ssize_t _
     cdef int err
     if _cython_traverse != NULL:
         err = _cython_traverse(o, visit, arg)
         if err:
             return err
-    for k in range(r.count):
+    for _ in range(r.count):
         err = visit(r.slots[i], arg)
         if err:
             return err

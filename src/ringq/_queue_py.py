@@ -17,14 +17,13 @@ from __future__ import annotations
 import operator
 import os
 import weakref
+from _thread import allocate_lock
 from collections import deque
 from math import isnan
 from threading import RLock
 from time import monotonic
 from types import GenericAlias
 from typing import Any, Generic, Iterable, Iterator, TypeVar
-
-from _thread import allocate_lock
 
 from ._errors import Empty, Full, ShutDown
 

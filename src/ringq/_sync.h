@@ -28,10 +28,14 @@
 #include "Python.h"
 #include "pythread.h"
 #include <stdint.h>
+#include <string.h>
 
 #if defined(_WIN32)
 #  ifndef WIN32_LEAN_AND_MEAN
 #    define WIN32_LEAN_AND_MEAN
+#  endif
+#  ifndef NOMINMAX
+#    define NOMINMAX
 #  endif
 #  include <windows.h>
 #else
@@ -109,16 +113,27 @@ static inline void ringq_mutex_after_fork(ringq_mutex *m) { (void)m; }
 
 /* ---- time ---------------------------------------------------------------- */
 
+#if defined(_WIN32)
+/* Ticks per second of QueryPerformanceCounter: fixed at boot, read once at import. */
+static LARGE_INTEGER ringq_qpc_freq;
+#endif
+
+/* Call once at import, before any deadline is computed. */
+static inline void ringq_clock_init(void) {
+#if defined(_WIN32)
+    QueryPerformanceFrequency(&ringq_qpc_freq);
+#endif
+}
+
 /* Nanoseconds on a clock that never jumps (wall-clock changes don't move deadlines). */
 static inline int64_t ringq_monotonic_ns(void) {
 #if defined(_WIN32)
-    static LARGE_INTEGER freq;  /* constant after boot; a racy first write stores the same value */
     LARGE_INTEGER now;
-    if (freq.QuadPart == 0) {
-        QueryPerformanceFrequency(&freq);
-    }
+    int64_t freq = ringq_qpc_freq.QuadPart;
     QueryPerformanceCounter(&now);
-    return (int64_t)((double)now.QuadPart * (1e9 / (double)freq.QuadPart));
+    /* Whole seconds and the remainder separately: exact, and no overflow for centuries. */
+    return (int64_t)(now.QuadPart / freq) * 1000000000
+         + (int64_t)(now.QuadPart % freq) * 1000000000 / freq;
 #else
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
