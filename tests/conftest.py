@@ -76,21 +76,21 @@ def pytest_configure(config):
     try:
         capman = config.pluginmanager.getplugin("capturemanager")
         fd = capman._global_capturing.err.targetfd_save  # pytest internals, best effort
-    except Exception:
+    except Exception:  # noqa: BLE001 - any pytest version without them: use fd 2
         fd = None
     try:
         _watchdog_file = os.fdopen(os.dup(fd if fd is not None else 2), "w")
-    except Exception:
+    except OSError:
         _watchdog_file = sys.__stderr__
 
 
 @pytest.fixture(autouse=True)
-def _watchdog(request):
+def _watchdog():
     f = _watchdog_file or sys.__stderr__
     try:
         f.write("")
         f.flush()
-    except Exception:
+    except (OSError, ValueError, AttributeError):
         f = sys.__stderr__
     faulthandler.dump_traceback_later(WATCHDOG_SECONDS, exit=True, file=f)
     try:

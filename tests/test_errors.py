@@ -5,13 +5,13 @@ import os
 import pickle
 import sys
 import tracemalloc
-from fractions import Fraction
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
-import ringq
 import _helpers
+import ringq
 
 ShutDown, Empty, Full = ringq.ShutDown, ringq.Empty, ringq.Full
 
@@ -58,7 +58,9 @@ def test_bad_maxsize_assignment(Queue, bad):
         q.put_nowait(4)
 
 
-@pytest.mark.parametrize("good, bound", [(True, 1), (False, 0), (Idx(2), 2), (10**30, None), (-(10**30), None), (2**63, None)])
+@pytest.mark.parametrize(
+    "good, bound", [(True, 1), (False, 0), (Idx(2), 2), (10**30, None), (-(10**30), None), (2**63, None)]
+)
 def test_integer_like_maxsize_accepted(Queue, good, bound):
     q = Queue(good)
     assert q.maxsize == operator_index(good)
@@ -284,7 +286,7 @@ def test_memory_error_while_growing_put(Queue, prefill, bounded):
     q = Queue(10**9 if bounded else 0)
     item = object()
     base = sys.getrefcount(item)
-    for i in range(prefill):
+    for _ in range(prefill):
         q.put(item)
     put = q.put
     ok = 0

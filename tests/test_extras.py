@@ -442,7 +442,7 @@ def test_context_manager_does_not_swallow(Queue):
     with pytest.raises(ZeroDivisionError):
         with q as q2:
             assert q2 is q
-            1 / 0
+            raise ZeroDivisionError
     assert q.is_shutdown
 
 

@@ -5,6 +5,7 @@ in the child. It must still be able to put, get, block and be woken. The child
 reports through a pipe and leaves with os._exit; the parent waits with a
 deadline, so a hang in the child fails the test instead of hanging it.
 """
+import faulthandler
 import os
 import signal
 import threading
@@ -61,6 +62,7 @@ def _in_thread(fn, *args):
 
 def _fork_and_check(child_fn):
     r, w = os.pipe()
+    parent_threads = [t.name for t in threading.enumerate()]
     with warnings.catch_warnings():
         # 3.12+: "This process is multi-threaded, use of fork() may lead to deadlocks"
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -69,7 +71,10 @@ def _fork_and_check(child_fn):
         status = 1
         try:
             os.close(r)
-            signal.alarm(CHILD_DEADLINE + 5)  # last resort if the deadline below fails
+            # If the child hangs, SIGALRM dumps every thread's stack into the pipe
+            # (from the C signal handler: works even if a thread holds the GIL).
+            faulthandler.register(signal.SIGALRM, file=w, all_threads=True, chain=False)
+            signal.alarm(CHILD_DEADLINE - 10)
             child_fn()
             status = 0
         except BaseException:  # noqa: BLE001
@@ -91,19 +96,30 @@ def _fork_and_check(child_fn):
     else:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        os.close(r)
-        pytest.fail(f"fork child still running after {CHILD_DEADLINE}s: it hangs")
+        report = _read_all(r)
+        pytest.fail(
+            f"fork child still running after {CHILD_DEADLINE}s: it hangs\n"
+            f"parent threads at fork: {parent_threads}\n--- child stacks ---\n{report}"
+        )
+    report = _read_all(r)
+    if os.WIFSIGNALED(status):
+        pytest.fail(f"fork child killed by signal {os.WTERMSIG(status)}\n{report}")
+    assert os.WEXITSTATUS(status) == 0, f"fork child failed:\n{report}"
+
+
+def _read_all(r):
+    os.set_blocking(r, False)
     chunks = []
     while True:
-        data = os.read(r, 65536)
+        try:
+            data = os.read(r, 65536)
+        except BlockingIOError:
+            break
         if not data:
             break
         chunks.append(data)
     os.close(r)
-    report = b"".join(chunks).decode(errors="replace")
-    if os.WIFSIGNALED(status):
-        pytest.fail(f"fork child killed by signal {os.WTERMSIG(status)}\n{report}")
-    assert os.WEXITSTATUS(status) == 0, f"fork child failed:\n{report}"
+    return b"".join(chunks).decode(errors="replace")
 
 
 def _child_basic_use(q):

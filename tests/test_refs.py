@@ -9,8 +9,8 @@ import weakref
 
 import pytest
 
-import ringq
 import _helpers
+import ringq
 
 ShutDown, Empty, Full = ringq.ShutDown, ringq.Empty, ringq.Full
 

@@ -24,6 +24,9 @@ BLOCK_FIRST = 0.2
 
 CHILD = r'''
 import signal
+# A child started from a background job inherits SIGINT as ignored (SIG_IGN), and
+# Python then installs no KeyboardInterrupt handler: restore Python's default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 mode = sys.argv[1]
 
 def helper(fn, *args):
@@ -146,7 +149,7 @@ def _run_sigint(impl, mode):
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"child did not finish after SIGINT (not interruptible?)\n{out}\n{err}")
+        raise AssertionError(f"child did not finish after SIGINT (not interruptible?)\n{out}\n{err}") from None
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -3,7 +3,6 @@
 Every test is bounded in time: threads are joined with deadlines and a stuck
 thread fails the test (see _helpers.join_all). No throughput is asserted.
 """
-import itertools
 import random
 import sys
 import threading
@@ -73,7 +72,7 @@ def _producer(q, pid, n, maxsize, seed, errors):
                     except Full:
                         time.sleep(RETRY_SLEEP)
                 seq += len(batch)
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         errors.append(("producer", pid, repr(e)))
         raise
 
@@ -116,7 +115,7 @@ def _consumer(q, cid, out, seed, errors):
             out.extend(batch)
             for _ in batch:
                 q.task_done()
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         errors.append(("consumer", cid, repr(e)))
         raise
 
@@ -242,49 +241,55 @@ class Tok:
             Tok.alive -= 1
 
 
+def _immediate_shutdown_round(Queue, maxsize, rnd):
+    q = Queue(maxsize)
+    errors = []
+    put_ok = [[] for _ in range(4)]
+    got = [[] for _ in range(4)]
+    joined = []
+
+    def prod(pid):
+        try:
+            for seq in range(3000):
+                item = Tok(pid, seq)
+                if seq % 3 == 2:
+                    q.put_many([item])
+                else:
+                    q.put(item)
+                put_ok[pid].append((pid, seq))
+                del item
+        except ShutDown:
+            pass
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    def joiner():
+        q.join()
+        joined.append(1)
+
+    threads = [threading.Thread(target=prod, args=(i,)) for i in range(4)]
+    threads += [threading.Thread(target=_race_consumer, args=(q, i, got[i], errors)) for i in range(4)]
+    joiners = [threading.Thread(target=joiner) for _ in range(2)]
+    for t in threads + joiners:
+        t.start()
+    time.sleep(rnd.uniform(0.0, 0.03))
+    q.shutdown(immediate=True)
+    join_all(threads, 30)
+    join_all(joiners, 30)
+    assert not errors, errors
+    assert len(joined) == 2
+    assert q.qsize() == 0
+    assert q.unfinished_tasks == 0
+    all_got = [x for g in got for x in g]
+    assert len(all_got) == len(set(all_got)), "an item was received twice"
+    assert set(all_got) <= {x for p in put_ok for x in p}, "received an item never put"
+
+
 @pytest.mark.parametrize("maxsize", [1, 4, 0])
 def test_immediate_shutdown_races(Queue, maxsize):
-    rounds = 6
-    for rnd_no in range(rounds):
-        rnd = random.Random(rnd_no * 31 + maxsize)
-        q = Queue(maxsize)
-        errors = []
-        put_ok = [[] for _ in range(4)]
-        got = [[] for _ in range(4)]
-        joined = []
-
-        def prod(pid):
-            try:
-                for seq in range(3000):
-                    item = Tok(pid, seq)
-                    if seq % 3 == 2:
-                        q.put_many([item])
-                    else:
-                        q.put(item)
-                    put_ok[pid].append((pid, seq))
-                    del item
-            except ShutDown:
-                pass
-            except BaseException as e:  # noqa: BLE001
-                errors.append(e)
-
-        threads = [threading.Thread(target=prod, args=(i,)) for i in range(4)]
-        threads += [threading.Thread(target=_race_consumer, args=(q, i, got[i], errors)) for i in range(4)]
-        joiners = [threading.Thread(target=lambda: (q.join(), joined.append(1))) for _ in range(2)]
-        for t in threads + joiners:
-            t.start()
-        time.sleep(rnd.uniform(0.0, 0.03))
-        q.shutdown(immediate=True)
-        join_all(threads, 30)
-        join_all(joiners, 30)
-        assert not errors, errors
-        assert len(joined) == 2
-        assert q.qsize() == 0
-        assert q.unfinished_tasks == 0
-        all_got = [x for g in got for x in g]
-        assert len(all_got) == len(set(all_got)), "an item was received twice"
-        assert set(all_got) <= {x for p in put_ok for x in p}, "received an item never put"
-        del q, threads, joiners
+    """shutdown(immediate=True) racing with producers, consumers and join()."""
+    for rnd_no in range(6):
+        _immediate_shutdown_round(Queue, maxsize, random.Random(rnd_no * 31 + maxsize))
         assert wait_until(lambda: Tok.alive == 0), f"{Tok.alive} items still alive after the queue is gone"
 
 
