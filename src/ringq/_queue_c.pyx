@@ -570,6 +570,19 @@ cdef class Queue:
             return -1
         return 0
 
+    cdef int _wait(self, WaitList *wl, PyThread_type_lock *parker, int64_t deadline) except -1:
+        """Lock held on entry, released on return: park on *wl* (see _park).
+
+        A caller's first wait only takes a parker into *parker* and returns, so the
+        caller re-checks the queue before it sleeps; it gives the parker back with
+        _give_parker when its loop ends.
+        """
+        if parker[0] == NULL:
+            self._unlock()
+            parker[0] = self._take_parker()
+            return 0
+        return self._park(wl, parker[0], deadline)
+
     cdef inline void _maybe_shrink(self) noexcept:
         """Lock held. Halve a large ring that is under 1/8 full (allocation failure: keep it)."""
         if self._ring.cap > RING_KEEP and self._ring.count < (self._ring.cap >> 3):
@@ -698,11 +711,7 @@ cdef class Queue:
                     if done == n:
                         return 0
                     continue  # woke getters; now re-check and wait for the rest
-                if parker == NULL:
-                    self._unlock()
-                    parker = self._take_parker()
-                    continue
-                self._park(&self._putters, parker, deadline)
+                self._wait(&self._putters, &parker, deadline)
         finally:
             if parker != NULL:
                 self._give_parker(parker)
@@ -804,11 +813,7 @@ cdef class Queue:
                 if not block or (deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline):
                     self._unlock()
                     raise Empty
-                if parker == NULL:
-                    self._unlock()
-                    parker = self._take_parker()
-                    continue
-                self._park(&self._getters, parker, deadline)
+                self._wait(&self._getters, &parker, deadline)
         finally:
             if parker != NULL:
                 self._give_parker(parker)
@@ -903,11 +908,7 @@ cdef class Queue:
                 if self._unfinished == 0:
                     self._unlock()
                     return
-                if parker == NULL:
-                    self._unlock()
-                    parker = self._take_parker()
-                    continue
-                self._park(&self._joiners, parker, NO_DEADLINE)
+                self._wait(&self._joiners, &parker, NO_DEADLINE)
         finally:
             if parker != NULL:
                 self._give_parker(parker)
