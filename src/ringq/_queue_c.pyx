@@ -108,7 +108,6 @@ cdef extern from "_sync.h":
     void ringq_mutex_free(ringq_mutex *) nogil
     void ringq_mutex_lock(ringq_mutex *)
     void ringq_mutex_unlock(ringq_mutex *) nogil
-    void ringq_mutex_after_fork(ringq_mutex *) nogil
     void ringq_clock_init()
     int64_t ringq_monotonic_ns() nogil
     object ringq_steal(PyObject *)

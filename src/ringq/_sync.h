@@ -82,13 +82,6 @@ static inline void ringq_mutex_unlock(ringq_mutex *m) {
     m->owner = 0;
     PyThread_release_lock(m->lock);
 }
-/* In a fork child only the forking thread exists; no one else can hold the lock. */
-static inline void ringq_mutex_after_fork(ringq_mutex *m) {
-    if (m->owner != 0) {
-        m->owner = 0;
-        PyThread_release_lock(m->lock);
-    }
-}
 
 #elif defined(Py_GIL_DISABLED)
 #  define RINGQ_LOCK_KIND "PyMutex"
@@ -97,9 +90,8 @@ static inline int ringq_mutex_init(ringq_mutex *m) { memset(m, 0, sizeof(*m)); r
 static inline void ringq_mutex_free(ringq_mutex *m) { (void)m; }
 static inline void ringq_mutex_lock(ringq_mutex *m) { PyMutex_Lock(m); }
 static inline void ringq_mutex_unlock(ringq_mutex *m) { PyMutex_Unlock(m); }
-/* Sections never reach a stop-the-world point, so fork() (which stops the world)
- * never finds the mutex held; zero it anyway to forget parked-waiter bits. */
-static inline void ringq_mutex_after_fork(ringq_mutex *m) { memset(m, 0, sizeof(*m)); }
+/* fork() stops the world first, and a locked section contains no stop point, so a
+ * fork child never finds the mutex held: it needs no reset. */
 
 #else
 #  define RINGQ_LOCK_KIND "the GIL"
@@ -108,7 +100,6 @@ static inline int ringq_mutex_init(ringq_mutex *m) { (void)m; return 0; }
 static inline void ringq_mutex_free(ringq_mutex *m) { (void)m; }
 static inline void ringq_mutex_lock(ringq_mutex *m) { (void)m; }
 static inline void ringq_mutex_unlock(ringq_mutex *m) { (void)m; }
-static inline void ringq_mutex_after_fork(ringq_mutex *m) { (void)m; }
 #endif
 
 /* ---- time ---------------------------------------------------------------- */
