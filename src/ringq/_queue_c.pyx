@@ -56,7 +56,6 @@ release and acquire order the waiter's later reads.
 """
 
 cimport cython
-from cpython.exc cimport PyErr_CheckSignals
 from cpython.list cimport PyList_New
 from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry, visitproc
 from cpython.ref cimport Py_INCREF
@@ -98,6 +97,8 @@ cdef extern from "Python.h":
     # PyObject* forms, so that no temporary reference is created under the lock.
     void incref "Py_INCREF"(PyObject *) nogil
     void decref "Py_DECREF"(PyObject *)
+    # Declared without Cython's "except -1": _park must unlink its record before it propagates.
+    int run_signal_handlers "PyErr_CheckSignals"() noexcept
 
 cdef extern from "_sync.h":
     ctypedef struct ringq_mutex:
@@ -524,13 +525,18 @@ cdef class Queue:
         Returns 0 for the caller to re-check the queue (woken, timed out or a
         signal whose handler did not raise) and -1 with an exception set when a
         signal handler raised (Ctrl-C).
+
+        The main thread waits in slices of MAIN_THREAD_SLICE_US, so that Ctrl-C is
+        seen where a lock wait is not interrupted by signals. Between slices it runs
+        the signal handlers while its record STAYS LINKED: it keeps its FIFO place
+        (a waker may claim it meanwhile, which the next slice then sees at once).
         """
         cdef Waiter w
         cdef Waiter *baton = NULL
         cdef PyLockStatus r
-        cdef PY_TIMEOUT_T us = -1
+        cdef PY_TIMEOUT_T us
         cdef int64_t left
-        cdef bint woken, check_signals, is_main
+        cdef bint woken, is_main, signalled, raised = False
         w.woken = False
         w.parker = parker
         if self._fork_gen != _fork_generation:
@@ -539,15 +545,33 @@ cdef class Queue:
         self._unlock()
 
         is_main = PyThread_get_thread_ident() == _main_thread_ident
-        if deadline != NO_DEADLINE:
-            left = deadline - ringq_monotonic_ns()
-            us = (left + 999) // 1000 if left > 0 else 0
-            if us > PY_TIMEOUT_MAX:
-                us = PY_TIMEOUT_MAX
-        if is_main and (us < 0 or us > MAIN_THREAD_SLICE_US):
-            us = MAIN_THREAD_SLICE_US
-        with nogil:
-            r = PyThread_acquire_lock_timed(parker, us, 1)
+        while True:
+            us = -1
+            if deadline != NO_DEADLINE:
+                left = deadline - ringq_monotonic_ns()
+                us = (left + 999) // 1000 if left > 0 else 0
+                if us > PY_TIMEOUT_MAX:
+                    us = PY_TIMEOUT_MAX
+            if is_main and (us < 0 or us > MAIN_THREAD_SLICE_US):
+                us = MAIN_THREAD_SLICE_US
+            with nogil:
+                r = PyThread_acquire_lock_timed(parker, us, 1)
+            if r == PY_LOCK_ACQUIRED:
+                break  # woken: the waker unlinked us
+            signalled = r == PY_LOCK_INTR or is_main
+            if signalled:
+                # Handlers run with the lock released and our record still linked.
+                raised = run_signal_handlers() < 0
+            if raised or us == 0 or (deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline):
+                break
+            if r == PY_LOCK_INTR or not is_main:
+                continue  # a signal interrupted a non-slice wait: wait again, still linked
+            # A main-thread slice ended: loop, unless a waker claimed us while we checked.
+            self._lock()
+            woken = w.woken
+            self._unlock()
+            if woken:
+                break
 
         self._lock()
         woken = w.woken
@@ -558,8 +582,7 @@ cdef class Queue:
             # Our waker is between its unlock and the release of our parker (rule 5).
             with nogil:
                 PyThread_acquire_lock(parker, WAIT_LOCK)
-        check_signals = r == PY_LOCK_INTR or (is_main and r == PY_LOCK_FAILURE)
-        if check_signals and PyErr_CheckSignals() < 0:
+        if raised:
             if woken:
                 # We leave without re-checking: pass the wake-up on, in case it meant an item or room.
                 self._lock()
