@@ -987,7 +987,7 @@ cdef class Queue:
         try:
             return self._get(True, NO_DEADLINE)
         except ShutDown:
-            raise StopIteration
+            raise StopIteration from None  # as the twin: no ShutDown context in tracebacks
 
     def __enter__(self):
         return self
