@@ -1,4 +1,4 @@
-"""Pick the implementation of ringq.Queue: the Cython core, or its pure-Python twin.
+"""Pick the implementation of ringq.Queue and ringq.PriorityQueue: the Cython core, or its pure-Python twin.
 
 One environment variable, ``RINGQ_NO_EXTENSIONS``, is read both here and by setup.py.
 Set to anything but "" or "0", it selects the pure-Python twin. Otherwise the Cython
@@ -14,17 +14,17 @@ if sys.implementation.name != "cpython":
     NO_EXTENSIONS = True  # PyPy and others: the twin is faster there than cpyext
 
 if NO_EXTENSIONS:
-    from ._queue_py import Queue
+    from ._queue_py import PriorityQueue, Queue
 
     IMPLEMENTATION = "python"
 else:
     try:
-        from ._queue_c import Queue
+        from ._queue_c import PriorityQueue, Queue
     except ImportError:
-        from ._queue_py import Queue
+        from ._queue_py import PriorityQueue, Queue
 
         IMPLEMENTATION = "python"
     else:
         IMPLEMENTATION = "cython"
 
-__all__ = ["IMPLEMENTATION", "Queue"]
+__all__ = ["IMPLEMENTATION", "PriorityQueue", "Queue"]
