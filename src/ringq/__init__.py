@@ -18,7 +18,7 @@ The toolkit, pure Python on top of ``ringq.Queue`` (the core never imports it):
 ``ringq.StageStats``) and ``ringq.RateLimiter`` (a token bucket).
 """
 from ._errors import Empty, Full, ShutDown
-from ._queue import IMPLEMENTATION, Queue
+from ._queue import IMPLEMENTATION, PriorityQueue, Queue
 from .pipeline import SKIP, Pipeline, StageStats
 from .pool import BoundedExecutor
 from .ratelimit import RateLimiter
@@ -32,6 +32,7 @@ __all__ = [
     "Empty",
     "Full",
     "Pipeline",
+    "PriorityQueue",
     "Queue",
     "RateLimiter",
     "ShutDown",
