@@ -15,13 +15,16 @@ RINGQ_NO_EXTENSIONS=1 or when no compiled module fits this interpreter).
 The toolkit, pure Python on top of ``ringq.Queue`` (the core never imports it):
 ``ringq.BoundedExecutor`` (a ``concurrent.futures.Executor`` with a bounded queue),
 ``ringq.Pipeline`` (stages of workers joined by bounded queues; ``ringq.SKIP``,
-``ringq.StageStats``) and ``ringq.RateLimiter`` (a token bucket).
+``ringq.StageStats``), ``ringq.RateLimiter`` (a token bucket), ``ringq.Broadcast``
+and ``ringq.Router``.
 """
 from ._errors import Empty, Full, ShutDown
 from ._queue import IMPLEMENTATION, PriorityQueue, Queue
+from .broadcast import Broadcast, Subscription
 from .pipeline import SKIP, Pipeline, StageStats
 from .pool import BoundedExecutor
 from .ratelimit import RateLimiter
+from .router import Router, UnroutableError
 
 __version__ = "0.1.0"
 
@@ -29,13 +32,17 @@ __all__ = [
     "IMPLEMENTATION",
     "SKIP",
     "BoundedExecutor",
+    "Broadcast",
     "Empty",
     "Full",
     "Pipeline",
     "PriorityQueue",
     "Queue",
     "RateLimiter",
+    "Router",
     "ShutDown",
     "StageStats",
+    "Subscription",
+    "UnroutableError",
     "__version__",
 ]
