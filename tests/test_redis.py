@@ -27,7 +27,15 @@ if _reason is None:
     import ringq
     from ringq.redis import ConnectionLost, Message, StreamQueue
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(ROOT, "examples", "redis_log_pipeline.py")
+
+
+def child_env():
+    # Children import the installed ringq, like the rest of the suite (see _helpers.child_env).
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +44,10 @@ def server(tmp_path_factory):
         yield srv
 
 
-@pytest.fixture
-def client(server):
-    c = server.client()
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def client(server, request):
+    # redis-py 5 speaks RESP2 by default, redis-py 8 RESP3: replies differ in shape.
+    c = server.client(protocol=request.param)
     yield c
     c.close()
 
@@ -57,7 +66,7 @@ def make(client, stream, consumer="c1", **kwargs):
 def test_import_ringq_does_not_import_redis():
     code = "import sys, ringq; assert 'ringq.redis' not in sys.modules and 'redis' not in sys.modules; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": SRC}, timeout=LONG * 3)
+                         env=child_env(), timeout=LONG * 3)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
@@ -160,7 +169,7 @@ def _consumer_killed_mid_batch(server, stream, consumer, n):
         os.kill(os.getpid(), signal.SIGKILL)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": SRC}, timeout=LONG * 3)
+                         env=child_env(), timeout=LONG * 3)
     assert out.returncode == -signal.SIGKILL, out.stderr
     assert out.stdout.strip() == str(n)
 
@@ -449,3 +458,12 @@ def test_unacked_entries_survive_a_server_crash_with_aof(tmp_path, stream):
         q.ack_many(again + rest)
         assert q.pending() == 0 and q.qsize() == 0
         c.close()
+
+
+# -- the example: seed 001's log pipeline across two processes, stage 2 SIGKILLed -----------
+def test_log_pipeline_example_survives_a_sigkill(server):
+    out = subprocess.run([sys.executable, EXAMPLE, "demo", "--url", server.url, "--lines", "300",
+                          "--timeout", "60"], capture_output=True, text=True, env=child_env(), timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "900/900 lines stored exactly once" in out.stdout
+    assert "killed mid-run: True" in out.stdout and "OK" in out.stdout

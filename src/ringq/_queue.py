@@ -1,4 +1,4 @@
-"""Pick the implementation of ringq.Queue: the Cython core, or its pure-Python twin.
+"""Pick the implementation of ringq.Queue and ringq.PriorityQueue: the Cython core, or its pure-Python twin.
 
 One environment variable, ``RINGQ_NO_EXTENSIONS``, is read both here and by setup.py.
 Set to anything but "" or "0", it selects the pure-Python twin. Otherwise the Cython
@@ -50,14 +50,14 @@ def _warn_fallback(error: ImportError) -> None:
 
 
 if NO_EXTENSIONS:
-    from ._queue_py import Queue
+    from ._queue_py import PriorityQueue, Queue
 
     IMPLEMENTATION = "python"
 else:
     try:
-        from ._queue_c import Queue
+        from ._queue_c import PriorityQueue, Queue
     except ImportError as _error:
-        from ._queue_py import Queue
+        from ._queue_py import PriorityQueue, Queue
 
         IMPLEMENTATION = "python"
         _warn_fallback(_error)
@@ -65,4 +65,4 @@ else:
     else:
         IMPLEMENTATION = "cython"
 
-__all__ = ["IMPLEMENTATION", "Queue"]
+__all__ = ["IMPLEMENTATION", "PriorityQueue", "Queue"]
