@@ -441,8 +441,8 @@ def test_trim_keeps_undelivered_and_pending(client, stream):
 # -- a server crash, with AOF on --------------------------------------------------------------
 def test_unacked_entries_survive_a_server_crash_with_aof(tmp_path, stream):
     with _redis_server.RedisServer(tmp_path / "aof", aof=True) as srv:
-        # No client-side retries: redis-py 6+ retries a dead connection 3 times with
-        # backoff (seconds) before the error reaches StreamQueue.
+        # No client-side retries: redis-py 8 retries a dead connection up to 10 times
+        # with backoff (seconds) before the error reaches StreamQueue.
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
