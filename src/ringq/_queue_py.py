@@ -19,42 +19,17 @@ import os
 import weakref
 from _thread import allocate_lock
 from collections import deque
-from math import isnan
 from threading import RLock
 from time import monotonic
 from types import GenericAlias
 from typing import Any, Generic, Iterable, Iterator, TypeVar
 
 from ._errors import Empty, Full, ShutDown
+from ._timeout import deadline as _deadline  # shared with the toolkit modules
 
 __all__ = ["PriorityQueue", "Queue"]
 
 T = TypeVar("T")
-
-# Timeouts longer than this (about 31 years) mean "wait forever"; this keeps
-# lock.acquire(timeout=...) below threading.TIMEOUT_MAX on every platform.
-_FOREVER = 1e9
-
-
-def _deadline(timeout: Any) -> float | None:
-    """Monotonic deadline for *timeout* seconds; None waits forever."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, (str, bytes, bytearray)):
-        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}")
-    try:
-        seconds = float(timeout)
-    except TypeError:
-        raise TypeError(
-            f"timeout must be a number or None, not {type(timeout).__name__!r}"
-        ) from None
-    if isnan(seconds):
-        raise ValueError("'timeout' must be a non-negative number, not NaN")
-    if seconds < 0:
-        raise ValueError("'timeout' must be a non-negative number")
-    if seconds > _FOREVER:
-        return None
-    return monotonic() + seconds
 
 
 def _as_maxsize(maxsize: Any) -> int:
