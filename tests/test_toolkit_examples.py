@@ -63,8 +63,3 @@ def test_rate_limited_requests_keep_to_the_rate():
     for i, t in enumerate(sent):
         assert i + 1 <= 5 + 50 * (t - sent[0]) + 1e-6 + 1, (i, t)
 
-
-def test_priority_jobs_come_out_most_urgent_first_fifo_within_a_level():
-    processed = Call(load("priority_jobs").main, 4).value(LONG)
-    expected = [f"{level}-{i}" for level in ("high", "medium", "low") for i in range(4)]
-    assert processed == expected
