@@ -12,9 +12,10 @@
 compiled core) or "python" (the pure-Python twin, chosen by
 RINGQ_NO_EXTENSIONS=1 or when no compiled module fits this interpreter).
 """
+from ._asyncview import AsyncQueueView
 from ._errors import Empty, Full, ShutDown
 from ._queue import IMPLEMENTATION, Queue
 
 __version__ = "0.1.0"
 
-__all__ = ["IMPLEMENTATION", "Empty", "Full", "Queue", "ShutDown", "__version__"]
+__all__ = ["IMPLEMENTATION", "AsyncQueueView", "Empty", "Full", "Queue", "ShutDown", "__version__"]
