@@ -762,3 +762,22 @@ def test_randomized_mixed_producers_consumers(Queue, new_loop, seed):
             assert seq == sorted(seq)
     if single_consumer:
         assert len(consumed) == 1
+
+
+def test_priority_queue_async_calls(qmod, arun):
+    """aput uses a PriorityQueue's default (middle) level; aget/aget_many take the most urgent first."""
+
+    async def main():
+        q = qmod.PriorityQueue(levels=3)
+        await q.aput("normal")
+        q.put("urgent", 0)
+        q.put("low", 2)
+        await q.aput_many(["normal2"])
+        first = await q.aget()
+        rest = await q.aget_many(10)
+        waiter = asyncio.ensure_future(q.aget())
+        await asyncio.sleep(0.01)
+        q.put("late", 2)
+        return first, rest, await asyncio.wait_for(waiter, LONG)
+
+    assert arun(main()) == ("urgent", ["normal", "normal2", "low"], "late")

@@ -14,8 +14,23 @@ RINGQ_NO_EXTENSIONS=1 or when no compiled module fits this interpreter).
 """
 from ._asyncview import AsyncQueueView
 from ._errors import Empty, Full, ShutDown
-from ._queue import IMPLEMENTATION, Queue
+from ._queue import IMPLEMENTATION, PriorityQueue, Queue
+from .broadcast import Broadcast, Subscription
+from .router import Router, UnroutableError
 
 __version__ = "0.1.0"
 
-__all__ = ["IMPLEMENTATION", "AsyncQueueView", "Empty", "Full", "Queue", "ShutDown", "__version__"]
+__all__ = [
+    "IMPLEMENTATION",
+    "AsyncQueueView",
+    "Broadcast",
+    "Empty",
+    "Full",
+    "PriorityQueue",
+    "Queue",
+    "Router",
+    "ShutDown",
+    "Subscription",
+    "UnroutableError",
+    "__version__",
+]

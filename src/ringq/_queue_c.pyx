@@ -77,7 +77,7 @@ release and acquire order the waiter's later reads.
 cimport cython
 from cpython.exc cimport PyErr_CheckSignals, PyErr_Fetch, PyErr_Restore
 from cpython.list cimport PyList_New
-from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry, visitproc
+from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry, visitproc, Py_TPFLAGS_BASETYPE
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
@@ -114,6 +114,7 @@ cdef extern from "pythread.h":
 
 cdef extern from "Python.h":
     void *PyMem_RawMalloc(size_t) nogil
+    void *PyMem_RawCalloc(size_t, size_t) nogil
     void PyMem_RawFree(void *) nogil
     void Py_SET_SIZE(object, Py_ssize_t)
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -247,6 +248,12 @@ cdef int ring_reserve(Ring *r, Py_ssize_t need, Py_ssize_t bound) noexcept nogil
     if bound > 0 and cap > bound:
         cap = bound
     return ring_resize(r, cap)
+
+
+cdef inline void ring_maybe_shrink(Ring *r) noexcept nogil:
+    """Halve a large ring that is under 1/8 full (allocation failure: keep it)."""
+    if r.cap > RING_KEEP and r.count < (r.cap >> 3):
+        ring_resize(r, r.cap >> 1)
 
 
 cdef inline Ring ring_detach(Ring *r) noexcept nogil:
@@ -495,7 +502,8 @@ cdef Py_ssize_t _as_bound(object maxsize) noexcept:
     return maxsize
 
 
-@cython.final
+# Not final: PriorityQueue (below) extends it. Every cdef method is final instead,
+# so that calls between them stay direct C calls, not vtable look-ups.
 @cython.no_gc_clear  # our own tp_clear is installed below (_queue_clear)
 @cython.auto_pickle(False)
 cdef class Queue:
@@ -519,7 +527,18 @@ cdef class Queue:
         object __weakref__
 
         # ---- guarded by self._mutex: see "Lock rules" at the top of this file ----
+        # Storage: a plain Queue has one ring, _ring. A PriorityQueue has one ring per
+        # level: _ring is level 0 (the most urgent), _lower[k] is level k + 1, and
+        # _lower_count counts the items in _lower, so that the size is always
+        # _ring.count + _lower_count (plain queue: _lower is NULL, the count 0, and
+        # every storage step below is the single-ring one).
         Ring _ring
+        Ring *_lower                 # levels 1.. of a PriorityQueue (PyMem_Raw*); NULL otherwise
+        # Rings in _lower. Written once, from 0, under the lock, by PriorityQueue.__init__
+        # (after _lower). PriorityQueue's argument checks also read it without the lock:
+        # a stale 0 could only make such a check reject a level, never accept a bad one.
+        Py_ssize_t _nlower
+        Py_ssize_t _lower_count      # items in the _lower rings
         Py_ssize_t _bound            # maxsize as a C integer; 0 means unbounded
         object _maxsize              # maxsize as an int of any size (what .maxsize returns)
         Py_ssize_t _unfinished       # items put and not yet task_done()
@@ -531,19 +550,34 @@ cdef class Queue:
         Py_ssize_t _nparkers
         unsigned long _fork_gen      # _fork_generation when the waiter lists were last valid
 
-    def __cinit__(self, maxsize=0):
-        maxsize = _as_maxsize(maxsize)
-        self._bound = _as_bound(maxsize)
-        self._maxsize = maxsize
+    def __cinit__(self, *args, **kwargs):
+        # Only what every instance needs, whatever the (sub)class's constructor
+        # arguments: Cython passes them to every __cinit__ of the hierarchy.
+        # __init__ parses them.
+        self._maxsize = 0
         self._fork_gen = _fork_generation
         if ringq_mutex_init(&self._mutex) < 0:
             raise MemoryError()
+
+    def __init__(self, maxsize=0):
+        maxsize = _as_maxsize(maxsize)
+        cdef Py_ssize_t bound = _as_bound(maxsize)
+        self._lock()
+        old = self._maxsize  # dropped after unlocking (rule 2)
+        self._maxsize = maxsize
+        self._bound = bound
+        self._unlock()
+        del old
 
     def __dealloc__(self):
         # No other reference exists, so nothing can race us; drain as rule 3 says anyway.
         cdef Ring ring = ring_detach(&self._ring)
         cdef Py_ssize_t i
         ring_release(ring)
+        if self._lower != NULL:
+            for i in range(self._nlower):
+                ring_release(ring_detach(&self._lower[i]))
+            PyMem_RawFree(self._lower)
         for i in range(self._nparkers):
             PyThread_free_lock(self._parkers[i])
         PyMem_RawFree(self._parkers)
@@ -551,12 +585,15 @@ cdef class Queue:
 
     # -- the lock ------------------------------------------------------------
 
+    @cython.final
     cdef inline void _lock(self) noexcept:
         ringq_mutex_lock(&self._mutex)
 
+    @cython.final
     cdef inline void _unlock(self) noexcept:
         ringq_mutex_unlock(&self._mutex)
 
+    @cython.final
     cdef inline bint _has_waiters(self, WaitList *wl) noexcept:
         """Lock held. True if *wl* has a waiter; in a fork child, first forgets the parent's waiters."""
         if wl.head == NULL:
@@ -566,6 +603,7 @@ cdef class Queue:
             return False
         return True
 
+    @cython.final
     cdef void _forget_waiters_after_fork(self) noexcept:
         # Lock held. The waiters' threads do not exist in this process.
         self._getters.head = self._getters.tail = NULL
@@ -573,25 +611,93 @@ cdef class Queue:
         self._joiners.head = self._joiners.tail = NULL
         self._fork_gen = _fork_generation
 
+    @cython.final
     cdef inline Waiter *_claim(self, WaitList *wl, Py_ssize_t n) noexcept:
         """Lock held. Claim up to *n* waiters of *wl*; wake the chain after unlocking."""
         if n <= 0 or not self._has_waiters(wl):
             return NULL
         return wl_claim(wl, n)
 
+    @cython.final
     cdef inline Py_ssize_t _room(self) noexcept:
         """Lock held. Free places under the bound (PY_SSIZE_T_MAX when unbounded).
 
         Never negative: maxsize may have been lowered below the current size.
         """
+        cdef Py_ssize_t size = self._size()
         if self._bound <= 0:
             return PY_SSIZE_T_MAX
-        if self._ring.count >= self._bound:
+        if size >= self._bound:
             return 0
-        return self._bound - self._ring.count
+        return self._bound - size
+
+    # -- storage: the only steps that know about priority levels ----------------
+
+    @cython.final
+    cdef inline Py_ssize_t _size(self) noexcept:
+        """Lock held. Items in the queue, every level."""
+        return self._ring.count + self._lower_count
+
+    @cython.final
+    cdef inline Ring *_level_ring(self, Py_ssize_t level) noexcept:
+        """Lock held. The ring of *level* (0 <= level <= _nlower; a constant 0 folds away)."""
+        if level == 0:
+            return &self._ring
+        return &self._lower[level - 1]
+
+    @cython.final
+    cdef inline void _added(self, Py_ssize_t level, Py_ssize_t n) noexcept:
+        """Lock held. Account for *n* items just stored at *level*."""
+        self._unfinished += n
+        if level != 0:
+            self._lower_count += n
+
+    @cython.final
+    cdef PyObject *_pop_first(self) noexcept:
+        """Lock held, size > 0. Remove the oldest item of the most urgent non-empty level."""
+        cdef Ring *r = &self._ring
+        cdef Py_ssize_t k = 0
+        cdef PyObject *item
+        if r.count == 0:
+            while self._lower[k].count == 0:
+                k += 1
+            r = &self._lower[k]
+            self._lower_count -= 1
+        item = ring_pop(r)
+        ring_maybe_shrink(r)
+        return item
+
+    @cython.final
+    cdef void _take_first(self, PyObject **dst, Py_ssize_t n) noexcept:
+        """Lock held, n <= size. Move the *n* first items in priority order (FIFO within a level) to dst."""
+        cdef Ring *r = &self._ring
+        cdef Py_ssize_t k = -1
+        cdef Py_ssize_t take
+        while True:
+            take = r.count if r.count < n else n
+            if take > 0:
+                ring_take(r, dst, take)
+                ring_maybe_shrink(r)
+                dst += take
+                n -= take
+                if k >= 0:
+                    self._lower_count -= take
+            k += 1
+            if n == 0 or k >= self._nlower:
+                return
+            r = &self._lower[k]
+
+    @cython.final
+    cdef Py_ssize_t _least_urgent_level(self) noexcept:
+        """Lock held, size > 0. The least urgent level that holds an item."""
+        cdef Py_ssize_t k = self._nlower
+        while k > 0 and self._lower[k - 1].count == 0:
+            k -= 1
+        return k
 
     # -- parking ---------------------------------------------------------------
 
+    @cython.final
     cdef PyThread_type_lock _take_parker(self) except NULL:
         """A parker in the acquired state, reused from the queue's spares if possible."""
         cdef PyThread_type_lock parker = NULL
@@ -608,6 +714,7 @@ cdef class Queue:
         PyThread_acquire_lock(parker, NOWAIT_LOCK)
         return parker
 
+    @cython.final
     cdef void _give_parker(self, PyThread_type_lock parker) noexcept:
         """Return an acquired parker to the spares (or free it when there are enough)."""
         self._lock()
@@ -621,6 +728,7 @@ cdef class Queue:
         if parker != NULL:
             PyThread_free_lock(parker)
 
+    @cython.final
     cdef int _park(self, WaitList *wl, PyThread_type_lock parker, int64_t deadline) except -1:
         """Wait on *wl* until woken, the deadline or a signal. Enter with the lock held; returns without it.
 
@@ -673,6 +781,7 @@ cdef class Queue:
             return -1
         return 0
 
+    @cython.final
     cdef int _wait(self, WaitList *wl, PyThread_type_lock *parker, int64_t deadline) except -1:
         """Lock held on entry, released on return: park on *wl* (see _park).
 
@@ -686,10 +795,10 @@ cdef class Queue:
             return 0
         return self._park(wl, parker[0], deadline)
 
+    @cython.final
     cdef inline void _maybe_shrink(self) noexcept:
-        """Lock held. Halve a large ring that is under 1/8 full (allocation failure: keep it)."""
-        if self._ring.cap > RING_KEEP and self._ring.count < (self._ring.cap >> 3):
-            ring_resize(&self._ring, self._ring.cap >> 1)
+        """Lock held. Halve a large level-0 ring that is under 1/8 full (see ring_maybe_shrink)."""
+        ring_maybe_shrink(&self._ring)
 
     # -- put -------------------------------------------------------------------
 
@@ -705,29 +814,48 @@ cdef class Queue:
         cdef int64_t deadline = NO_DEADLINE
         if block and timeout is not None:
             deadline = _deadline(timeout)
-        self._put(item, block, deadline)
+        self._put(item, block, deadline, 0)
 
     def put_nowait(self, item):
         """Put *item* without waiting; Full if there is no room.
         """
-        self._put(item, False, NO_DEADLINE)
+        self._put(item, False, NO_DEADLINE, 0)
 
-    cdef inline int _put(self, object item, bint block, int64_t deadline) except -1:
-        cdef PyObject *one
-        if self._try_put(item):
-            return 0
-        one = <PyObject *>item
-        return self._put_items(&one, 1, block, deadline)
-
-    cdef inline bint _try_put(self, object item) noexcept:
-        """The fast path of put and aput: put *item* if it fits in the ring as it is; False otherwise."""
+    @cython.final
+    cdef inline int _put(self, object item, bint block, int64_t deadline, Py_ssize_t level) except -1:
+        """Put *item* at *level* (0 for a plain queue: the ring lookup then folds away)."""
         cdef Waiter *chain
+        cdef PyObject *one
+        cdef Ring *r
         self._lock()
-        if not self._shutdown and self._ring.count < self._ring.cap and (
-                self._bound <= 0 or self._ring.count < self._bound):
+        r = self._level_ring(level)
+        if not self._shutdown and r.count < r.cap and (
+                self._bound <= 0 or self._size() < self._bound):
             Py_INCREF(item)
-            ring_push(&self._ring, <PyObject *>item)
-            self._unfinished += 1
+            ring_push(r, <PyObject *>item)
+            self._added(level, 1)
+            chain = self._claim(&self._getters, 1)
+            self._unlock()
+            wake_chain(chain)
+            return 0
+        self._unlock()
+        one = <PyObject *>item
+        return self._put_items(&one, 1, block, deadline, level)
+
+    @cython.final
+    cdef inline bint _try_put(self, object item) noexcept:
+        """aput's fast path (the same as _put's): put *item* if it fits in its ring as it is; False otherwise."""
+        cdef Waiter *chain
+        cdef Ring *r
+        cdef Py_ssize_t level
+        self._lock()
+        level = self._async_level()
+        r = self._level_ring(level)
+        if not self._shutdown and r.count < r.cap and (
+                self._bound <= 0 or self._size() < self._bound):
+            Py_INCREF(item)
+            ring_push(r, <PyObject *>item)
+            self._added(level, 1)
             chain = self._claim(&self._getters, 1)
             self._unlock()
             wake_chain(chain)
@@ -746,16 +874,97 @@ cdef class Queue:
             q.put_many(range(100))
         """
         cdef int64_t deadline = NO_DEADLINE
-        cdef tuple batch
         if block and timeout is not None:
             deadline = _deadline(timeout)
-        if RINGQ_GIL_BUILD and type(items) is list and self._put_list_at_once(<list>items):
-            return
+        self._put_batch(items, block, deadline, 0)
+
+    def put_evict(self, item):
+        """Put *item* without waiting; if the queue is full, first evict its oldest item.
+
+        Returns the evicted items as a tuple: ``()`` when there was room, else
+        ``(oldest,)`` (more only if maxsize was lowered below the size). An evicted
+        item counts as done for join(). This is a ring buffer's "overwrite" put,
+        for a consumer that only wants the most recent items::
+
+            latest = Queue(maxsize=100)
+            dropped = latest.put_evict(reading)   # never blocks
+        """
+        return self._put_evict(item, 0)
+
+    @cython.final
+    cdef tuple _put_evict(self, object item, Py_ssize_t level):
+        """Put *item* at *level*, evicting the least urgent, oldest items while there is no room.
+
+        When *item* is less urgent than every queued item (a PriorityQueue), it is
+        the one refused and returned. Each loop evicts at most one item and puts
+        *item* if that made room, in one locked section; the evicted references
+        are handed to the caller, so they are dropped outside the lock.
+        """
+        cdef PyObject *victim
+        cdef Waiter *chain
+        cdef Ring *r
+        cdef Ring *vr
+        cdef Py_ssize_t vlevel
+        cdef bint done
+        cdef list evicted = None  # made outside the lock, on the first eviction
+        while True:
+            victim = NULL
+            chain = NULL
+            done = False
+            self._lock()
+            if self._shutdown:
+                self._unlock()
+                raise ShutDown
+            r = self._level_ring(level)
+            # Room in the ring first, so that nothing has changed if memory runs out.
+            if ring_reserve(r, 1, self._bound) < 0:
+                self._unlock()
+                raise MemoryError()
+            if self._bound > 0 and self._size() >= self._bound:
+                vlevel = self._least_urgent_level()
+                if level > vlevel:
+                    # Less urgent than everything queued: item itself is refused.
+                    self._unlock()
+                    if evicted is None:
+                        return (item,)
+                    evicted.append(item)
+                    return tuple(evicted)
+                vr = self._level_ring(vlevel)
+                victim = ring_pop(vr)
+                if vlevel:
+                    self._lower_count -= 1
+                if self._unfinished > 0:
+                    self._unfinished -= 1  # an evicted item will never be task_done()
+            if (self._bound <= 0 or self._size() < self._bound) and r.count < r.cap:
+                Py_INCREF(item)
+                ring_push(r, <PyObject *>item)
+                self._added(level, 1)
+                chain = self._claim(&self._getters, 1)
+                done = True
+            elif self._unfinished == 0:
+                chain = self._claim(&self._joiners, PY_SSIZE_T_MAX)
+            self._unlock()
+            wake_chain(chain)
+            if victim != NULL:
+                stolen = ringq_steal(victim)  # owned by this frame from here on
+                if evicted is None:
+                    evicted = []
+                evicted.append(stolen)
+            if done:
+                return () if evicted is None else tuple(evicted)
+
+    @cython.final
+    cdef int _put_batch(self, object items, bint block, int64_t deadline, Py_ssize_t level) except -1:
+        """put_many's work, at *level*."""
+        cdef tuple batch
+        if RINGQ_GIL_BUILD and type(items) is list and self._put_list_at_once(<list>items, level):
+            return 0
         # A private tuple: a caller's list could change while we wait for room.
         batch = items if type(items) is tuple else tuple(items)
-        self._put_items(ringq_tuple_items(batch), len(batch), block, deadline)
+        return self._put_items(ringq_tuple_items(batch), len(batch), block, deadline, level)
 
-    cdef bint _put_list_at_once(self, list items) noexcept:
+    @cython.final
+    cdef bint _put_list_at_once(self, list items, Py_ssize_t level) noexcept:
         """GIL builds only: copy all of *items* straight from the list if they fit now.
 
         With the GIL held and no Python code run, nothing can change the list during
@@ -764,19 +973,23 @@ cdef class Queue:
         """
         cdef Py_ssize_t n = len(items)
         cdef Waiter *chain
+        cdef Ring *r
         self._lock()
-        if self._shutdown or n == 0 or self._room() < n or ring_reserve(&self._ring, n, self._bound) < 0:
+        r = self._level_ring(level)
+        if self._shutdown or n == 0 or self._room() < n or ring_reserve(r, n, self._bound) < 0:
             self._unlock()
             return False
-        ring_extend(&self._ring, ringq_list_items(items), n)
-        self._unfinished += n
+        ring_extend(r, ringq_list_items(items), n)
+        self._added(level, n)
         chain = self._claim(&self._getters, n)
         self._unlock()
         wake_chain(chain)
         return True
 
-    cdef int _put_items(self, PyObject **items, Py_ssize_t n, bint block, int64_t deadline) except -1:
-        """Put items[0..n) (kept alive by the caller), waiting for room as needed.
+    @cython.final
+    cdef int _put_items(self, PyObject **items, Py_ssize_t n, bint block, int64_t deadline,
+                        Py_ssize_t level) except -1:
+        """Put items[0..n) (kept alive by the caller) at *level*, waiting for room as needed.
 
         With block=False, all or nothing. Raises ShutDown, Full or MemoryError.
         """
@@ -785,11 +998,13 @@ cdef class Queue:
         cdef Waiter *chain
         cdef PyThread_type_lock parker = NULL
         cdef object failure
+        cdef Ring *r
         try:
             while True:
                 chain = NULL
                 failure = None
                 self._lock()
+                r = self._level_ring(level)
                 if self._shutdown:
                     failure = ShutDown
                 else:
@@ -799,15 +1014,15 @@ cdef class Queue:
                     if not block and take < n:
                         failure = Full
                     elif take > 0:
-                        if ring_reserve(&self._ring, take, self._bound) < 0:
+                        if ring_reserve(r, take, self._bound) < 0:
                             # Out of memory: with block=False put nothing; else use what fits.
-                            take = 0 if not block else min(take, self._ring.cap - self._ring.count)
+                            take = 0 if not block else min(take, r.cap - r.count)
                             if take == 0:
                                 failure = MemoryError
                         if take > 0:
-                            ring_extend(&self._ring, items + done, take)
+                            ring_extend(r, items + done, take)
                             done += take
-                            self._unfinished += take
+                            self._added(level, take)
                             chain = self._claim(&self._getters, take)
                     if failure is None and done < n and deadline != NO_DEADLINE and (
                             ringq_monotonic_ns() >= deadline):
@@ -846,6 +1061,7 @@ cdef class Queue:
         """
         return self._get(False, NO_DEADLINE)
 
+    @cython.final
     cdef inline object _get(self, bint block, int64_t deadline):
         cdef PyObject *item
         cdef Waiter *chain
@@ -879,6 +1095,7 @@ cdef class Queue:
             deadline = _deadline(timeout)
         return self._get_slow(wanted if wanted < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX, block, deadline)
 
+    @cython.final
     cdef object _get_slow(self, Py_ssize_t max_items, bint block, int64_t deadline):
         """Wait for items; return one item (max_items == 0) or a list of 1..max_items."""
         cdef PyObject *item
@@ -889,10 +1106,9 @@ cdef class Queue:
         try:
             while True:
                 self._lock()
-                n = self._ring.count
+                n = self._size()
                 if n > 0 and max_items == 0:
-                    item = ring_pop(&self._ring)
-                    self._maybe_shrink()
+                    item = self._pop_first()
                     chain = self._claim(&self._putters, 1)
                     self._unlock()
                     wake_chain(chain)
@@ -904,10 +1120,9 @@ cdef class Queue:
                     self._unlock()
                     batch = PyList_New(min(n, max_items))
                     self._lock()
-                    n = min(len(batch), self._ring.count)
+                    n = min(len(batch), self._size())
                     if n > 0:
-                        ring_take(&self._ring, ringq_list_items(batch), n)
-                        self._maybe_shrink()
+                        self._take_first(ringq_list_items(batch), n)
                         chain = self._claim(&self._putters, n)
                     self._unlock()
                     if n == 0:
@@ -934,7 +1149,7 @@ cdef class Queue:
         """
         cdef Py_ssize_t n
         self._lock()
-        n = self._ring.count
+        n = self._size()
         self._unlock()
         return n
 
@@ -948,7 +1163,7 @@ cdef class Queue:
         """
         cdef bint full
         self._lock()
-        full = 0 < self._bound <= self._ring.count
+        full = 0 < self._bound <= self._size()
         self._unlock()
         return full
 
@@ -1045,16 +1260,32 @@ cdef class Queue:
                 handle(item)
         """
         cdef Ring dropped
+        cdef Ring *lower_dropped = NULL
+        cdef Py_ssize_t nlower = 0
+        cdef Py_ssize_t count, i
         cdef Waiter *getters
         cdef Waiter *putters
         cdef Waiter *joiners = NULL
         dropped.slots = NULL
         dropped.cap = dropped.head = dropped.count = 0
         self._lock()
+        if immediate and self._lower_count > 0:
+            # A PriorityQueue's other levels go too; PyMem_Raw* is allowed here (rule 2).
+            nlower = self._nlower
+            lower_dropped = <Ring *>PyMem_RawMalloc(<size_t>nlower * sizeof(Ring))
+            if lower_dropped == NULL:
+                self._unlock()
+                raise MemoryError()  # nothing changed
         self._shutdown = True
         if immediate:
             dropped = ring_detach(&self._ring)
-            self._unfinished = self._unfinished - dropped.count if self._unfinished > dropped.count else 0
+            count = dropped.count
+            if lower_dropped != NULL:
+                for i in range(nlower):
+                    lower_dropped[i] = ring_detach(&self._lower[i])
+                count += self._lower_count
+                self._lower_count = 0
+            self._unfinished = self._unfinished - count if self._unfinished > count else 0
             joiners = self._claim(&self._joiners, PY_SSIZE_T_MAX)
         getters = self._claim(&self._getters, PY_SSIZE_T_MAX)
         putters = self._claim(&self._putters, PY_SSIZE_T_MAX)
@@ -1063,6 +1294,10 @@ cdef class Queue:
         wake_chain(putters)
         wake_chain(joiners)
         ring_release(dropped)  # __del__ of dropped items runs here, outside the lock
+        if lower_dropped != NULL:
+            for i in range(nlower):
+                ring_release(lower_dropped[i])
+            PyMem_RawFree(lower_dropped)
 
     # -- asyncio ---------------------------------------------------------------
     #
@@ -1075,6 +1310,7 @@ cdef class Queue:
     # already claimed it, it passes that wake-up to the next waiter instead, so
     # the queue is exactly as if the call had never waited.
 
+    @cython.final
     cdef _AsyncWaiter _new_task_waiter(self, WaitList *wl):
         """A record for the running task's next wait on *wl*; RuntimeError outside a running loop."""
         cdef _AsyncWaiter rec = _AsyncWaiter.__new__(_AsyncWaiter)
@@ -1088,6 +1324,7 @@ cdef class Queue:
         rec.node.parker = NULL
         return rec
 
+    @cython.final
     cdef inline void _link(self, _AsyncWaiter rec) noexcept:
         """Lock held. Append *rec* to its list, which takes a reference (allowed: rule 2)."""
         if self._fork_gen != _fork_generation:
@@ -1097,6 +1334,7 @@ cdef class Queue:
         incref(<PyObject *>rec)
         wl_append(rec.wl, &rec.node)
 
+    @cython.final
     cdef void _leave(self, _AsyncWaiter rec, bint pass_on) noexcept:
         """After a wait: unlink *rec* unless a waker claimed it; if one did and *pass_on*, wake the next waiter."""
         cdef bint unlinked = False
@@ -1131,16 +1369,16 @@ cdef class Queue:
                 timer.cancel()
         self._leave(rec, False)
 
+    @cython.final
     cdef object _get_or_link(self, _AsyncWaiter rec, Py_ssize_t max_items, int64_t deadline):
         """Take one item (max_items == 0) or a list of 1..max_items; else raise, or link *rec* and return _WAIT."""
         cdef PyObject *item
         cdef Waiter *chain
         while True:
             self._lock()
-            if self._ring.count > 0:
+            if self._size() > 0:
                 if max_items == 0:
-                    item = ring_pop(&self._ring)
-                    self._maybe_shrink()
+                    item = self._pop_first()
                     chain = self._claim(&self._putters, 1)
                     self._unlock()
                     wake_chain(chain)
@@ -1161,28 +1399,33 @@ cdef class Queue:
             self._unlock()
             return _WAIT
 
+    @cython.final
     cdef Py_ssize_t _put_or_link(self, _AsyncWaiter rec, tuple batch, Py_ssize_t done,
                                  int64_t deadline) except -1:
         """Put what fits of batch[done:]; return the new *done*. Unless all are in, raise or link *rec*."""
         cdef Py_ssize_t n = len(batch)
         cdef Py_ssize_t take
+        cdef Py_ssize_t level
         cdef Waiter *chain = NULL
         cdef object failure = None
+        cdef Ring *r
         self._lock()
+        level = self._async_level()
+        r = self._level_ring(level)
         if self._shutdown:
             failure = ShutDown
         else:
             take = self._room()
             if take > n - done:
                 take = n - done
-            if take > 0 and ring_reserve(&self._ring, take, self._bound) < 0:
-                take = min(take, self._ring.cap - self._ring.count)  # out of memory: use what fits
+            if take > 0 and ring_reserve(r, take, self._bound) < 0:
+                take = min(take, r.cap - r.count)  # out of memory: use what fits
                 if take == 0:
                     failure = MemoryError
             if take > 0:
-                ring_extend(&self._ring, ringq_tuple_items(batch) + done, take)
+                ring_extend(r, ringq_tuple_items(batch) + done, take)
                 done += take
-                self._unfinished += take
+                self._added(level, take)
                 chain = self._claim(&self._getters, take)
             if failure is None and done < n:
                 if deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline:
@@ -1195,6 +1438,12 @@ cdef class Queue:
             raise failure
         return done
 
+    @cython.final
+    cdef inline Py_ssize_t _async_level(self) noexcept:
+        """Lock held. The level aput uses: 0 for a Queue; for a PriorityQueue its default, levels // 2."""
+        return (self._nlower + 1) // 2
+
+    @cython.final
     cdef bint _joined_or_link(self, _AsyncWaiter rec, int64_t deadline) except -1:
         """True if no task is unfinished; else raise TimeoutError past *deadline*, or link *rec*."""
         self._lock()
@@ -1386,10 +1635,153 @@ cdef class Queue:
         cdef Py_ssize_t n
         cdef bint down
         self._lock()
-        n = self._ring.count
+        n = self._size()
         down = self._shutdown
         self._unlock()
         return f"<ringq.Queue maxsize={self.maxsize!r} qsize={n}{' shutdown' if down else ''}>"
+
+
+cdef Py_ssize_t _as_levels(object levels) except -1:
+    """*levels* as a C integer >= 1; TypeError or ValueError otherwise."""
+    if isinstance(levels, bool):
+        raise TypeError("levels must be an integer, not 'bool'")
+    try:
+        n = operator.index(levels)
+    except TypeError:
+        raise TypeError(f"levels must be an integer, not {type(levels).__name__!r}") from None
+    if n < 1:
+        raise ValueError(f"levels must be >= 1, not {n}")
+    return n
+
+
+@cython.auto_pickle(False)
+cdef class PriorityQueue(Queue):
+    """PriorityQueue(levels=3, maxsize=0)
+
+    A bounded queue with *levels* priority levels: ``0`` is the most urgent, and
+    ``get()`` always takes the oldest item of the most urgent non-empty level.
+    Within a level it is FIFO, and items are never compared (unlike
+    ``queue.PriorityQueue``, any object can be queued, in any order).
+
+    ``put(item, priority)`` takes the level; without one an item goes to the
+    middle level, ``levels // 2`` (with 3 levels: 0 high, 1 normal, 2 low).
+    *maxsize* bounds all the levels together. The rest is ``ringq.Queue``'s API::
+
+        q = PriorityQueue(levels=3)
+        q.put("report")                # priority 1 (the default)
+        q.put("cleanup", priority=2)
+        q.put("alert", priority=0)
+        q.get_many(3)                  # ['alert', 'report', 'cleanup']
+    """
+
+    def __init__(self, levels=3, maxsize=0):
+        cdef Py_ssize_t n = _as_levels(levels)
+        cdef Ring *lower = NULL
+        cdef bint changed = False
+        Queue.__init__(self, maxsize)
+        if n > 1:
+            lower = <Ring *>PyMem_RawCalloc(<size_t>(n - 1), sizeof(Ring))
+            if lower == NULL:
+                raise MemoryError()
+        self._lock()
+        if self._lower == NULL and self._nlower == 0:
+            self._lower = lower
+            self._nlower = n - 1
+            lower = NULL
+        else:
+            changed = self._nlower != n - 1
+        self._unlock()
+        PyMem_RawFree(lower)
+        if changed:
+            raise RuntimeError("the levels of a PriorityQueue cannot be changed")
+
+    @property
+    def levels(self):
+        """The number of priority levels; 0 is the most urgent, ``levels - 1`` the least."""
+        return self._nlower + 1
+
+    @cython.final
+    cdef Py_ssize_t _level_of(self, object priority) except -1:
+        """The level for *priority* (None: the middle level); TypeError or ValueError otherwise."""
+        cdef Py_ssize_t levels = self._nlower + 1
+        if priority is None:
+            return levels // 2
+        if type(priority) is int and 0 <= priority < levels:
+            return priority
+        if isinstance(priority, bool):
+            raise TypeError("priority must be an integer, not 'bool'")
+        try:
+            p = operator.index(priority)
+        except TypeError:
+            raise TypeError(f"priority must be an integer, not {type(priority).__name__!r}") from None
+        if not 0 <= p < levels:
+            raise ValueError(f"priority must be in range({levels}), not {p}")
+        return p
+
+    def put(self, item, priority=None, bint block=True, timeout=None):
+        """Put *item* at the tail of level *priority*, waiting up to *timeout* seconds for room.
+
+        *priority* is an int from 0 (most urgent) to ``levels - 1``; None (the
+        default) means ``levels // 2``. Raises Full and ShutDown like Queue.put::
+
+            q.put(job, 0)                  # most urgent
+            q.put(job, priority=2, timeout=1.0)
+        """
+        cdef Py_ssize_t level = self._level_of(priority)
+        cdef int64_t deadline = NO_DEADLINE
+        if block and timeout is not None:
+            deadline = _deadline(timeout)
+        self._put(item, block, deadline, level)
+
+    def put_nowait(self, item, priority=None):
+        """Put *item* at level *priority* without waiting; Full if there is no room.
+        """
+        self._put(item, False, NO_DEADLINE, self._level_of(priority))
+
+    def put_many(self, items, priority=None, bint block=True, timeout=None):
+        """Put every item of *items*, in order, at level *priority*; otherwise like Queue.put_many::
+
+            q.put_many(batch, priority=2)
+        """
+        cdef Py_ssize_t level = self._level_of(priority)
+        cdef int64_t deadline = NO_DEADLINE
+        if block and timeout is not None:
+            deadline = _deadline(timeout)
+        self._put_batch(items, block, deadline, level)
+
+    def put_evict(self, item, priority=None):
+        """Put *item* at level *priority* without waiting, evicting when the queue is full.
+
+        The evicted item is the oldest of the least urgent non-empty level; when
+        *item* is less urgent than every queued item, *item* itself is refused.
+        Returns the evicted (or refused) items as a tuple, ``()`` if there was room.
+        So a full queue keeps the most urgent items::
+
+            q = PriorityQueue(levels=3, maxsize=2)
+            q.put_many(["a", "b"], priority=1)
+            q.put_evict("c", priority=0)   # ('a',)
+            q.put_evict("d", priority=2)   # ('d',)
+        """
+        return self._put_evict(item, self._level_of(priority))
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle 'ringq.PriorityQueue' object")
+
+    def __copy__(self):
+        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+
+    def __deepcopy__(self, memo):
+        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+
+    def __repr__(self):
+        cdef Py_ssize_t n
+        cdef bint down
+        self._lock()
+        n = self._size()
+        down = self._shutdown
+        self._unlock()
+        return (f"<ringq.PriorityQueue levels={self._nlower + 1} maxsize={self.maxsize!r} "
+                f"qsize={n}{' shutdown' if down else ''}>")
 
 
 # ---------------------------------------------------------------------------
@@ -1404,14 +1796,33 @@ cdef traverseproc _cython_traverse = (<PyTypeObject *>Queue).tp_traverse
 cdef int _queue_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
     # The GC runs with the world stopped (or under the GIL), never inside a
     # locked section (rule 2), so the ring is consistent here without the lock.
-    cdef Ring *r = &(<Queue>o)._ring
-    cdef Py_ssize_t i = r.head
-    cdef Py_ssize_t _
+    cdef Queue q = <Queue>o
+    cdef Py_ssize_t level
     cdef int err
     if _cython_traverse != NULL:
         err = _cython_traverse(o, visit, arg)
         if err:
             return err
+    for level in range(q._nlower + 1):
+        err = _ring_traverse(q._level_ring(level), visit, arg)
+        if err:
+            return err
+    # The async records the lists own (a record holds its queue: a cycle). In a fork
+    # child the lists may still name the parent's waiters: they are not walked.
+    if q._fork_gen != _fork_generation:
+        return 0
+    err = _visit_tasks(&q._getters, visit, arg)
+    if err == 0:
+        err = _visit_tasks(&q._putters, visit, arg)
+    if err == 0:
+        err = _visit_tasks(&q._joiners, visit, arg)
+    return err
+
+
+cdef int _ring_traverse(Ring *r, visitproc visit, void *arg) noexcept:
+    cdef Py_ssize_t i = r.head
+    cdef Py_ssize_t _
+    cdef int err
     for _ in range(r.count):
         err = visit(r.slots[i], arg)
         if err:
@@ -1419,16 +1830,7 @@ cdef int _queue_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
         i += 1
         if i == r.cap:
             i = 0
-    # The async records the lists own (a record holds its queue: a cycle). In a fork
-    # child the lists may still name the parent's waiters: they are not walked.
-    if (<Queue>o)._fork_gen != _fork_generation:
-        return 0
-    err = _visit_tasks(&(<Queue>o)._getters, visit, arg)
-    if err == 0:
-        err = _visit_tasks(&(<Queue>o)._putters, visit, arg)
-    if err == 0:
-        err = _visit_tasks(&(<Queue>o)._joiners, visit, arg)
-    return err
+    return 0
 
 
 cdef int _visit_tasks(WaitList *wl, visitproc visit, void *arg) noexcept:
@@ -1444,19 +1846,25 @@ cdef int _visit_tasks(WaitList *wl, visitproc visit, void *arg) noexcept:
 
 
 cdef int _queue_clear(PyObject *o) noexcept:
+    # One level at a time: nothing else can reach a queue the GC is clearing.
     cdef Queue q = <Queue>o
     cdef Ring ring
-    cdef Waiter *tasks
+    cdef Waiter *tasks = NULL
+    cdef Py_ssize_t level
+    for level in range(q._nlower + 1):
+        q._lock()
+        ring = ring_detach(q._level_ring(level))
+        if level:
+            q._lower_count -= ring.count
+        q._unlock()
+        ring_release(ring)  # outside the lock (rule 3)
     q._lock()
-    ring = ring_detach(&q._ring)
     # Async records of tasks that are garbage too (a closed loop's): the lists let go of them.
-    tasks = NULL
     if q._fork_gen == _fork_generation:
         tasks = _unlink_tasks(&q._getters, tasks)
         tasks = _unlink_tasks(&q._putters, tasks)
         tasks = _unlink_tasks(&q._joiners, tasks)
     q._unlock()
-    ring_release(ring)  # outside the lock (rule 3)
     _drop_tasks(tasks)
     return 0
 
@@ -1494,5 +1902,14 @@ cdef Waiter *_claim_next(_AsyncWaiter rec) noexcept:
     return w
 
 
+# PriorityQueue adds no object field, so Queue's slots serve it as they are. Its
+# type was readied before these lines ran, with a copy of Queue's old slots: set both.
 (<PyTypeObject *>Queue).tp_traverse = <traverseproc>_queue_traverse
 (<PyTypeObject *>Queue).tp_clear = <inquiry>_queue_clear
+(<PyTypeObject *>PriorityQueue).tp_traverse = <traverseproc>_queue_traverse
+(<PyTypeObject *>PriorityQueue).tp_clear = <inquiry>_queue_clear
+
+# Queue is not @cython.final, so that PriorityQueue can extend it in C; Python code
+# still cannot subclass either (as with the twin) until subclassing is supported.
+(<PyTypeObject *>Queue).tp_flags &= ~Py_TPFLAGS_BASETYPE
+(<PyTypeObject *>PriorityQueue).tp_flags &= ~Py_TPFLAGS_BASETYPE

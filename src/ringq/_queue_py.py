@@ -20,7 +20,6 @@ import os
 import weakref
 from _thread import allocate_lock, get_ident
 from collections import deque
-from math import isnan
 from threading import RLock
 from time import monotonic
 from types import GenericAlias
@@ -28,35 +27,11 @@ from typing import Any, AsyncIterator, Generic, Iterable, Iterator, TypeVar
 
 from ._asyncview import AsyncQueueView
 from ._errors import Empty, Full, ShutDown
+from ._timeout import deadline as _deadline  # shared with the toolkit modules
 
-__all__ = ["Queue"]
+__all__ = ["PriorityQueue", "Queue"]
 
 T = TypeVar("T")
-
-# Timeouts longer than this (about 31 years) mean "wait forever"; this keeps
-# lock.acquire(timeout=...) below threading.TIMEOUT_MAX on every platform.
-_FOREVER = 1e9
-
-
-def _deadline(timeout: Any) -> float | None:
-    """Monotonic deadline for *timeout* seconds; None waits forever."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, (str, bytes, bytearray)):
-        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}")
-    try:
-        seconds = float(timeout)
-    except TypeError:
-        raise TypeError(
-            f"timeout must be a number or None, not {type(timeout).__name__!r}"
-        ) from None
-    if isnan(seconds):
-        raise ValueError("'timeout' must be a non-negative number, not NaN")
-    if seconds < 0:
-        raise ValueError("'timeout' must be a non-negative number")
-    if seconds > _FOREVER:
-        return None
-    return monotonic() + seconds
 
 
 def _as_maxsize(maxsize: Any) -> int:
@@ -224,6 +199,8 @@ class Queue(Generic[T]):
     __slots__ = (
         "_mutex",
         "_items",
+        "_lower",
+        "_lower_count",
         "_maxsize",
         "_unfinished",
         "_shutdown",
@@ -236,7 +213,11 @@ class Queue(Generic[T]):
     def __init__(self, maxsize: int = 0) -> None:
         self._maxsize = _as_maxsize(maxsize)
         self._mutex = RLock()
+        # Storage, as in the core: _items is level 0 (a plain queue's only level),
+        # _lower holds a PriorityQueue's levels 1.., _lower_count the items in them.
         self._items: deque[T] = deque()
+        self._lower: tuple[deque[T], ...] = ()
+        self._lower_count = 0
         self._unfinished = 0
         self._shutdown = False
         self._getters = _WaitList()
@@ -253,7 +234,9 @@ class Queue(Generic[T]):
         self._joiners = _WaitList()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        raise TypeError("type 'ringq.Queue' is not an acceptable base type")
+        if cls.__module__ != __name__:  # PriorityQueue, below, is the one subclass
+            raise TypeError(f"type {_closed_base_name(cls)!r} is not an acceptable base type")
+        super().__init_subclass__(**kwargs)
 
     __class_getitem__ = classmethod(GenericAlias)
 
@@ -276,21 +259,43 @@ class Queue(Generic[T]):
             return 1 << 62
         # No call that allocates here (max() packs a tuple, which may run the GC and a
         # re-entrant __del__ after the size was read): maxsize may be below qsize.
-        room = self._maxsize - len(self._items)
+        room = self._maxsize - len(self._items) - self._lower_count
         return room if room > 0 else 0
 
     def qsize(self) -> int:
         """Number of items in the queue (a snapshot)."""
-        return len(self._items)
+        return len(self._items) + self._lower_count
 
     def empty(self) -> bool:
         """True if the queue holds no item (a snapshot)."""
-        return not self._items
+        return not self._items and not self._lower_count
 
     def full(self) -> bool:
         """True if the queue is bounded and holds maxsize items or more (a snapshot)."""
         with self._mutex:
-            return 0 < self._maxsize <= len(self._items)
+            return 0 < self._maxsize <= len(self._items) + self._lower_count
+
+    # -- storage: the only steps that know about priority levels (lock held) --
+    def _level_deque(self, level: int) -> deque[T]:
+        return self._items if level == 0 else self._lower[level - 1]
+
+    def _pop_first(self) -> T:
+        """Remove the oldest item of the most urgent non-empty level (size > 0)."""
+        if self._items:
+            return self._items.popleft()
+        lower = self._lower
+        k = 0
+        while not lower[k]:
+            k += 1
+        self._lower_count -= 1
+        return lower[k].popleft()
+
+    def _least_urgent_level(self) -> int:
+        """The least urgent level that holds an item (size > 0)."""
+        k = len(self._lower)
+        while k > 0 and not self._lower[k - 1]:
+            k -= 1
+        return k
 
     # -- put ---------------------------------------------------------------
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
@@ -299,24 +304,29 @@ class Queue(Generic[T]):
         Raises Full if there is no room (at once with ``block=False``), and
         ShutDown if the queue is shut down.
         """
+        self._put_at(item, 0, block, timeout)
+
+    def put_nowait(self, item: T) -> None:
+        """Put *item* without waiting; Full if there is no room."""
+        self._put_at(item, 0, False, None)
+
+    def _put_at(self, item: T, level: int, block: bool, timeout: float | None) -> None:
         deadline = _deadline(timeout) if block else None
         with self._mutex:
             while True:
                 if self._shutdown:
                     raise ShutDown
                 if self._room() > 0:
-                    self._items.append(item)
+                    self._level_deque(level).append(item)
                     self._unfinished += 1
+                    if level:
+                        self._lower_count += 1
                     if self._getters:
                         self._getters.wake(1)
                     return
                 if not block or (deadline is not None and monotonic() >= deadline):
                     raise Full
                 self._putters.park(self._mutex, deadline)
-
-    def put_nowait(self, item: T) -> None:
-        """Put *item* without waiting; Full if there is no room."""
-        self.put(item, False)
 
     def put_many(self, items: Iterable[T], block: bool = True, timeout: float | None = None) -> None:
         """Put every item of *items*, in order.
@@ -328,6 +338,9 @@ class Queue(Generic[T]):
 
             q.put_many([1, 2, 3])
         """
+        self._put_many_at(items, 0, block, timeout)
+
+    def _put_many_at(self, items: Iterable[T], level: int, block: bool, timeout: float | None) -> None:
         deadline = _deadline(timeout) if block else None
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
@@ -336,7 +349,7 @@ class Queue(Generic[T]):
             while True:
                 if self._shutdown:
                     raise ShutDown
-                append = self._items.append  # allocated before the room check (see below)
+                append = self._level_deque(level).append  # allocated before the room check (see below)
                 room = self._room()
                 if not block and room < n:
                     raise Full
@@ -348,6 +361,8 @@ class Queue(Generic[T]):
                         append(batch[k])
                     done += take
                     self._unfinished += take
+                    if level:
+                        self._lower_count += take
                     if self._getters:
                         self._getters.wake(take)
                 if done == n:
@@ -355,6 +370,47 @@ class Queue(Generic[T]):
                 if deadline is not None and monotonic() >= deadline:
                     raise Full
                 self._putters.park(self._mutex, deadline)
+
+    def put_evict(self, item: T) -> tuple[T, ...]:
+        """Put *item* without waiting; if the queue is full, first evict its oldest item.
+
+        Returns the evicted items as a tuple: ``()`` when there was room, else
+        ``(oldest,)`` (more only if maxsize was lowered below the size). An evicted
+        item counts as done for join()::
+
+            dropped = latest.put_evict(reading)   # never blocks
+        """
+        return self._put_evict(item, 0)
+
+    def _put_evict(self, item: T, level: int) -> tuple[T, ...]:
+        evicted: list[T] = []
+        with self._mutex:
+            while True:
+                if self._shutdown:
+                    raise ShutDown
+                target = self._level_deque(level)
+                if 0 < self._maxsize <= len(self._items) + self._lower_count:
+                    victim_level = self._least_urgent_level()
+                    if level > victim_level:
+                        evicted.append(item)  # less urgent than everything queued: refused
+                        break
+                    evicted.append(self._level_deque(victim_level).popleft())
+                    if victim_level:
+                        self._lower_count -= 1
+                    if self._unfinished > 0:
+                        self._unfinished -= 1  # an evicted item will never be task_done()
+                if self._room() > 0:
+                    target.append(item)
+                    self._unfinished += 1
+                    if level:
+                        self._lower_count += 1
+                    if self._getters:
+                        self._getters.wake(1)
+                    break
+                if self._unfinished == 0:
+                    self._joiners.wake_all()
+        # The evicted items leave with the caller: their last reference dies outside the lock.
+        return tuple(evicted)
 
     # -- get ---------------------------------------------------------------
     def get(self, block: bool = True, timeout: float | None = None) -> T:
@@ -366,8 +422,8 @@ class Queue(Generic[T]):
         deadline = _deadline(timeout) if block else None
         with self._mutex:
             while True:
-                if self._items:
-                    item = self._items.popleft()
+                if self._items or self._lower_count:
+                    item = self._pop_first()
                     if self._putters:
                         self._putters.wake(1)
                     return item
@@ -396,12 +452,14 @@ class Queue(Generic[T]):
         with self._mutex:
             while True:
                 items = self._items
-                if items:
+                if items or self._lower_count:
                     batch: list[T] = []
                     # Re-check emptiness at every pop: creating the list may have run the
                     # GC, and a __del__ may have taken items through re-entrant calls.
                     while items and len(batch) < n:
                         batch.append(items.popleft())
+                    while self._lower_count and len(batch) < n:
+                        batch.append(self._pop_first())  # the other levels, most urgent first
                     if self._putters:
                         self._putters.wake(len(batch))
                     if batch:
@@ -452,6 +510,10 @@ class Queue(Generic[T]):
             if immediate:
                 dropped = list(self._items)
                 self._items.clear()
+                for level in self._lower:
+                    dropped.extend(level)
+                    level.clear()
+                self._lower_count = 0
                 self._unfinished = max(0, self._unfinished - len(dropped))
                 self._joiners.wake_all()
             self._getters.wake_all()
@@ -465,6 +527,10 @@ class Queue(Generic[T]):
     # section as the failed check) and awaits its future: the loop never blocks on
     # a lock held by a waiting thread. Woken, it re-checks; cancelled or closed
     # while waiting, it leaves, passing on a wake-up it had already received.
+
+    def _async_level(self) -> int:
+        """The level aput uses (lock held): 0 for a Queue; a PriorityQueue's default, levels // 2."""
+        return (len(self._lower) + 1) // 2
 
     async def _sleep(self, rec: _TaskWaiter, deadline: float | None) -> None:
         timer = None
@@ -494,8 +560,11 @@ class Queue(Generic[T]):
                 if self._shutdown:
                     raise ShutDown
                 if self._room() > 0:
-                    self._items.append(item)
+                    level = self._async_level()
+                    self._level_deque(level).append(item)
                     self._unfinished += 1
+                    if level:
+                        self._lower_count += 1
                     if self._getters:
                         self._getters.wake(1)
                     return
@@ -518,7 +587,8 @@ class Queue(Generic[T]):
             with self._mutex:
                 if self._shutdown:
                     raise ShutDown
-                append = self._items.append  # allocated before the room check (see put_many)
+                level = self._async_level()
+                append = self._level_deque(level).append  # allocated before the room check (see put_many)
                 room = self._room()
                 take = n - done if n - done < room else room
                 if take > 0:
@@ -526,6 +596,8 @@ class Queue(Generic[T]):
                         append(batch[k])
                     done += take
                     self._unfinished += take
+                    if level:
+                        self._lower_count += take
                     if self._getters:
                         self._getters.wake(take)
                 if done == n:
@@ -544,8 +616,8 @@ class Queue(Generic[T]):
         deadline = _deadline(timeout)
         while True:
             with self._mutex:
-                if self._items:
-                    item = self._items.popleft()
+                if self._items or self._lower_count:
+                    item = self._pop_first()
                     if self._putters:
                         self._putters.wake(1)
                     return item
@@ -568,10 +640,12 @@ class Queue(Generic[T]):
         while True:
             with self._mutex:
                 items = self._items
-                if items:
+                if items or self._lower_count:
                     batch: list[T] = []
                     while items and len(batch) < n:
                         batch.append(items.popleft())
+                    while self._lower_count and len(batch) < n:
+                        batch.append(self._pop_first())
                     if self._putters:
                         self._putters.wake(len(batch))
                     if batch:
@@ -642,4 +716,112 @@ class Queue(Generic[T]):
 
     def __repr__(self) -> str:
         state = " shutdown" if self._shutdown else ""
-        return f"<ringq.Queue maxsize={self._maxsize} qsize={len(self._items)}{state}>"
+        return f"<ringq.Queue maxsize={self._maxsize} qsize={self.qsize()}{state}>"
+
+
+def _closed_base_name(cls: type) -> str:
+    return "ringq.PriorityQueue" if issubclass(cls, PriorityQueue) else "ringq.Queue"
+
+
+def _as_levels(levels: Any) -> int:
+    if isinstance(levels, bool):
+        raise TypeError("levels must be an integer, not 'bool'")
+    try:
+        n = operator.index(levels)
+    except TypeError:
+        raise TypeError(f"levels must be an integer, not {type(levels).__name__!r}") from None
+    if n < 1:
+        raise ValueError(f"levels must be >= 1, not {n}")
+    return n
+
+
+class PriorityQueue(Queue[T]):
+    """A bounded queue with *levels* priority levels: ``0`` is the most urgent.
+
+    ``get()`` always takes the oldest item of the most urgent non-empty level.
+    Within a level it is FIFO, and items are never compared. ``put(item,
+    priority)`` takes the level; without one an item goes to the middle level,
+    ``levels // 2`` (with 3 levels: 0 high, 1 normal, 2 low). *maxsize* bounds
+    all the levels together. The rest is ``ringq.Queue``'s API::
+
+        q = PriorityQueue(levels=3)
+        q.put("report")                # priority 1 (the default)
+        q.put("cleanup", priority=2)
+        q.put("alert", priority=0)
+        q.get_many(3)                  # ['alert', 'report', 'cleanup']
+    """
+
+    __slots__ = ()
+
+    def __init__(self, levels: int = 3, maxsize: int = 0) -> None:
+        n = _as_levels(levels)
+        try:
+            current = len(self._lower)
+        except AttributeError:  # not initialised yet
+            current = 0
+        if current and current != n - 1:
+            raise RuntimeError("the levels of a PriorityQueue cannot be changed")
+        super().__init__(maxsize)
+        self._lower = tuple(deque() for _ in range(n - 1))
+
+    @property
+    def levels(self) -> int:
+        """The number of priority levels; 0 is the most urgent, ``levels - 1`` the least."""
+        return len(self._lower) + 1
+
+    def _level_of(self, priority: Any) -> int:
+        levels = len(self._lower) + 1
+        if priority is None:
+            return levels // 2
+        if isinstance(priority, bool):
+            raise TypeError("priority must be an integer, not 'bool'")
+        try:
+            p = operator.index(priority)
+        except TypeError:
+            raise TypeError(f"priority must be an integer, not {type(priority).__name__!r}") from None
+        if not 0 <= p < levels:
+            raise ValueError(f"priority must be in range({levels}), not {p}")
+        return p
+
+    def put(  # type: ignore[override]
+        self, item: T, priority: int | None = None, block: bool = True, timeout: float | None = None
+    ) -> None:
+        """Put *item* at the tail of level *priority* (None: ``levels // 2``), like Queue.put."""
+        self._put_at(item, self._level_of(priority), block, timeout)
+
+    def put_nowait(self, item: T, priority: int | None = None) -> None:
+        """Put *item* at level *priority* without waiting; Full if there is no room."""
+        self._put_at(item, self._level_of(priority), False, None)
+
+    def put_many(  # type: ignore[override]
+        self,
+        items: Iterable[T],
+        priority: int | None = None,
+        block: bool = True,
+        timeout: float | None = None,
+    ) -> None:
+        """Put every item of *items*, in order, at level *priority*; otherwise like Queue.put_many."""
+        self._put_many_at(items, self._level_of(priority), block, timeout)
+
+    def put_evict(self, item: T, priority: int | None = None) -> tuple[T, ...]:
+        """Put *item* at level *priority* without waiting, evicting when the queue is full.
+
+        The evicted item is the oldest of the least urgent non-empty level; when
+        *item* is less urgent than every queued item, *item* itself is refused.
+        Returns the evicted (or refused) items as a tuple, ``()`` if there was room.
+        """
+        return self._put_evict(item, self._level_of(priority))
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("cannot pickle 'ringq.PriorityQueue' object")
+
+    def __copy__(self) -> Any:
+        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+
+    def __repr__(self) -> str:
+        state = " shutdown" if self._shutdown else ""
+        return (f"<ringq.PriorityQueue levels={self.levels} maxsize={self._maxsize} "
+                f"qsize={self.qsize()}{state}>")
