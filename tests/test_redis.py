@@ -338,15 +338,17 @@ def test_get_timeout_is_empty_after_the_timeout(client, stream):
 
 def test_blocking_longer_than_socket_timeout(server, stream):
     # redis-py issue 3138: a BLOCK at or beyond socket_timeout used to read as a dead socket.
-    c = server.client(socket_timeout=0.2)
+    # (The server ends a BLOCK on its own timer, 100 ms at the default hz 10: a socket
+    # timeout much below 0.5 s leaves too little room whatever the client does.)
+    c = server.client(socket_timeout=1.0)
     try:
         q = StreamQueue(c, stream, "g", "c", block_slice=5.0)
         t0 = time.monotonic()
         with pytest.raises(ringq.Empty):
-            q.get(timeout=0.8)
-        assert time.monotonic() - t0 >= 0.8
+            q.get(timeout=2.2)
+        assert time.monotonic() - t0 >= 2.2
         call = Call(q.get, timeout=LONG * 6)
-        time.sleep(0.5)
+        time.sleep(1.2)
         assert not call.returned.is_set()
         q.put("late")
         assert call.value().data == "late"
@@ -439,7 +441,12 @@ def test_trim_keeps_undelivered_and_pending(client, stream):
 # -- a server crash, with AOF on --------------------------------------------------------------
 def test_unacked_entries_survive_a_server_crash_with_aof(tmp_path, stream):
     with _redis_server.RedisServer(tmp_path / "aof", aof=True) as srv:
-        c = srv.client(socket_timeout=2.0)
+        # No client-side retries: redis-py 8 retries a dead connection up to 10 times
+        # with backoff (seconds) before the error reaches StreamQueue.
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        c = srv.client(socket_timeout=2.0, retry=Retry(NoBackoff(), 0))
         q = StreamQueue(c, stream, "g", "worker", block_slice=0.1)
         q.put_many(["a", "b", "c", "d", "e"])
         got = q.get_many(3, timeout=LONG)

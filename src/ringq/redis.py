@@ -57,14 +57,18 @@ A lost connection raises ``ConnectionLost`` (a ``redis.exceptions.ConnectionErro
 naming the stream, group and consumer. StreamQueue does not retry, because a retry
 hides an outage and an ``XADD`` retried after a lost reply adds the entry twice; the
 caller (a supervisor, a pipeline stage) decides. redis-py's own ``retry=`` on the
-client still applies. No acknowledged or pending entry is lost by an error: an ack
-that fails leaves the entry pending (delivered again later), a read whose reply was
-lost leaves its entries in this consumer's PEL, and the next ``get`` re-reads them.
+client still applies: redis-py 8 retries a failed call up to 10 times with backoff by
+default (redis-py 5 did not retry), so the error, and a ``get``'s return, can come
+seconds after its timeout. No acknowledged or pending entry is lost by an error: an
+ack that fails leaves the entry pending (delivered again later), a read whose reply
+was lost leaves its entries in this consumer's PEL, and the next ``get`` re-reads them.
 
-Timeouts: redis-py's ``socket_timeout`` (5 s by default in redis-py 6+) must exceed a
+Timeouts: redis-py's ``socket_timeout`` (5 s by default in redis-py 8) must exceed a
 blocking XREADGROUP's BLOCK time (redis-py issue 3138), so ``get`` blocks in slices of
 at most ``block_slice`` seconds and at most half the socket timeout. That also bounds
-how long a blocked ``get`` takes to notice ``shutdown()`` and to run the janitor.
+how long a blocked ``get`` takes to notice ``shutdown()`` and to run the janitor. The
+server ends a BLOCK on its own timer (every 100 ms at the default ``hz 10``), so keep
+``socket_timeout`` at 0.5 s or more (or None) on a client used for blocking gets.
 
 Redis Cluster: the dead-letter stream and the "closed" key are derived from the stream
 name; put the stream name in a hash tag (``"{logs}"``) so they share its slot.
@@ -454,19 +458,23 @@ class StreamQueue:
         if self._recover_from is None or not self._recovering.acquire(blocking=False):
             return []  # caught up, or another thread is re-reading: it delivers those
         try:
-            with self._lock:
-                start = self._recover_from
-            if start is None:
-                return []
-            reply = self._call(self.client.xreadgroup, self.group, self.consumer, {self.stream: start}, count=n)
-            entries = _stream_entries(reply)
-            with self._lock:
-                if not entries:
-                    self._recover_from = None
+            while True:  # until something to deliver, or caught up
+                with self._lock:
+                    start = self._recover_from
+                if start is None:
                     return []
-                self._recover_from = _text(entries[-1][0])
-                self._stats["redelivered"] += len(entries)
-            return self._deliver_or_bury(entries)
+                reply = self._call(self.client.xreadgroup, self.group, self.consumer, {self.stream: start},
+                                   count=n)
+                entries = _stream_entries(reply)
+                with self._lock:
+                    if not entries:
+                        self._recover_from = None
+                        return []
+                    self._recover_from = _text(entries[-1][0])
+                    self._stats["redelivered"] += len(entries)
+                messages = self._deliver_or_bury(entries)  # [] if all were dead-lettered
+                if messages:
+                    return messages
         finally:
             self._recovering.release()
 
