@@ -34,7 +34,7 @@ from concurrent.futures.thread import BrokenThreadPool
 from time import monotonic
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Set, Tuple, TypeVar
 
-from ._errors import Empty, Full, ShutDown
+from ._errors import Empty, ShutDown
 from ._queue import Queue
 
 __all__ = ["BoundedExecutor"]
@@ -421,50 +421,24 @@ class BoundedExecutor(Executor):
         without blocking the event loop; returns an awaitable asyncio future of the
         result (``result = await (await pool.asubmit(fn, x))``).
 
-        Cancelling the ``asubmit`` call while it waits leaves nothing behind: if
-        the task got queued meanwhile, its future is cancelled, so it never runs.
-        For a time limit wrap it in ``asyncio.wait_for``.
-
-        How it waits, only when the queue is full: with ``ringq.Queue.aput`` when
-        the queue has it (ringq's asyncio support); until then a thread of the
-        loop's default executor makes the blocking put, in slices of 50 ms so that
-        it leaves soon after a cancellation. That fallback is the seam where
-        ``aput`` plugs in: nothing else changes when it is there.
+        It waits with ``ringq.Queue.aput``, which any event loop can use. If it is
+        cancelled while it waits, nothing was queued (``aput`` is atomic under
+        cancellation; should the task have been queued anyway, its future is
+        cancelled, so it never runs). For a time limit wrap it in
+        ``asyncio.wait_for``. Every keyword argument goes to *fn*, as in :meth:`submit`.
         """
         self._check_open()
-        task = future = _Task(fn, args, kwargs)
+        task = _Task(fn, args, kwargs)
         try:
-            self._enqueue(task, False, None)
-        except Full:
-            try:
-                aput = getattr(self._queue, "aput", None)
-                try:
-                    if aput is not None:
-                        await aput(task)
-                    else:
-                        loop = asyncio.get_running_loop()
-                        await loop.run_in_executor(None, self._put_unless_cancelled, task)
-                except ShutDown:
-                    if self._broken is not None:
-                        raise BrokenThreadPool(self._broken) from None
-                    raise RuntimeError("cannot schedule new futures after shutdown") from None
-            except BaseException:
-                future.cancel()  # queued after all, behind our back: it must not run
-                raise
-            if self._growing:
-                self._start_worker_if_needed()
-        return asyncio.wrap_future(future)
-
-    def _put_unless_cancelled(self, task: _Task) -> None:
-        """asubmit's fallback while ringq.Queue has no ``aput``: a blocking put in a
-        helper thread that gives up soon after the task is cancelled (the thread
-        cannot be interrupted, so it waits in slices of 50 ms)."""
-        while not task.cancelled():
-            try:
-                self._queue.put(task, True, 0.05)
-                return
-            except Full:
-                continue
+            await self._queue.aput(task)
+        except ShutDown:
+            self._turned_away()
+        except BaseException:
+            task.cancel()
+            raise
+        if self._growing:
+            self._start_worker_if_needed()
+        return asyncio.wrap_future(task)
 
     # --- workers ---------------------------------------------------------------------
 
