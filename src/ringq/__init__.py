@@ -12,9 +12,22 @@
 compiled core) or "python" (the pure-Python twin, chosen by
 RINGQ_NO_EXTENSIONS=1 or when no compiled module fits this interpreter).
 """
-from ._errors import Empty, Full, ShutDown
-from ._queue import IMPLEMENTATION, Queue
+from ._errors import Cancelled, Empty, Full, ShutDown
+from ._queue import IMPLEMENTATION, CancelToken, Producer, Queue, select
+from ._stats import QueueStatistics
 
 __version__ = "0.1.0"
 
-__all__ = ["IMPLEMENTATION", "Empty", "Full", "Queue", "ShutDown", "__version__"]
+__all__ = [
+    "IMPLEMENTATION",
+    "CancelToken",
+    "Cancelled",
+    "Empty",
+    "Full",
+    "Producer",
+    "Queue",
+    "QueueStatistics",
+    "ShutDown",
+    "__version__",
+    "select",
+]

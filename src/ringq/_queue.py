@@ -14,17 +14,17 @@ if sys.implementation.name != "cpython":
     NO_EXTENSIONS = True  # PyPy and others: the twin is faster there than cpyext
 
 if NO_EXTENSIONS:
-    from ._queue_py import Queue
+    from ._queue_py import CancelToken, Producer, Queue, select
 
     IMPLEMENTATION = "python"
 else:
     try:
-        from ._queue_c import Queue
+        from ._queue_c import CancelToken, Producer, Queue, select
     except ImportError:
-        from ._queue_py import Queue
+        from ._queue_py import CancelToken, Producer, Queue, select
 
         IMPLEMENTATION = "python"
     else:
         IMPLEMENTATION = "cython"
 
-__all__ = ["IMPLEMENTATION", "Queue"]
+__all__ = ["IMPLEMENTATION", "CancelToken", "Producer", "Queue", "select"]
