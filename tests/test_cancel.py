@@ -206,3 +206,18 @@ def test_one_token_stops_many_calls(Queue, Token, qmod):
         c.wait()
     assert [type(c.exc) for c in calls[:3]] == [ringq.Cancelled] * 3
     assert calls[3].result is True
+
+
+def test_priority_queue_calls_take_cancel(qmod, Token):
+    pq = qmod.PriorityQueue(levels=2, maxsize=1)
+    pq.put("x", 1)
+    token = Token()
+    calls = _helpers.assert_all_block([
+        lambda: pq.put("y", 0, cancel=token),
+        lambda: pq.put_many(["z"], priority=1, cancel=token),
+    ])
+    token.cancel()
+    for c in calls:
+        c.wait()
+        assert isinstance(c.exc, ringq.Cancelled)
+    assert pq.get_many(5) == ["x"]

@@ -224,3 +224,16 @@ def test_a_claimed_link_does_not_use_up_a_wake_up(Queue, select):
         assert _helpers.wait_until(lambda: a.qsize() == 0), "an item waits while a getter sleeps"
         a.put("release")
         getter.value()
+
+
+def test_select_over_a_priority_queue(qmod, select):
+    pq, plain = qmod.PriorityQueue(levels=3), qmod.Queue()
+    pq.put("low", priority=2)
+    pq.put("urgent", priority=0)
+    assert select(pq, plain, timeout=0) == (pq, "urgent")  # the most urgent level first
+    assert select(pq, plain, timeout=0) == (pq, "low")
+    call = assert_blocks(select, pq, plain, timeout=_helpers.BLOCK_TIMEOUT)
+    pq.put("late", priority=1)
+    assert call.value() == (pq, "late")
+    s = pq.statistics()
+    assert (s.puts, s.gets, s.size, s.high_water) == (3, 3, 0, 2)

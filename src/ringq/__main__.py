@@ -10,6 +10,11 @@ from typing import List, Optional
 
 
 def build_parser() -> argparse.ArgumentParser:
+    return _build_parsers()[0]
+
+
+def _build_parsers() -> "tuple[argparse.ArgumentParser, argparse.ArgumentParser]":
+    """The top-level parser and the bench subparser (which reports bench's own errors)."""
     from .bench.runner import add_bench_arguments
 
     parser = argparse.ArgumentParser(
@@ -35,12 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     add_bench_arguments(bench)
-    return parser
+    return parser, bench
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser, bench = _build_parsers()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # argparse would blame the top-level parser and print its usage; an unknown
+        # option after "bench" is a bench usage error, so show the bench usage.
+        (bench if args.command == "bench" else parser).error(
+            f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 0

@@ -58,7 +58,7 @@ release and acquire order the waiter's later reads.
 cimport cython
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.list cimport PyList_New
-from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry, visitproc
+from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry, visitproc, Py_TPFLAGS_BASETYPE
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
@@ -93,6 +93,7 @@ cdef extern from "pythread.h":
 
 cdef extern from "Python.h":
     void *PyMem_RawMalloc(size_t) nogil
+    void *PyMem_RawCalloc(size_t, size_t) nogil
     void PyMem_RawFree(void *) nogil
     void Py_SET_SIZE(object, Py_ssize_t)
     const Py_ssize_t PY_SSIZE_T_MAX
@@ -234,6 +235,12 @@ cdef int ring_reserve(Ring *r, Py_ssize_t need, Py_ssize_t bound) noexcept nogil
     if bound > 0 and cap > bound:
         cap = bound
     return ring_resize(r, cap)
+
+
+cdef inline void ring_maybe_shrink(Ring *r) noexcept nogil:
+    """Halve a large ring that is under 1/8 full (allocation failure: keep it)."""
+    if r.cap > RING_KEEP and r.count < (r.cap >> 3):
+        ring_resize(r, r.cap >> 1)
 
 
 cdef inline Ring ring_detach(Ring *r) noexcept nogil:
@@ -733,7 +740,8 @@ cdef CancelToken _as_token(object cancel):
     return token
 
 
-@cython.final
+# Not final: PriorityQueue (below) extends it. Every cdef method is final instead,
+# so that calls between them stay direct C calls, not vtable look-ups.
 @cython.no_gc_clear  # our own tp_clear is installed below (_queue_clear)
 @cython.auto_pickle(False)
 cdef class Queue:
@@ -757,7 +765,18 @@ cdef class Queue:
         object __weakref__
 
         # ---- guarded by self._mutex: see "Lock rules" at the top of this file ----
+        # Storage: a plain Queue has one ring, _ring. A PriorityQueue has one ring per
+        # level: _ring is level 0 (the most urgent), _lower[k] is level k + 1, and
+        # _lower_count counts the items in _lower, so that the size is always
+        # _ring.count + _lower_count (plain queue: _lower is NULL, the count 0, and
+        # every storage step below is the single-ring one).
         Ring _ring
+        Ring *_lower                 # levels 1.. of a PriorityQueue (PyMem_Raw*); NULL otherwise
+        # Rings in _lower. Written once, from 0, under the lock, by PriorityQueue.__init__
+        # (after _lower). PriorityQueue's argument checks also read it without the lock:
+        # a stale 0 could only make such a check reject a level, never accept a bad one.
+        Py_ssize_t _nlower
+        Py_ssize_t _lower_count      # items in the _lower rings
         Py_ssize_t _bound            # maxsize as a C integer; 0 means unbounded
         object _maxsize              # maxsize as an int of any size (what .maxsize returns)
         Py_ssize_t _unfinished       # items put and not yet task_done()
@@ -789,21 +808,36 @@ cdef class Queue:
         object _wm_delivery
         bint _wm_delivered_above
 
-    def __cinit__(self, maxsize=0):
-        maxsize = _as_maxsize(maxsize)
-        self._bound = _as_bound(maxsize)
-        self._maxsize = maxsize
+    def __cinit__(self, *args, **kwargs):
+        # Only what every instance needs, whatever the (sub)class's constructor
+        # arguments: Cython passes them to every __cinit__ of the hierarchy.
+        # __init__ parses them.
+        self._maxsize = 0
         self._fork_gen = _fork_generation
         self._alert_up = 1
         self._alert_down = -1
         if ringq_mutex_init(&self._mutex) < 0:
             raise MemoryError()
 
+    def __init__(self, maxsize=0):
+        maxsize = _as_maxsize(maxsize)
+        cdef Py_ssize_t bound = _as_bound(maxsize)
+        self._lock()
+        old = self._maxsize  # dropped after unlocking (rule 2)
+        self._maxsize = maxsize
+        self._bound = bound
+        self._unlock()
+        del old
+
     def __dealloc__(self):
         # No other reference exists, so nothing can race us; drain as rule 3 says anyway.
         cdef Ring ring = ring_detach(&self._ring)
         cdef Py_ssize_t i
         ring_release(ring)
+        if self._lower != NULL:
+            for i in range(self._nlower):
+                ring_release(ring_detach(&self._lower[i]))
+            PyMem_RawFree(self._lower)
         for i in range(self._nparkers):
             PyThread_free_lock(self._parkers[i])
         PyMem_RawFree(self._parkers)
@@ -811,12 +845,15 @@ cdef class Queue:
 
     # -- the lock ------------------------------------------------------------
 
+    @cython.final
     cdef inline void _lock(self) noexcept:
         ringq_mutex_lock(&self._mutex)
 
+    @cython.final
     cdef inline void _unlock(self) noexcept:
         ringq_mutex_unlock(&self._mutex)
 
+    @cython.final
     cdef inline bint _has_waiters(self, WaitList *wl) noexcept:
         """Lock held. True if *wl* has a waiter; in a fork child, first forgets the parent's waiters."""
         if wl.head == NULL:
@@ -826,6 +863,7 @@ cdef class Queue:
             return False
         return True
 
+    @cython.final
     cdef void _forget_waiters_after_fork(self) noexcept:
         # Lock held. The waiters' threads do not exist in this process.
         self._getters.head = self._getters.tail = NULL
@@ -833,25 +871,93 @@ cdef class Queue:
         self._joiners.head = self._joiners.tail = NULL
         self._fork_gen = _fork_generation
 
+    @cython.final
     cdef inline Waiter *_claim(self, WaitList *wl, Py_ssize_t n) noexcept:
         """Lock held. Claim up to *n* waiters of *wl*; wake the chain after unlocking."""
         if n <= 0 or not self._has_waiters(wl):
             return NULL
         return wl_claim(wl, n)
 
+    @cython.final
     cdef inline Py_ssize_t _room(self) noexcept:
         """Lock held. Free places under the bound (PY_SSIZE_T_MAX when unbounded).
 
         Never negative: maxsize may have been lowered below the current size.
         """
+        cdef Py_ssize_t size = self._size()
         if self._bound <= 0:
             return PY_SSIZE_T_MAX
-        if self._ring.count >= self._bound:
+        if size >= self._bound:
             return 0
-        return self._bound - self._ring.count
+        return self._bound - size
+
+    # -- storage: the only steps that know about priority levels ----------------
+
+    @cython.final
+    cdef inline Py_ssize_t _size(self) noexcept:
+        """Lock held. Items in the queue, every level."""
+        return self._ring.count + self._lower_count
+
+    @cython.final
+    cdef inline Ring *_level_ring(self, Py_ssize_t level) noexcept:
+        """Lock held. The ring of *level* (0 <= level <= _nlower; a constant 0 folds away)."""
+        if level == 0:
+            return &self._ring
+        return &self._lower[level - 1]
+
+    @cython.final
+    cdef inline void _added(self, Py_ssize_t level, Py_ssize_t n) noexcept:
+        """Lock held. Account for *n* items just stored at *level*."""
+        self._unfinished += n
+        if level != 0:
+            self._lower_count += n
+
+    @cython.final
+    cdef PyObject *_pop_first(self) noexcept:
+        """Lock held, size > 0. Remove the oldest item of the most urgent non-empty level."""
+        cdef Ring *r = &self._ring
+        cdef Py_ssize_t k = 0
+        cdef PyObject *item
+        if r.count == 0:
+            while self._lower[k].count == 0:
+                k += 1
+            r = &self._lower[k]
+            self._lower_count -= 1
+        item = ring_pop(r)
+        ring_maybe_shrink(r)
+        return item
+
+    @cython.final
+    cdef void _take_first(self, PyObject **dst, Py_ssize_t n) noexcept:
+        """Lock held, n <= size. Move the *n* first items in priority order (FIFO within a level) to dst."""
+        cdef Ring *r = &self._ring
+        cdef Py_ssize_t k = -1
+        cdef Py_ssize_t take
+        while True:
+            take = r.count if r.count < n else n
+            if take > 0:
+                ring_take(r, dst, take)
+                ring_maybe_shrink(r)
+                dst += take
+                n -= take
+                if k >= 0:
+                    self._lower_count -= take
+            k += 1
+            if n == 0 or k >= self._nlower:
+                return
+            r = &self._lower[k]
+
+    @cython.final
+    cdef Py_ssize_t _least_urgent_level(self) noexcept:
+        """Lock held, size > 0. The least urgent level that holds an item."""
+        cdef Py_ssize_t k = self._nlower
+        while k > 0 and self._lower[k - 1].count == 0:
+            k -= 1
+        return k
 
     # -- parking ---------------------------------------------------------------
 
+    @cython.final
     cdef PyThread_type_lock _take_parker(self) except NULL:
         """A parker in the acquired state, reused from the queue's spares if possible."""
         cdef PyThread_type_lock parker = NULL
@@ -868,6 +974,7 @@ cdef class Queue:
         PyThread_acquire_lock(parker, NOWAIT_LOCK)
         return parker
 
+    @cython.final
     cdef void _give_parker(self, PyThread_type_lock parker) noexcept:
         """Return an acquired parker to the spares (or free it when there are enough)."""
         self._lock()
@@ -881,6 +988,7 @@ cdef class Queue:
         if parker != NULL:
             PyThread_free_lock(parker)
 
+    @cython.final
     cdef int _park(self, WaitList *wl, PyThread_type_lock parker, int64_t deadline,
                    CancelToken token) except -1:
         """Wait on *wl* until woken, the deadline, a signal or *token*. Enter with the lock held; returns without it.
@@ -940,6 +1048,7 @@ cdef class Queue:
             return -1
         return 0
 
+    @cython.final
     cdef int _wait(self, WaitList *wl, PyThread_type_lock *parker, int64_t deadline,
                    CancelToken token) except -1:
         """Lock held on entry, released on return: park on *wl* (see _park).
@@ -954,10 +1063,10 @@ cdef class Queue:
             return 0
         return self._park(wl, parker[0], deadline, token)
 
+    @cython.final
     cdef inline void _maybe_shrink(self) noexcept:
-        """Lock held. Halve a large ring that is under 1/8 full (allocation failure: keep it)."""
-        if self._ring.cap > RING_KEEP and self._ring.count < (self._ring.cap >> 3):
-            ring_resize(&self._ring, self._ring.cap >> 1)
+        """Lock held. Halve a large level-0 ring that is under 1/8 full (see ring_maybe_shrink)."""
+        ring_maybe_shrink(&self._ring)
 
     # -- put -------------------------------------------------------------------
 
@@ -977,24 +1086,29 @@ cdef class Queue:
             deadline = _deadline(timeout)
         if cancel is not None:
             token = _as_token(cancel)
-        self._put(item, block, deadline, token)
+        self._put(item, block, deadline, 0, token)
 
     def put_nowait(self, item):
         """Put *item* without waiting; Full if there is no room.
         """
-        self._put(item, False, NO_DEADLINE, None)
+        self._put(item, False, NO_DEADLINE, 0, None)
 
-    cdef inline int _put(self, object item, bint block, int64_t deadline, CancelToken token) except -1:
+    @cython.final
+    cdef inline int _put(self, object item, bint block, int64_t deadline, Py_ssize_t level,
+                         CancelToken token) except -1:
+        """Put *item* at *level* (0 for a plain queue: the ring lookup then folds away)."""
         cdef Waiter *chain
         cdef PyObject *one
+        cdef Ring *r
         self._lock()
-        if not self._shutdown and self._ring.count < self._ring.cap and (
-                self._bound <= 0 or self._ring.count < self._bound):
+        r = self._level_ring(level)
+        if not self._shutdown and r.count < r.cap and (
+                self._bound <= 0 or self._size() < self._bound):
             Py_INCREF(item)
-            ring_push(&self._ring, <PyObject *>item)
-            self._unfinished += 1
+            ring_push(r, <PyObject *>item)
+            self._added(level, 1)
             self._puts += 1
-            if self._ring.count >= self._alert_up:
+            if self._size() >= self._alert_up:
                 return self._put_done_at_alert()  # out of line: keeps this path small enough to inline
             chain = self._claim(&self._getters, 1)
             self._unlock()
@@ -1002,8 +1116,9 @@ cdef class Queue:
             return 0
         self._unlock()
         one = <PyObject *>item
-        return self._put_items(&one, 1, block, deadline, token)
+        return self._put_items(&one, 1, block, deadline, level, token)
 
+    @cython.final
     cdef int _put_done_at_alert(self) except -1:
         """Lock held, one item just put and the size at _alert_up: finish the put (unlock, wake, deliver)."""
         cdef bint event = self._grew()
@@ -1027,18 +1142,106 @@ cdef class Queue:
         """
         cdef int64_t deadline = NO_DEADLINE
         cdef CancelToken token = None
-        cdef tuple batch
         if block and timeout is not None:
             deadline = _deadline(timeout)
         if cancel is not None:
             token = _as_token(cancel)
-        if RINGQ_GIL_BUILD and type(items) is list and self._put_list_at_once(<list>items):
-            return
+        self._put_batch(items, block, deadline, 0, token)
+
+    def put_evict(self, item):
+        """Put *item* without waiting; if the queue is full, first evict its oldest item.
+
+        Returns the evicted items as a tuple: ``()`` when there was room, else
+        ``(oldest,)`` (more only if maxsize was lowered below the size). An evicted
+        item counts as done for join(). This is a ring buffer's "overwrite" put,
+        for a consumer that only wants the most recent items::
+
+            latest = Queue(maxsize=100)
+            dropped = latest.put_evict(reading)   # never blocks
+        """
+        return self._put_evict(item, 0)
+
+    @cython.final
+    cdef tuple _put_evict(self, object item, Py_ssize_t level):
+        """Put *item* at *level*, evicting the least urgent, oldest items while there is no room.
+
+        When *item* is less urgent than every queued item (a PriorityQueue), it is
+        the one refused and returned. Each loop evicts at most one item and puts
+        *item* if that made room, in one locked section; the evicted references
+        are handed to the caller, so they are dropped outside the lock.
+        """
+        cdef PyObject *victim
+        cdef Waiter *chain
+        cdef Ring *r
+        cdef Ring *vr
+        cdef Py_ssize_t vlevel
+        cdef bint done
+        cdef bint event = False
+        cdef list evicted = None  # made outside the lock, on the first eviction
+        while True:
+            victim = NULL
+            chain = NULL
+            done = False
+            self._lock()
+            if self._shutdown:
+                self._unlock()
+                raise ShutDown
+            r = self._level_ring(level)
+            # Room in the ring first, so that nothing has changed if memory runs out.
+            if ring_reserve(r, 1, self._bound) < 0:
+                self._unlock()
+                raise MemoryError()
+            if self._bound > 0 and self._size() >= self._bound:
+                vlevel = self._least_urgent_level()
+                if level > vlevel:
+                    # Less urgent than everything queued: item itself is refused.
+                    self._unlock()
+                    if evicted is None:
+                        return (item,)
+                    evicted.append(item)
+                    return tuple(evicted)
+                vr = self._level_ring(vlevel)
+                victim = ring_pop(vr)
+                if vlevel:
+                    self._lower_count -= 1
+                if self._unfinished > 0:
+                    self._unfinished -= 1  # an evicted item will never be task_done()
+            if (self._bound <= 0 or self._size() < self._bound) and r.count < r.cap:
+                Py_INCREF(item)
+                ring_push(r, <PyObject *>item)
+                self._added(level, 1)
+                self._puts += 1
+                if self._size() >= self._alert_up:
+                    event = self._grew()
+                chain = self._claim(&self._getters, 1)
+                done = True
+            elif self._unfinished == 0:
+                chain = self._claim(&self._joiners, PY_SSIZE_T_MAX)
+            self._unlock()
+            wake_chain(chain)
+            if victim != NULL:
+                stolen = ringq_steal(victim)  # owned by this frame from here on
+                if evicted is None:
+                    evicted = []
+                evicted.append(stolen)
+            if done:
+                if event:
+                    self._deliver_watermark()
+                return () if evicted is None else tuple(evicted)
+
+    @cython.final
+    cdef int _put_batch(self, object items, bint block, int64_t deadline, Py_ssize_t level,
+                        CancelToken token) except -1:
+        """put_many's work, at *level*."""
+        cdef tuple batch
+        if RINGQ_GIL_BUILD and type(items) is list and self._put_list_at_once(<list>items, level):
+            return 0
         # A private tuple: a caller's list could change while we wait for room.
         batch = items if type(items) is tuple else tuple(items)
-        self._put_items(ringq_tuple_items(batch), len(batch), block, deadline, token)
+        return self._put_items(ringq_tuple_items(batch), len(batch), block, deadline, level, token)
 
-    cdef bint _put_list_at_once(self, list items) except -1:
+    @cython.final
+    cdef bint _put_list_at_once(self, list items, Py_ssize_t level) except -1:
         """GIL builds only: copy all of *items* straight from the list if they fit now.
 
         With the GIL held and no Python code run, nothing can change the list during
@@ -1047,15 +1250,17 @@ cdef class Queue:
         """
         cdef Py_ssize_t n = len(items)
         cdef Waiter *chain
+        cdef Ring *r
         cdef bint event = False
         self._lock()
-        if self._shutdown or n == 0 or self._room() < n or ring_reserve(&self._ring, n, self._bound) < 0:
+        r = self._level_ring(level)
+        if self._shutdown or n == 0 or self._room() < n or ring_reserve(r, n, self._bound) < 0:
             self._unlock()
             return False
-        ring_extend(&self._ring, ringq_list_items(items), n)
-        self._unfinished += n
+        ring_extend(r, ringq_list_items(items), n)
+        self._added(level, n)
         self._puts += n
-        if self._ring.count >= self._alert_up:
+        if self._size() >= self._alert_up:
             event = self._grew()
         chain = self._claim(&self._getters, n)
         self._unlock()
@@ -1064,9 +1269,10 @@ cdef class Queue:
             self._deliver_watermark()
         return True
 
+    @cython.final
     cdef int _put_items(self, PyObject **items, Py_ssize_t n, bint block, int64_t deadline,
-                        CancelToken token) except -1:
-        """Put items[0..n) (kept alive by the caller), waiting for room as needed.
+                        Py_ssize_t level, CancelToken token) except -1:
+        """Put items[0..n) (kept alive by the caller) at *level*, waiting for room as needed.
 
         With block=False, all or nothing. Raises ShutDown, Full, Cancelled or MemoryError.
         """
@@ -1075,6 +1281,7 @@ cdef class Queue:
         cdef Waiter *chain
         cdef PyThread_type_lock parker = NULL
         cdef object failure
+        cdef Ring *r
         cdef bint event
         try:
             while True:
@@ -1082,6 +1289,7 @@ cdef class Queue:
                 failure = None
                 event = False
                 self._lock()
+                r = self._level_ring(level)
                 if self._shutdown:
                     failure = ShutDown
                 else:
@@ -1091,17 +1299,17 @@ cdef class Queue:
                     if not block and take < n:
                         failure = Full
                     elif take > 0:
-                        if ring_reserve(&self._ring, take, self._bound) < 0:
+                        if ring_reserve(r, take, self._bound) < 0:
                             # Out of memory: with block=False put nothing; else use what fits.
-                            take = 0 if not block else min(take, self._ring.cap - self._ring.count)
+                            take = 0 if not block else min(take, r.cap - r.count)
                             if take == 0:
                                 failure = MemoryError
                         if take > 0:
-                            ring_extend(&self._ring, items + done, take)
+                            ring_extend(r, items + done, take)
                             done += take
-                            self._unfinished += take
+                            self._added(level, take)
                             self._puts += take
-                            if self._ring.count >= self._alert_up:
+                            if self._size() >= self._alert_up:
                                 event = self._grew()
                             chain = self._claim(&self._getters, take)
                     if failure is None and done < n and deadline != NO_DEADLINE and (
@@ -1147,6 +1355,7 @@ cdef class Queue:
         """
         return self._get(False, NO_DEADLINE, None)
 
+    @cython.final
     cdef inline object _get(self, bint block, int64_t deadline, CancelToken token):
         cdef PyObject *item
         cdef Waiter *chain
@@ -1155,7 +1364,7 @@ cdef class Queue:
             item = ring_pop(&self._ring)
             self._gets += 1
             self._maybe_shrink()
-            if self._ring.count <= self._alert_down:
+            if self._size() <= self._alert_down:
                 return self._got_at_alert(item)  # out of line: keeps this path small enough to inline
             chain = self._claim(&self._putters, 1)
             self._unlock()
@@ -1164,6 +1373,7 @@ cdef class Queue:
         self._unlock()
         return self._get_slow(0, block, deadline, token)
 
+    @cython.final
     cdef object _got_at_alert(self, PyObject *item):
         """Lock held, *item* just taken and the size at _alert_down: finish the get (unlock, wake, deliver)."""
         cdef bint event = self._shrank()
@@ -1197,6 +1407,7 @@ cdef class Queue:
             token = _as_token(cancel)
         return self._get_slow(wanted if wanted < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX, block, deadline, token)
 
+    @cython.final
     cdef object _get_slow(self, Py_ssize_t max_items, bint block, int64_t deadline, CancelToken token):
         """Wait for items; return one item (max_items == 0) or a list of 1..max_items."""
         cdef PyObject *item
@@ -1209,12 +1420,11 @@ cdef class Queue:
             while True:
                 event = False
                 self._lock()
-                n = self._ring.count
+                n = self._size()
                 if n > 0 and max_items == 0:
-                    item = ring_pop(&self._ring)
+                    item = self._pop_first()
                     self._gets += 1
-                    self._maybe_shrink()
-                    if self._ring.count <= self._alert_down:
+                    if self._size() <= self._alert_down:
                         event = self._shrank()
                     chain = self._claim(&self._putters, 1)
                     self._unlock()
@@ -1230,12 +1440,11 @@ cdef class Queue:
                     self._unlock()
                     batch = PyList_New(min(n, max_items))
                     self._lock()
-                    n = min(len(batch), self._ring.count)
+                    n = min(len(batch), self._size())
                     if n > 0:
-                        ring_take(&self._ring, ringq_list_items(batch), n)
+                        self._take_first(ringq_list_items(batch), n)
                         self._gets += n
-                        self._maybe_shrink()
-                        if self._ring.count <= self._alert_down:
+                        if self._size() <= self._alert_down:
                             event = self._shrank()
                         chain = self._claim(&self._putters, n)
                     self._unlock()
@@ -1261,6 +1470,7 @@ cdef class Queue:
 
     # -- statistics and watermarks ---------------------------------------------
 
+    @cython.final
     cdef inline void _set_alerts(self) noexcept:
         """Lock held. Recompute _alert_up and _alert_down from the high-water mark and the watermark."""
         cdef Py_ssize_t up = self._high_water + 1 if self._high_water < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX
@@ -1269,25 +1479,28 @@ cdef class Queue:
         self._alert_up = up
         self._alert_down = self._wm_low if (self._wm_high > 0 and self._wm_above) else -1
 
+    @cython.final
     cdef bint _grew(self) noexcept:
         """Lock held; the size reached _alert_up. True if the high watermark was just crossed."""
         cdef bint crossed = False
-        if self._ring.count > self._high_water:
-            self._high_water = self._ring.count
-        if self._wm_high > 0 and not self._wm_above and self._ring.count >= self._wm_high:
+        if self._size() > self._high_water:
+            self._high_water = self._size()
+        if self._wm_high > 0 and not self._wm_above and self._size() >= self._wm_high:
             self._wm_above = True
             crossed = True
         self._set_alerts()
         return crossed
 
+    @cython.final
     cdef bint _shrank(self) noexcept:
         """Lock held; the size fell to _alert_down. True if it just fell back to the low watermark."""
-        if self._wm_high > 0 and self._wm_above and self._ring.count <= self._wm_low:
+        if self._wm_high > 0 and self._wm_above and self._size() <= self._wm_low:
             self._wm_above = False
             self._set_alerts()
             return True
         return False
 
+    @cython.final
     cdef int _deliver_watermark(self) except -1:
         """Call the watermark callback with the current state, if it differs from the last one delivered.
 
@@ -1358,7 +1571,7 @@ cdef class Queue:
         cdef Py_ssize_t size, high_water, putters, getters
         cdef int64_t puts, gets, blocked_put, blocked_get
         self._lock()
-        size = self._ring.count
+        size = self._size()
         high_water = self._high_water
         puts = self._puts
         gets = self._gets
@@ -1400,6 +1613,7 @@ cdef class Queue:
         self._unlock()
         return Producer(self)
 
+    @cython.final
     cdef int _producer_closed(self, exc) except -1:
         cdef bint last
         self._lock()
@@ -1419,7 +1633,7 @@ cdef class Queue:
         """
         cdef Py_ssize_t n
         self._lock()
-        n = self._ring.count
+        n = self._size()
         self._unlock()
         return n
 
@@ -1433,7 +1647,7 @@ cdef class Queue:
         """
         cdef bint full
         self._lock()
-        full = 0 < self._bound <= self._ring.count
+        full = 0 < self._bound <= self._size()
         self._unlock()
         return full
 
@@ -1535,16 +1749,32 @@ cdef class Queue:
                 handle(item)
         """
         cdef Ring dropped
+        cdef Ring *lower_dropped = NULL
+        cdef Py_ssize_t nlower = 0
+        cdef Py_ssize_t count, i
         cdef Waiter *getters
         cdef Waiter *putters
         cdef Waiter *joiners = NULL
         dropped.slots = NULL
         dropped.cap = dropped.head = dropped.count = 0
         self._lock()
+        if immediate and self._lower_count > 0:
+            # A PriorityQueue's other levels go too; PyMem_Raw* is allowed here (rule 2).
+            nlower = self._nlower
+            lower_dropped = <Ring *>PyMem_RawMalloc(<size_t>nlower * sizeof(Ring))
+            if lower_dropped == NULL:
+                self._unlock()
+                raise MemoryError()  # nothing changed
         self._shutdown = True
         if immediate:
             dropped = ring_detach(&self._ring)
-            self._unfinished = self._unfinished - dropped.count if self._unfinished > dropped.count else 0
+            count = dropped.count
+            if lower_dropped != NULL:
+                for i in range(nlower):
+                    lower_dropped[i] = ring_detach(&self._lower[i])
+                count += self._lower_count
+                self._lower_count = 0
+            self._unfinished = self._unfinished - count if self._unfinished > count else 0
             joiners = self._claim(&self._joiners, PY_SSIZE_T_MAX)
         getters = self._claim(&self._getters, PY_SSIZE_T_MAX)
         putters = self._claim(&self._putters, PY_SSIZE_T_MAX)
@@ -1553,6 +1783,10 @@ cdef class Queue:
         wake_chain(putters)
         wake_chain(joiners)
         ring_release(dropped)  # __del__ of dropped items runs here, outside the lock
+        if lower_dropped != NULL:
+            for i in range(nlower):
+                ring_release(lower_dropped[i])
+            PyMem_RawFree(lower_dropped)
 
     # -- protocols -------------------------------------------------------------
 
@@ -1596,10 +1830,159 @@ cdef class Queue:
         cdef Py_ssize_t n
         cdef bint down
         self._lock()
-        n = self._ring.count
+        n = self._size()
         down = self._shutdown
         self._unlock()
         return f"<ringq.Queue maxsize={self.maxsize!r} qsize={n}{' shutdown' if down else ''}>"
+
+
+cdef Py_ssize_t _as_levels(object levels) except -1:
+    """*levels* as a C integer >= 1; TypeError or ValueError otherwise."""
+    if isinstance(levels, bool):
+        raise TypeError("levels must be an integer, not 'bool'")
+    try:
+        n = operator.index(levels)
+    except TypeError:
+        raise TypeError(f"levels must be an integer, not {type(levels).__name__!r}") from None
+    if n < 1:
+        raise ValueError(f"levels must be >= 1, not {n}")
+    return n
+
+
+@cython.auto_pickle(False)
+cdef class PriorityQueue(Queue):
+    """PriorityQueue(levels=3, maxsize=0)
+
+    A bounded queue with *levels* priority levels: ``0`` is the most urgent, and
+    ``get()`` always takes the oldest item of the most urgent non-empty level.
+    Within a level it is FIFO, and items are never compared (unlike
+    ``queue.PriorityQueue``, any object can be queued, in any order).
+
+    ``put(item, priority)`` takes the level; without one an item goes to the
+    middle level, ``levels // 2`` (with 3 levels: 0 high, 1 normal, 2 low).
+    *maxsize* bounds all the levels together. The rest is ``ringq.Queue``'s API::
+
+        q = PriorityQueue(levels=3)
+        q.put("report")                # priority 1 (the default)
+        q.put("cleanup", priority=2)
+        q.put("alert", priority=0)
+        q.get_many(3)                  # ['alert', 'report', 'cleanup']
+    """
+
+    def __init__(self, levels=3, maxsize=0):
+        cdef Py_ssize_t n = _as_levels(levels)
+        cdef Ring *lower = NULL
+        cdef bint changed = False
+        Queue.__init__(self, maxsize)
+        if n > 1:
+            lower = <Ring *>PyMem_RawCalloc(<size_t>(n - 1), sizeof(Ring))
+            if lower == NULL:
+                raise MemoryError()
+        self._lock()
+        if self._lower == NULL and self._nlower == 0:
+            self._lower = lower
+            self._nlower = n - 1
+            lower = NULL
+        else:
+            changed = self._nlower != n - 1
+        self._unlock()
+        PyMem_RawFree(lower)
+        if changed:
+            raise RuntimeError("the levels of a PriorityQueue cannot be changed")
+
+    @property
+    def levels(self):
+        """The number of priority levels; 0 is the most urgent, ``levels - 1`` the least."""
+        return self._nlower + 1
+
+    @cython.final
+    cdef Py_ssize_t _level_of(self, object priority) except -1:
+        """The level for *priority* (None: the middle level); TypeError or ValueError otherwise."""
+        cdef Py_ssize_t levels = self._nlower + 1
+        if priority is None:
+            return levels // 2
+        if type(priority) is int and 0 <= priority < levels:
+            return priority
+        if isinstance(priority, bool):
+            raise TypeError("priority must be an integer, not 'bool'")
+        try:
+            p = operator.index(priority)
+        except TypeError:
+            raise TypeError(f"priority must be an integer, not {type(priority).__name__!r}") from None
+        if not 0 <= p < levels:
+            raise ValueError(f"priority must be in range({levels}), not {p}")
+        return p
+
+    def put(self, item, priority=None, bint block=True, timeout=None, *, cancel=None):
+        """Put *item* at the tail of level *priority*, waiting up to *timeout* seconds for room.
+
+        *priority* is an int from 0 (most urgent) to ``levels - 1``; None (the
+        default) means ``levels // 2``. Raises Full, ShutDown and Cancelled like Queue.put::
+
+            q.put(job, 0)                  # most urgent
+            q.put(job, priority=2, timeout=1.0)
+        """
+        cdef Py_ssize_t level = self._level_of(priority)
+        cdef int64_t deadline = NO_DEADLINE
+        cdef CancelToken token = None
+        if block and timeout is not None:
+            deadline = _deadline(timeout)
+        if cancel is not None:
+            token = _as_token(cancel)
+        self._put(item, block, deadline, level, token)
+
+    def put_nowait(self, item, priority=None):
+        """Put *item* at level *priority* without waiting; Full if there is no room.
+        """
+        self._put(item, False, NO_DEADLINE, self._level_of(priority), None)
+
+    def put_many(self, items, priority=None, bint block=True, timeout=None, *, cancel=None):
+        """Put every item of *items*, in order, at level *priority*; otherwise like Queue.put_many::
+
+            q.put_many(batch, priority=2)
+        """
+        cdef Py_ssize_t level = self._level_of(priority)
+        cdef int64_t deadline = NO_DEADLINE
+        cdef CancelToken token = None
+        if block and timeout is not None:
+            deadline = _deadline(timeout)
+        if cancel is not None:
+            token = _as_token(cancel)
+        self._put_batch(items, block, deadline, level, token)
+
+    def put_evict(self, item, priority=None):
+        """Put *item* at level *priority* without waiting, evicting when the queue is full.
+
+        The evicted item is the oldest of the least urgent non-empty level; when
+        *item* is less urgent than every queued item, *item* itself is refused.
+        Returns the evicted (or refused) items as a tuple, ``()`` if there was room.
+        So a full queue keeps the most urgent items::
+
+            q = PriorityQueue(levels=3, maxsize=2)
+            q.put_many(["a", "b"], priority=1)
+            q.put_evict("c", priority=0)   # ('a',)
+            q.put_evict("d", priority=2)   # ('d',)
+        """
+        return self._put_evict(item, self._level_of(priority))
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle 'ringq.PriorityQueue' object")
+
+    def __copy__(self):
+        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+
+    def __deepcopy__(self, memo):
+        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+
+    def __repr__(self):
+        cdef Py_ssize_t n
+        cdef bint down
+        self._lock()
+        n = self._size()
+        down = self._shutdown
+        self._unlock()
+        return (f"<ringq.PriorityQueue levels={self._nlower + 1} maxsize={self.maxsize!r} "
+                f"qsize={n}{' shutdown' if down else ''}>")
 
 
 # ---------------------------------------------------------------------------
@@ -1614,14 +1997,24 @@ cdef traverseproc _cython_traverse = (<PyTypeObject *>Queue).tp_traverse
 cdef int _queue_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
     # The GC runs with the world stopped (or under the GIL), never inside a
     # locked section (rule 2), so the ring is consistent here without the lock.
-    cdef Ring *r = &(<Queue>o)._ring
-    cdef Py_ssize_t i = r.head
-    cdef Py_ssize_t _
+    cdef Queue q = <Queue>o
+    cdef Py_ssize_t level
     cdef int err
     if _cython_traverse != NULL:
         err = _cython_traverse(o, visit, arg)
         if err:
             return err
+    for level in range(q._nlower + 1):
+        err = _ring_traverse(q._level_ring(level), visit, arg)
+        if err:
+            return err
+    return 0
+
+
+cdef int _ring_traverse(Ring *r, visitproc visit, void *arg) noexcept:
+    cdef Py_ssize_t i = r.head
+    cdef Py_ssize_t _
+    cdef int err
     for _ in range(r.count):
         err = visit(r.slots[i], arg)
         if err:
@@ -1633,10 +2026,18 @@ cdef int _queue_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
 
 
 cdef int _queue_clear(PyObject *o) noexcept:
+    # One level at a time: nothing else can reach a queue the GC is clearing.
     cdef Queue q = <Queue>o
     cdef Ring ring
+    cdef Py_ssize_t level
+    for level in range(q._nlower + 1):
+        q._lock()
+        ring = ring_detach(q._level_ring(level))
+        if level:
+            q._lower_count -= ring.count
+        q._unlock()
+        ring_release(ring)  # outside the lock (rule 3)
     q._lock()
-    ring = ring_detach(&q._ring)
     callback = q._wm_callback       # moved out; dropped after unlocking (rule 3)
     cause = q._shutdown_cause
     q._wm_callback = None           # these stores decref the old values, which the locals keep alive
@@ -1644,13 +2045,21 @@ cdef int _queue_clear(PyObject *o) noexcept:
     q._wm_high = 0
     q._set_alerts()
     q._unlock()
-    ring_release(ring)  # outside the lock (rule 3)
     del callback, cause
     return 0
 
 
+# PriorityQueue adds no object field, so Queue's slots serve it as they are. Its
+# type was readied before these lines ran, with a copy of Queue's old slots: set both.
 (<PyTypeObject *>Queue).tp_traverse = <traverseproc>_queue_traverse
 (<PyTypeObject *>Queue).tp_clear = <inquiry>_queue_clear
+(<PyTypeObject *>PriorityQueue).tp_traverse = <traverseproc>_queue_traverse
+(<PyTypeObject *>PriorityQueue).tp_clear = <inquiry>_queue_clear
+
+# Queue is not @cython.final, so that PriorityQueue can extend it in C; Python code
+# still cannot subclass either (as with the twin) until subclassing is supported.
+(<PyTypeObject *>Queue).tp_flags &= ~Py_TPFLAGS_BASETYPE
+(<PyTypeObject *>PriorityQueue).tp_flags &= ~Py_TPFLAGS_BASETYPE
 
 
 # ---------------------------------------------------------------------------
@@ -1675,7 +2084,7 @@ cdef void _pass_on(Queue q) noexcept:
     """Wake one getter of *q* if it has items: a wake-up we received from it and did not use."""
     cdef Waiter *chain = NULL
     q._lock()
-    if q._ring.count > 0:
+    if q._size() > 0:
         chain = q._claim(&q._getters, 1)
     q._unlock()
     wake_chain(chain)
@@ -1731,7 +2140,7 @@ def select(*queues, timeout=None, priority=False, cancel=None):
     if k == 0:
         raise TypeError("select() needs at least one queue")
     for q in queues:
-        if type(q) is not Queue:
+        if not isinstance(q, Queue):
             raise TypeError(f"select() takes ringq.Queue objects, not {type(q).__name__!r}")
     deadline = _deadline(timeout)
     if cancel is not None:
@@ -1769,11 +2178,10 @@ cdef object _select(tuple queues, Py_ssize_t k, int64_t deadline, bint priority,
                 i = order[j]
                 q = <Queue>queues[i]
                 q._lock()
-                if q._ring.count > 0:
-                    item = ring_pop(&q._ring)
+                if q._size() > 0:
+                    item = q._pop_first()
                     q._gets += 1
-                    q._maybe_shrink()
-                    event = q._ring.count <= q._alert_down and q._shrank()
+                    event = q._size() <= q._alert_down and q._shrank()
                     chain = q._claim(&q._putters, 1)
                     q._unlock()
                     wake_chain(chain)
@@ -1819,7 +2227,7 @@ cdef object _select(tuple queues, Py_ssize_t k, int64_t deadline, bint priority,
                     continue  # shut down and drained at the scan: it stays so
                 q = <Queue>queues[i]
                 q._lock()
-                if q._ring.count > 0 or q._shutdown:
+                if q._size() > 0 or q._shutdown:
                     q._unlock()
                     links[i].unlinked = True
                     ready = True

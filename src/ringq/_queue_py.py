@@ -19,7 +19,6 @@ import os
 import weakref
 from _thread import allocate_lock
 from collections import deque
-from math import isnan
 from threading import RLock
 from time import monotonic
 from types import GenericAlias
@@ -31,35 +30,11 @@ import threading
 
 from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
 from ._stats import QueueStatistics
+from ._timeout import deadline as _deadline  # shared with the toolkit modules
 
-__all__ = ["CancelToken", "Producer", "Queue", "select"]
+__all__ = ["CancelToken", "PriorityQueue", "Producer", "Queue", "select"]
 
 T = TypeVar("T")
-
-# Timeouts longer than this (about 31 years) mean "wait forever"; this keeps
-# lock.acquire(timeout=...) below threading.TIMEOUT_MAX on every platform.
-_FOREVER = 1e9
-
-
-def _deadline(timeout: Any) -> float | None:
-    """Monotonic deadline for *timeout* seconds; None waits forever."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, (str, bytes, bytearray)):
-        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}")
-    try:
-        seconds = float(timeout)
-    except TypeError:
-        raise TypeError(
-            f"timeout must be a number or None, not {type(timeout).__name__!r}"
-        ) from None
-    if isnan(seconds):
-        raise ValueError("'timeout' must be a non-negative number, not NaN")
-    if seconds < 0:
-        raise ValueError("'timeout' must be a non-negative number")
-    if seconds > _FOREVER:
-        return None
-    return monotonic() + seconds
 
 
 def _earlier(a: float | None, b: float | None) -> float | None:
@@ -262,6 +237,8 @@ class Queue(Generic[T]):
     __slots__ = (
         "_mutex",
         "_items",
+        "_lower",
+        "_lower_count",
         "_maxsize",
         "_unfinished",
         "_shutdown",
@@ -287,7 +264,11 @@ class Queue(Generic[T]):
     def __init__(self, maxsize: int = 0) -> None:
         self._maxsize = _as_maxsize(maxsize)
         self._mutex = RLock()
+        # Storage, as in the core: _items is level 0 (a plain queue's only level),
+        # _lower holds a PriorityQueue's levels 1.., _lower_count the items in them.
         self._items: deque[T] = deque()
+        self._lower: tuple[deque[T], ...] = ()
+        self._lower_count = 0
         self._unfinished = 0
         self._shutdown = False
         self._getters = _WaitList()
@@ -319,7 +300,9 @@ class Queue(Generic[T]):
         self._joiners = _WaitList()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        raise TypeError("type 'ringq.Queue' is not an acceptable base type")
+        if cls.__module__ != __name__:  # PriorityQueue, below, is the one subclass
+            raise TypeError(f"type {_closed_base_name(cls)!r} is not an acceptable base type")
+        super().__init_subclass__(**kwargs)
 
     __class_getitem__ = classmethod(GenericAlias)
 
@@ -342,21 +325,43 @@ class Queue(Generic[T]):
             return 1 << 62
         # No call that allocates here (max() packs a tuple, which may run the GC and a
         # re-entrant __del__ after the size was read): maxsize may be below qsize.
-        room = self._maxsize - len(self._items)
+        room = self._maxsize - len(self._items) - self._lower_count
         return room if room > 0 else 0
 
     def qsize(self) -> int:
         """Number of items in the queue (a snapshot)."""
-        return len(self._items)
+        return len(self._items) + self._lower_count
 
     def empty(self) -> bool:
         """True if the queue holds no item (a snapshot)."""
-        return not self._items
+        return not self._items and not self._lower_count
 
     def full(self) -> bool:
         """True if the queue is bounded and holds maxsize items or more (a snapshot)."""
         with self._mutex:
-            return 0 < self._maxsize <= len(self._items)
+            return 0 < self._maxsize <= len(self._items) + self._lower_count
+
+    # -- storage: the only steps that know about priority levels (lock held) --
+    def _level_deque(self, level: int) -> deque[T]:
+        return self._items if level == 0 else self._lower[level - 1]
+
+    def _pop_first(self) -> T:
+        """Remove the oldest item of the most urgent non-empty level (size > 0)."""
+        if self._items:
+            return self._items.popleft()
+        lower = self._lower
+        k = 0
+        while not lower[k]:
+            k += 1
+        self._lower_count -= 1
+        return lower[k].popleft()
+
+    def _least_urgent_level(self) -> int:
+        """The least urgent level that holds an item (size > 0)."""
+        k = len(self._lower)
+        while k > 0 and not self._lower[k - 1]:
+            k -= 1
+        return k
 
     # -- put ---------------------------------------------------------------
     def put(
@@ -367,6 +372,13 @@ class Queue(Generic[T]):
         Raises Full if there is no room (at once with ``block=False``), ShutDown if
         the queue is shut down, and Cancelled if the ``cancel`` token fires first.
         """
+        self._put_at(item, 0, block, timeout, cancel)
+
+    def put_nowait(self, item: T) -> None:
+        """Put *item* without waiting; Full if there is no room."""
+        self._put_at(item, 0, False, None, None)
+
+    def _put_at(self, item: T, level: int, block: bool, timeout: float | None, cancel: Any) -> None:
         deadline = _deadline(timeout) if block else None
         token = _as_token(cancel) if cancel is not None else None
         with self._mutex:
@@ -374,10 +386,12 @@ class Queue(Generic[T]):
                 if self._shutdown:
                     raise ShutDown
                 if self._room() > 0:
-                    self._items.append(item)
+                    self._level_deque(level).append(item)
                     self._unfinished += 1
+                    if level:
+                        self._lower_count += 1
                     self._puts += 1
-                    event = len(self._items) >= self._alert_up and self._grew()
+                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
                     if self._getters:
                         self._getters.wake(1)
                     break
@@ -386,10 +400,6 @@ class Queue(Generic[T]):
                 self._putters.park(self._mutex, deadline, token)
         if event:
             self._deliver_watermark()
-
-    def put_nowait(self, item: T) -> None:
-        """Put *item* without waiting; Full if there is no room."""
-        self.put(item, False)
 
     def put_many(
         self,
@@ -409,6 +419,9 @@ class Queue(Generic[T]):
 
             q.put_many([1, 2, 3])
         """
+        self._put_many_at(items, 0, block, timeout, cancel)
+
+    def _put_many_at(self, items: Iterable[T], level: int, block: bool, timeout: float | None, cancel: Any) -> None:
         deadline = _deadline(timeout) if block else None
         token = _as_token(cancel) if cancel is not None else None
         batch = items if type(items) is tuple else tuple(items)
@@ -419,7 +432,7 @@ class Queue(Generic[T]):
             while True:
                 if self._shutdown:
                     raise ShutDown
-                append = self._items.append  # allocated before the room check (see below)
+                append = self._level_deque(level).append  # allocated before the room check (see below)
                 room = self._room()
                 if not block and room < n:
                     raise Full
@@ -431,8 +444,10 @@ class Queue(Generic[T]):
                         append(batch[k])
                     done += take
                     self._unfinished += take
+                    if level:
+                        self._lower_count += take
                     self._puts += take
-                    if len(self._items) >= self._alert_up and self._grew():
+                    if len(self._items) + self._lower_count >= self._alert_up and self._grew():
                         event = True
                     if self._getters:
                         self._getters.wake(take)
@@ -453,6 +468,52 @@ class Queue(Generic[T]):
         if event:
             self._deliver_watermark()
 
+    def put_evict(self, item: T) -> tuple[T, ...]:
+        """Put *item* without waiting; if the queue is full, first evict its oldest item.
+
+        Returns the evicted items as a tuple: ``()`` when there was room, else
+        ``(oldest,)`` (more only if maxsize was lowered below the size). An evicted
+        item counts as done for join()::
+
+            dropped = latest.put_evict(reading)   # never blocks
+        """
+        return self._put_evict(item, 0)
+
+    def _put_evict(self, item: T, level: int) -> tuple[T, ...]:
+        evicted: list[T] = []
+        event = False
+        with self._mutex:
+            while True:
+                if self._shutdown:
+                    raise ShutDown
+                target = self._level_deque(level)
+                if 0 < self._maxsize <= len(self._items) + self._lower_count:
+                    victim_level = self._least_urgent_level()
+                    if level > victim_level:
+                        evicted.append(item)  # less urgent than everything queued: refused
+                        break
+                    evicted.append(self._level_deque(victim_level).popleft())
+                    if victim_level:
+                        self._lower_count -= 1
+                    if self._unfinished > 0:
+                        self._unfinished -= 1  # an evicted item will never be task_done()
+                if self._room() > 0:
+                    target.append(item)
+                    self._unfinished += 1
+                    if level:
+                        self._lower_count += 1
+                    self._puts += 1
+                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
+                    if self._getters:
+                        self._getters.wake(1)
+                    break
+                if self._unfinished == 0:
+                    self._joiners.wake_all()
+        if event:
+            self._deliver_watermark()
+        # The evicted items leave with the caller: their last reference dies outside the lock.
+        return tuple(evicted)
+
     # -- get ---------------------------------------------------------------
     def get(self, block: bool = True, timeout: float | None = None, *, cancel: CancelToken | None = None) -> T:
         """Remove and return the oldest item, waiting up to *timeout* seconds.
@@ -465,10 +526,10 @@ class Queue(Generic[T]):
         token = _as_token(cancel) if cancel is not None else None
         with self._mutex:
             while True:
-                if self._items:
-                    item = self._items.popleft()
+                if self._items or self._lower_count:
+                    item = self._pop_first()
                     self._gets += 1
-                    event = len(self._items) <= self._alert_down and self._shrank()
+                    event = len(self._items) + self._lower_count <= self._alert_down and self._shrank()
                     if self._putters:
                         self._putters.wake(1)
                     break
@@ -504,14 +565,16 @@ class Queue(Generic[T]):
         with self._mutex:
             while True:
                 items = self._items
-                if items:
+                if items or self._lower_count:
                     batch: list[T] = []
                     # Re-check emptiness at every pop: creating the list may have run the
                     # GC, and a __del__ may have taken items through re-entrant calls.
                     while items and len(batch) < n:
                         batch.append(items.popleft())
+                    while self._lower_count and len(batch) < n:
+                        batch.append(self._pop_first())  # the other levels, most urgent first
                     self._gets += len(batch)
-                    if len(items) <= self._alert_down and self._shrank():
+                    if len(items) + self._lower_count <= self._alert_down and self._shrank():
                         event = True
                     if self._putters:
                         self._putters.wake(len(batch))
@@ -538,7 +601,7 @@ class Queue(Generic[T]):
 
     def _grew(self) -> bool:
         """Lock held; the size reached _alert_up. True if the high watermark was just crossed."""
-        n = len(self._items)
+        n = (len(self._items) + self._lower_count)
         crossed = False
         if n > self._high_water:
             self._high_water = n
@@ -550,7 +613,7 @@ class Queue(Generic[T]):
 
     def _shrank(self) -> bool:
         """Lock held; the size fell to _alert_down. True if it just fell back to the low watermark."""
-        if self._wm_high > 0 and self._wm_above and len(self._items) <= self._wm_low:
+        if self._wm_high > 0 and self._wm_above and (len(self._items) + self._lower_count) <= self._wm_low:
             self._wm_above = False
             self._set_alerts()
             return True
@@ -602,7 +665,7 @@ class Queue(Generic[T]):
         """A snapshot of the queue's counters, as a QueueStatistics named tuple."""
         with self._mutex:
             return QueueStatistics(
-                len(self._items),
+                (len(self._items) + self._lower_count),
                 self._maxsize,
                 self._high_water,
                 self._puts,
@@ -674,6 +737,10 @@ class Queue(Generic[T]):
             if immediate:
                 dropped = list(self._items)
                 self._items.clear()
+                for level in self._lower:
+                    dropped.extend(level)
+                    level.clear()
+                self._lower_count = 0
                 self._unfinished = max(0, self._unfinished - len(dropped))
                 self._joiners.wake_all()
             self._getters.wake_all()
@@ -715,7 +782,123 @@ class Queue(Generic[T]):
 
     def __repr__(self) -> str:
         state = " shutdown" if self._shutdown else ""
-        return f"<ringq.Queue maxsize={self._maxsize} qsize={len(self._items)}{state}>"
+        return f"<ringq.Queue maxsize={self._maxsize} qsize={self.qsize()}{state}>"
+
+
+def _closed_base_name(cls: type) -> str:
+    return "ringq.PriorityQueue" if issubclass(cls, PriorityQueue) else "ringq.Queue"
+
+
+def _as_levels(levels: Any) -> int:
+    if isinstance(levels, bool):
+        raise TypeError("levels must be an integer, not 'bool'")
+    try:
+        n = operator.index(levels)
+    except TypeError:
+        raise TypeError(f"levels must be an integer, not {type(levels).__name__!r}") from None
+    if n < 1:
+        raise ValueError(f"levels must be >= 1, not {n}")
+    return n
+
+
+class PriorityQueue(Queue[T]):
+    """A bounded queue with *levels* priority levels: ``0`` is the most urgent.
+
+    ``get()`` always takes the oldest item of the most urgent non-empty level.
+    Within a level it is FIFO, and items are never compared. ``put(item,
+    priority)`` takes the level; without one an item goes to the middle level,
+    ``levels // 2`` (with 3 levels: 0 high, 1 normal, 2 low). *maxsize* bounds
+    all the levels together. The rest is ``ringq.Queue``'s API::
+
+        q = PriorityQueue(levels=3)
+        q.put("report")                # priority 1 (the default)
+        q.put("cleanup", priority=2)
+        q.put("alert", priority=0)
+        q.get_many(3)                  # ['alert', 'report', 'cleanup']
+    """
+
+    __slots__ = ()
+
+    def __init__(self, levels: int = 3, maxsize: int = 0) -> None:
+        n = _as_levels(levels)
+        try:
+            current = len(self._lower)
+        except AttributeError:  # not initialised yet
+            current = 0
+        if current and current != n - 1:
+            raise RuntimeError("the levels of a PriorityQueue cannot be changed")
+        super().__init__(maxsize)
+        self._lower = tuple(deque() for _ in range(n - 1))
+
+    @property
+    def levels(self) -> int:
+        """The number of priority levels; 0 is the most urgent, ``levels - 1`` the least."""
+        return len(self._lower) + 1
+
+    def _level_of(self, priority: Any) -> int:
+        levels = len(self._lower) + 1
+        if priority is None:
+            return levels // 2
+        if isinstance(priority, bool):
+            raise TypeError("priority must be an integer, not 'bool'")
+        try:
+            p = operator.index(priority)
+        except TypeError:
+            raise TypeError(f"priority must be an integer, not {type(priority).__name__!r}") from None
+        if not 0 <= p < levels:
+            raise ValueError(f"priority must be in range({levels}), not {p}")
+        return p
+
+    def put(  # type: ignore[override]
+        self,
+        item: T,
+        priority: int | None = None,
+        block: bool = True,
+        timeout: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        """Put *item* at the tail of level *priority* (None: ``levels // 2``), like Queue.put."""
+        self._put_at(item, self._level_of(priority), block, timeout, cancel)
+
+    def put_nowait(self, item: T, priority: int | None = None) -> None:
+        """Put *item* at level *priority* without waiting; Full if there is no room."""
+        self._put_at(item, self._level_of(priority), False, None, None)
+
+    def put_many(  # type: ignore[override]
+        self,
+        items: Iterable[T],
+        priority: int | None = None,
+        block: bool = True,
+        timeout: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        """Put every item of *items*, in order, at level *priority*; otherwise like Queue.put_many."""
+        self._put_many_at(items, self._level_of(priority), block, timeout, cancel)
+
+    def put_evict(self, item: T, priority: int | None = None) -> tuple[T, ...]:
+        """Put *item* at level *priority* without waiting, evicting when the queue is full.
+
+        The evicted item is the oldest of the least urgent non-empty level; when
+        *item* is less urgent than every queued item, *item* itself is refused.
+        Returns the evicted (or refused) items as a tuple, ``()`` if there was room.
+        """
+        return self._put_evict(item, self._level_of(priority))
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("cannot pickle 'ringq.PriorityQueue' object")
+
+    def __copy__(self) -> Any:
+        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+
+    def __repr__(self) -> str:
+        state = " shutdown" if self._shutdown else ""
+        return (f"<ringq.PriorityQueue levels={self.levels} maxsize={self._maxsize} "
+                f"qsize={self.qsize()}{state}>")
 
 
 _config_lock = threading.Lock()  # serialises one-time set-up of a queue's watermark delivery lock
@@ -907,7 +1090,7 @@ _shuffle = random.Random().shuffle
 def _pass_on(q: Queue[Any]) -> None:
     """Wake one getter of *q* if it has items: a wake-up we received from it and did not use."""
     with q._mutex:
-        if q._items and q._getters:
+        if (q._items or q._lower_count) and q._getters:
             q._getters.wake(1)
 
 
@@ -925,7 +1108,7 @@ def select(
     if k == 0:
         raise TypeError("select() needs at least one queue")
     for q in queues:
-        if type(q) is not Queue:
+        if not isinstance(q, Queue):
             raise TypeError(f"select() takes ringq.Queue objects, not {type(q).__name__!r}")
     deadline = _deadline(timeout)
     token = _as_token(cancel) if cancel is not None else None
@@ -938,12 +1121,12 @@ def select(
         for i in order:
             q = queues[i]
             with q._mutex:
-                if not q._items:
+                if not q._items and not q._lower_count:
                     closed[i] = q._shutdown
                     continue
-                item = q._items.popleft()
+                item = q._pop_first()
                 q._gets += 1
-                event = len(q._items) <= q._alert_down and q._shrank()
+                event = len(q._items) + q._lower_count <= q._alert_down and q._shrank()
                 if q._putters:
                     q._putters.wake(1)
             if won is not None and won is not q:
@@ -973,7 +1156,7 @@ def select(
                 continue  # shut down and drained at the scan: it stays so
             q = queues[i]
             with q._mutex:
-                if q._items or q._shutdown:
+                if q._items or q._lower_count or q._shutdown:
                     ready = True
                     break
                 link = _Link(call, q)
