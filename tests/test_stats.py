@@ -255,3 +255,35 @@ def test_blocked_getter_sees_the_last_close(Queue):
     h.close()
     call.wait()
     assert isinstance(call.exc, ringq.ShutDown)
+
+
+def test_async_calls_count_and_see_the_cause(Queue):
+    import asyncio
+
+    async def main():
+        q = Queue(maxsize=4)
+        events = []
+        q.on_watermark(high=1.0, low=0.25, callback=events.append)
+        await q.aput_many(range(4))
+        assert events == ["high"]
+        await q.aget()
+        assert await q.aget_many(2) == [1, 2]
+        assert events == ["high", "low"]
+        await q.aput(9)
+        s = q.statistics()
+        assert (s.puts, s.gets, s.size) == (5, 3, 2)
+        h = q.producer()
+        h.close(OSError("feed lost"))
+        assert [x async for x in _take(q, 2)] == [3, 9]
+        try:
+            await q.aget()
+        except ringq.ShutDown as e:
+            assert isinstance(e.__cause__, OSError)
+        else:
+            raise AssertionError("aget() on a drained, shut-down queue returned")
+
+    async def _take(q, n):
+        for _ in range(n):
+            yield await q.aget()
+
+    asyncio.run(main())
