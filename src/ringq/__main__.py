@@ -31,8 +31,10 @@ def _build_parsers() -> "tuple[argparse.ArgumentParser, argparse.ArgumentParser]
             "and faster-fifo. Workloads: single-thread put/get pairs, 1 producer + 1 "
             "consumer, 4 producers + 4 consumers, batches of 1000, ping-pong latency and "
             "memory. Every run checks that every item arrived. Each figure is the median "
-            "of at least 5 rounds, the queues interleaved within each round. Progress goes "
-            "to stderr, the table to stdout."
+            "of at least 5 rounds, the queues interleaved within each round; rows whose "
+            "rounds spread more than 20% are marked '!'. Progress goes to stderr, the table "
+            "to stdout. For the range over several runs: run it a few times with --json "
+            "and summarise with python -m ringq.bench.summary RUN.json ..."
         ),
         epilog=(
             "Exit status: 0 on success, 1 if a workload failed (lost items, a hang, an "
