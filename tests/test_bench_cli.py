@@ -270,3 +270,65 @@ def test_plot_is_written_with_a_failed_peer(tmp_path):
                                             "queue.SimpleQueue": 0.1})],
                       runner.describe_environment(), str(path), 5, ["janus.sync_q"])
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- the toolkit workloads (PriorityQueue, Broadcast) ------------------------------
+
+
+@pytest.fixture
+def tiny_toolkit(monkeypatch):
+    for name, size in {"priority": 400, "broadcast": 300, "broadcast_mt": 300}.items():
+        spec = workloads.WORKLOADS[name]
+        monkeypatch.setitem(workloads.WORKLOADS, name,
+                            dataclasses.replace(spec, default_size=size, quick_size=size))
+
+
+def test_toolkit_workloads_run_only_when_named():
+    defaults = runner._workload_names(None)
+    assert "pair" in defaults
+    for name in ("priority", "broadcast", "broadcast_mt"):
+        assert name in workloads.WORKLOADS and name not in defaults
+
+
+def test_toolkit_workloads_compare_with_their_stdlib_way(capsys, tiny_toolkit):
+    status, out, err = bench(capsys, "--quick", "--workload", "priority,broadcast,broadcast_mt",
+                             "--json", "-")
+    assert status == 0, err
+    document = json.loads(out)
+    prio = document["workloads"]["priority"]["entries"]
+    assert set(prio) == {"ringq.PriorityQueue", "queue.PriorityQueue"}
+    assert prio["queue.PriorityQueue"]["ratio_vs_queue.PriorityQueue"]["items_per_s"] == 1.0
+    assert prio["ringq.PriorityQueue"]["ratio_vs_queue.PriorityQueue"]["items_per_s"] > 0
+    for name in ("broadcast", "broadcast_mt"):
+        entries = document["workloads"][name]["entries"]
+        assert set(entries) == {"ringq.Broadcast", "4 x queue.Queue.put", "4 x ringq.Queue.put"}
+        assert entries["4 x queue.Queue.put"]["ratio_vs_4 x queue.Queue.put"]["items_per_s"] == 1.0
+        assert all(entry["error"] is None for entry in entries.values())
+    assert "vs queue.PriorityQueue" in err and "vs 4 x queue.Queue.put" in err  # the table
+
+
+@pytest.mark.parametrize("name", ["priority", "broadcast", "broadcast_mt"])
+def test_toolkit_workloads_catch_a_wrong_result(name):
+    # The verification can fail: a queue that returns the items in plain FIFO order
+    # (no priorities) or a broadcast that loses one item.
+    import queue as stdlib_queue
+
+    from ringq.bench import priority_broadcast as pb
+
+    if name == "priority":
+        class Fifo(stdlib_queue.Queue):
+            def put(self, item, priority=None, block=True, timeout=None):
+                super().put(item, block, timeout)
+
+        kind = QueueKind(pb.RINGQ_PRIORITY, Fifo)
+    else:
+        class Lossy(stdlib_queue.Queue):
+            def put(self, item, block=True, timeout=None):
+                if item != 7:
+                    super().put(item, block, timeout)
+
+        kind = QueueKind(pb.STDLIB_FANOUT, Lossy)
+    trial = workloads.WORKLOADS[name].prepare(kind, 96)
+    trial.run()
+    with pytest.raises(workloads.WorkloadError):
+        trial.verify()

@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import weakref
 from time import monotonic
-from typing import Any, Generic, Iterator, List, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Iterator, List, Optional, Tuple, TypeVar
 
 from ._errors import Full, ShutDown
 from ._queue import Queue
@@ -80,11 +80,20 @@ class Subscription(Generic[T]):
     A subscription that is garbage-collected unsubscribes itself.
     """
 
-    __slots__ = ("_member", "_queue", "_finalizer", "__weakref__")
+    # get, get_nowait, get_many and task_done are the queue's own bound methods, set
+    # per instance: a reader pays no wrapper call (their signatures are below, for
+    # type checkers).
+    __slots__ = ("_member", "_queue", "_finalizer", "get", "get_nowait", "get_many", "task_done",
+                 "__weakref__")
 
     def __init__(self, broadcast: Broadcast[T], member: _Member) -> None:
         self._member = member
-        self._queue: Any = member.queue
+        q: Any = member.queue
+        self._queue = q
+        self.get = q.get  # type: ignore[method-assign]
+        self.get_nowait = q.get_nowait  # type: ignore[method-assign]
+        self.get_many = q.get_many  # type: ignore[method-assign]
+        self.task_done = q.task_done  # type: ignore[method-assign]
         self._finalizer = weakref.finalize(self, _remove_member, weakref.ref(broadcast), member)
 
     @property
@@ -97,17 +106,18 @@ class Subscription(Generic[T]):
         """How many published items this subscriber missed (drop policies, or a publish timeout)."""
         return self._member.dropped
 
-    def get(self, block: bool = True, timeout: Optional[float] = None) -> T:
-        """Remove and return the oldest item, like ``Queue.get``; ShutDown once closed and drained."""
-        return self._queue.get(block, timeout)  # type: ignore[no-any-return]
+    if TYPE_CHECKING:
+        def get(self, block: bool = True, timeout: Optional[float] = None) -> T:
+            """Remove and return the oldest item, like ``Queue.get``; ShutDown once closed and drained."""
 
-    def get_nowait(self) -> T:
-        """Remove and return the oldest item without waiting; Empty if there is none."""
-        return self._queue.get_nowait()  # type: ignore[no-any-return]
+        def get_nowait(self) -> T:
+            """Remove and return the oldest item without waiting; Empty if there is none."""
 
-    def get_many(self, max_items: int, block: bool = True, timeout: Optional[float] = None) -> List[T]:
-        """Wait like get() for at least one item, then return up to *max_items*, oldest first."""
-        return self._queue.get_many(max_items, block, timeout)  # type: ignore[no-any-return]
+        def get_many(self, max_items: int, block: bool = True, timeout: Optional[float] = None) -> List[T]:
+            """Wait like get() for at least one item, then return up to *max_items*, oldest first."""
+
+        def task_done(self) -> None:
+            """Mark one item taken with get() as processed, for join()."""
 
     def qsize(self) -> int:
         return self._queue.qsize()  # type: ignore[no-any-return]
@@ -121,9 +131,6 @@ class Subscription(Generic[T]):
     @property
     def maxsize(self) -> int:
         return self._queue.maxsize  # type: ignore[no-any-return]
-
-    def task_done(self) -> None:
-        self._queue.task_done()
 
     def join(self) -> None:
         self._queue.join()
@@ -251,6 +258,19 @@ class Broadcast(Generic[T]):
             with lock:
                 self._publish_dropping(item)
             return
+        if block and timeout is None:
+            # The common case, inline: one locked pass of plain (C) put calls.
+            with lock:
+                if self._closed:
+                    raise ShutDown
+                for m in self._members:
+                    try:
+                        m.put(item)
+                    except ShutDown:
+                        if self._closed:
+                            raise  # the broadcast was shut down while we waited
+                        # else that subscriber left while we waited: the others still get it
+            return
         deadline = _deadline(timeout) if block else None  # validates timeout like Queue.put
         if not block:
             if not lock.acquire(False):
@@ -271,7 +291,7 @@ class Broadcast(Generic[T]):
                         m.put_nowait(item)
                     except ShutDown:
                         pass  # that subscriber just left
-            elif deadline is None:
+            elif deadline is None:  # a timeout too long to matter
                 for m in members:
                     self._put_waiting(m, item, None)
             else:

@@ -286,7 +286,8 @@ def noisy_rows(results: Sequence[WorkloadResult]) -> List[str]:
 
 def _table(result: WorkloadResult, metric: Metric) -> List[str]:
     """The rows of one metric of one workload, as aligned text."""
-    header = ["queue", metric.label, f"vs {REFERENCE}", f"vs {SIMPLE_REFERENCE}", "spread"]
+    reference = result.spec.reference
+    header = ["queue", metric.label, f"vs {reference}", f"vs {SIMPLE_REFERENCE}", "spread"]
     show_method = result.spec.uses_batch_method
     if show_method:
         header.insert(1, "method")
@@ -298,7 +299,7 @@ def _table(result: WorkloadResult, metric: Metric) -> List[str]:
         else:
             median = entry.median(metric.key)
             row = [name, metric.fmt.format(median) if median is not None else "n/a",
-                   _fmt_ratio(result.ratio(entry.queue, REFERENCE, metric)),
+                   _fmt_ratio(result.ratio(entry.queue, reference, metric)),
                    _fmt_ratio(result.ratio(entry.queue, SIMPLE_REFERENCE, metric)),
                    _fmt_spread(entry.spread(metric.key))]
         if show_method:
@@ -404,8 +405,8 @@ def to_json(results: Sequence[WorkloadResult], environment: Dict[str, Any], conf
                 "spread": {metric.key: entry.spread(metric.key) for metric in result.spec.metrics},
                 "noisy": any((entry.spread(metric.key) or 0.0) > NOISY_SPREAD
                              for metric in result.spec.metrics),
-                "ratio_vs_" + REFERENCE: {
-                    metric.key: result.ratio(entry.queue, REFERENCE, metric)
+                "ratio_vs_" + result.spec.reference: {
+                    metric.key: result.ratio(entry.queue, result.spec.reference, metric)
                     for metric in result.spec.metrics},
                 "ratio_vs_" + SIMPLE_REFERENCE: {
                     metric.key: result.ratio(entry.queue, SIMPLE_REFERENCE, metric)
@@ -559,7 +560,7 @@ def write_plot(results: Sequence[WorkloadResult], environment: Dict[str, Any], p
 
 def _workload_names(values: Optional[List[str]]) -> List[str]:
     if not values:
-        return list(WORKLOADS)
+        return [name for name, spec in WORKLOADS.items() if spec.in_default_run]
     names: List[str] = []
     for value in values:
         for name in value.split(","):
@@ -585,6 +586,7 @@ def _rounds(text: str) -> int:
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``python -m ringq bench``."""
     workloads = ", ".join(f"{spec.name} ({spec.describe(spec.default_size)})"
+                          + ("" if spec.in_default_run else " [only when named]")
                           for spec in WORKLOADS.values())
     parser.add_argument(
         "--quick", action="store_true",
@@ -593,7 +595,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workload", action="append", metavar="NAME",
         help=f"run only this workload; repeatable or a comma-separated list. Names: {workloads}. "
-             "Default: all, in that order")
+             "Default: all but those marked [only when named], in that order")
     parser.add_argument(
         "--rounds", type=_rounds, default=MIN_ROUNDS, metavar="N",
         help=f"rounds per workload (default and minimum {MIN_ROUNDS}; fewer is an error); "

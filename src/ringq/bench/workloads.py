@@ -57,7 +57,7 @@ import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .peers import CAPACITY_ROW_MAXSIZE, QueueKind, batch_queue_kinds, capacity_queue_kinds
+from .peers import CAPACITY_ROW_MAXSIZE, REFERENCE, QueueKind, batch_queue_kinds, capacity_queue_kinds
 
 __all__ = [
     "BATCH_SIZE",
@@ -602,6 +602,10 @@ class WorkloadSpec:
     #: True when the entries move items with their QueueKind's batch_method (the
     #: table and the JSON then name the method of each entry).
     uses_batch_method: bool = False
+    #: The entry the first ratio column compares with (an entry of this workload).
+    reference: str = REFERENCE
+    #: False for workloads that run only when asked for by name (--workload).
+    in_default_run: bool = True
 
     def size_for(self, kind: QueueKind, size: int) -> int:
         """The size *kind* runs at in the CLI: *size*, or less for a slow peer."""
@@ -666,3 +670,8 @@ WORKLOADS: Dict[str, WorkloadSpec] = {
             default_size=500, quick_size=100, pytest_size=100, measures_memory=True),
     )
 }
+
+# Workloads of ringq's toolkit (PriorityQueue, Broadcast), run only when named.
+from .priority_broadcast import TOOLKIT_WORKLOADS  # noqa: E402 - it imports this module's names
+
+WORKLOADS.update(TOOLKIT_WORKLOADS)
