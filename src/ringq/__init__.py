@@ -18,6 +18,7 @@ The toolkit, pure Python on top of ``ringq.Queue`` (the core never imports it):
 ``ringq.StageStats``), ``ringq.RateLimiter`` (a token bucket), ``ringq.Broadcast``
 and ``ringq.Router``.
 """
+from ._asyncview import AsyncQueueView
 from ._errors import Empty, Full, ShutDown
 from ._queue import IMPLEMENTATION, PriorityQueue, Queue
 from .broadcast import Broadcast, Subscription
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "IMPLEMENTATION",
     "SKIP",
+    "AsyncQueueView",
     "BoundedExecutor",
     "Broadcast",
     "Empty",

@@ -19,11 +19,27 @@ thread re-checks the queue itself: nothing is handed over, so a thread that leav
 early (timeout, Ctrl-C) never strands an item, and one that leaves on an exception
 after being woken passes the wake-up to the next waiter.
 
-The waiter record is all a waker touches. Other kinds of waiters fit the same
-lists: an asyncio waiter would be a record whose wake-up, done after unlocking like
-every wake-up, is ``loop.call_soon_threadsafe(future.set_result, None)``; a select
-over several queues would link one record into each queue's list and let the first
-waker that claims it win.
+The waiter record is all a waker touches, and asyncio tasks use the same lists.
+An async call that must wait links an ``_AsyncWaiter`` (a Python object embedding a
+Waiter node whose ``task`` points back at it) into the getters, putters or joiners
+list, in the same locked section as its failed check, and awaits the record's
+future; so threads and tasks share one FIFO per condition and the event loop never
+blocks on a thread primitive. The list owns a reference to a linked record
+(Py_INCREF is allowed under the lock); a claim passes it to the waker's chain, and
+wake_chain, after unlocking, resolves the future and drops it: directly when the
+waker runs on the task's loop thread (no self-pipe write), else with
+``loop.call_soon_threadsafe``. If that raises (the loop is closed), the wake-up goes
+to the next waiter, so a dead loop never strands the queue. A task that leaves its
+wait by an exception (cancellation, asyncio.timeout, the task being closed) unlinks
+its record, or, if a waker had claimed it already, passes that wake-up on: the
+queue is then exactly as if it had never waited (atomic cancellation). Each wait
+uses a fresh record, whose fields other than the node are written before linking
+and never again, so a waker may read them after unlocking.
+
+For issue 8: a select over several queues would link one node per queue, each
+pointing at one shared record, and let the first claim win (the claim checks a
+flag on the shared record under each queue's lock); a cancel token would keep its
+own list of such records. The ``task`` field is where such a record hangs.
 
 Lock rules (every field of Queue below the "guarded" line obeys them)
 --------------------------------------------------------------------
@@ -42,6 +58,9 @@ Lock rules (every field of Queue below the "guarded" line obeys them)
 5. A waiter marked woken keeps its Waiter record alive until its parker has been
    released (it blocks on the parker if needed), so a waker may release the parker
    after unlocking without the record disappearing under it.
+6. An async record is kept alive by the reference its list owns, which a claim hands
+   to the waker's chain; so it cannot disappear between the claim and the wake-up
+   either. Its future is resolved, and the reference dropped, after unlocking.
 
 Why this holds without a GIL (free-threaded CPython)
 -----------------------------------------------------
@@ -56,19 +75,24 @@ release and acquire order the waiter's later reads.
 """
 
 cimport cython
-from cpython.exc cimport PyErr_CheckSignals
+from cpython.exc cimport PyErr_CheckSignals, PyErr_Fetch, PyErr_Restore
 from cpython.list cimport PyList_New
 from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry, visitproc, Py_TPFLAGS_BASETYPE
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
+import asyncio
 import operator
 import os
 import threading
 from types import GenericAlias
 
+from ._asyncview import AsyncQueueView
 from ._errors import Empty, Full, ShutDown
+
+cdef object _get_running_loop = asyncio.get_running_loop
+cdef object _WAIT = object()  # an async step's answer: not done, wait (and maybe linked)
 
 cdef extern from "pythread.h":
     ctypedef void *PyThread_type_lock
@@ -262,7 +286,8 @@ cdef void ring_release(Ring r) noexcept:
 ctypedef struct Waiter:
     Waiter *prev
     Waiter *next
-    PyThread_type_lock parker  # held ("acquired") while parked; the waker releases it
+    PyThread_type_lock parker  # thread waiters: held ("acquired") while parked; the waker releases it
+    PyObject *task             # async waiters: the _AsyncWaiter that embeds this node; NULL for a thread
     bint woken                 # set by the waker when it unlinks this waiter
 
 ctypedef struct WaitList:
@@ -316,15 +341,93 @@ cdef Waiter *wl_claim(WaitList *wl, Py_ssize_t n) noexcept nogil:
     return chain
 
 
-cdef void wake_chain(Waiter *w) noexcept nogil:
-    """Release the parker of every waiter in a claimed chain. Call after unlocking (rule 5)."""
+cdef void wake_chain(Waiter *w) noexcept:
+    """Wake every waiter of a claimed chain. Call after unlocking (rules 3 and 5), with the GIL.
+
+    A thread waiter: release its parker. An async waiter: resolve its future (see
+    _AsyncWaiter.wake), then drop the reference the list held, which the claim
+    passed to this chain.
+    """
     cdef Waiter *nxt
     cdef PyThread_type_lock parker
+    cdef PyObject *task
     while w != NULL:
-        nxt = w.next      # read before the release: the waiter may return right after
-        parker = w.parker
-        PyThread_release_lock(parker)
+        nxt = w.next      # read before the wake-up: the waiter may return right after
+        task = w.task
+        if task == NULL:
+            parker = w.parker
+            PyThread_release_lock(parker)
+        else:
+            if not (<_AsyncWaiter>task).wake():
+                # Its loop is closed: the wake-up goes to the next waiter, so a dead
+                # loop never strands an item, a slot or a join.
+                w = _claim_next(<_AsyncWaiter>task)
+                if w != NULL:
+                    w.next = nxt
+                    nxt = w
+            decref(task)
         w = nxt
+
+
+# ---------------------------------------------------------------------------
+# Async waiters: one wait of one asyncio task, as a Waiter node in the same FIFO
+# lists as the threads. The record is a Python object (the node lives inside it);
+# while linked, the list owns one reference to it, which a claim passes to the
+# waker's chain and wake_chain drops after the wake-up.
+# ---------------------------------------------------------------------------
+
+def _resolve(fut):
+    """Wake a parked task: runs on its loop (via call_soon_threadsafe or a timer)."""
+    if not fut.done():
+        fut.set_result(None)
+
+
+@cython.final
+@cython.no_gc_clear  # a linked record must keep its fields until the queue lets go of it
+@cython.auto_pickle(False)
+cdef class _AsyncWaiter:
+    """One wait of one task on one queue condition (a fresh record, and future, per wait).
+
+    Fresh per wait so that every field but the node is written before the record
+    is linked and never again: a waker reads them after unlocking, while the task
+    may already be preparing its next wait with a new record.
+    """
+    cdef:
+        # Written before linking, then read-only.
+        object queue                 # the Queue whose list this node joins
+        object loop                  # the task's running loop
+        object fut                   # resolved by the wake-up (or the timeout timer)
+        unsigned long thread_ident   # the loop's thread: a waker there needs no self-pipe write
+        WaitList *wl                 # the queue's list this node joins (getters, putters, joiners)
+        # ---- guarded by the queue's lock ----
+        Waiter node                  # node.task points back at this record
+        unsigned long fork_gen       # the queue's _fork_gen when linked
+
+    cdef bint wake(self) noexcept:
+        """Resolve the future from any thread; after unlocking. False if the loop is gone (closed).
+
+        On the loop's own thread the future is resolved directly (its callbacks are
+        scheduled with call_soon: no self-pipe write). From another thread,
+        call_soon_threadsafe does it on the loop. A future already done belongs to a
+        task that was cancelled or timed out: it sees node.woken and passes the
+        wake-up on itself.
+        """
+        cdef PyObject *et
+        cdef PyObject *ev
+        cdef PyObject *tb
+        cdef bint ok = True
+        # A waker may call this with an exception set (Ctrl-C while passing a wake-up on).
+        PyErr_Fetch(&et, &ev, &tb)
+        try:
+            if PyThread_get_thread_ident() == self.thread_ident:
+                if not self.fut.done():
+                    self.fut.set_result(None)
+            else:
+                self.loop.call_soon_threadsafe(_resolve, self.fut)
+        except Exception:  # RuntimeError: the loop is closed
+            ok = False
+        PyErr_Restore(et, ev, tb)
+        return ok
 
 
 # ---------------------------------------------------------------------------
@@ -640,6 +743,7 @@ cdef class Queue:
         cdef int64_t left
         cdef bint woken, check_signals, is_main
         w.woken = False
+        w.task = NULL
         w.parker = parker
         if self._fork_gen != _fork_generation:
             self._forget_waiters_after_fork()  # before we join a list, not after (it clears them)
@@ -737,6 +841,27 @@ cdef class Queue:
         self._unlock()
         one = <PyObject *>item
         return self._put_items(&one, 1, block, deadline, level)
+
+    @cython.final
+    cdef inline bint _try_put(self, object item) noexcept:
+        """aput's fast path (the same as _put's): put *item* if it fits in its ring as it is; False otherwise."""
+        cdef Waiter *chain
+        cdef Ring *r
+        cdef Py_ssize_t level
+        self._lock()
+        level = self._async_level()
+        r = self._level_ring(level)
+        if not self._shutdown and r.count < r.cap and (
+                self._bound <= 0 or self._size() < self._bound):
+            Py_INCREF(item)
+            ring_push(r, <PyObject *>item)
+            self._added(level, 1)
+            chain = self._claim(&self._getters, 1)
+            self._unlock()
+            wake_chain(chain)
+            return True
+        self._unlock()
+        return False
 
     def put_many(self, items, bint block=True, timeout=None):
         """Put every item of *items*, in order; runs of items are copied in one locked section.
@@ -1174,6 +1299,306 @@ cdef class Queue:
                 ring_release(lower_dropped[i])
             PyMem_RawFree(lower_dropped)
 
+    # -- asyncio ---------------------------------------------------------------
+    #
+    # An async call runs its fast path like the sync call. When it must wait, it
+    # links a fresh _AsyncWaiter into the same FIFO list a thread would join, in
+    # the same locked section as its failed check (so no wake-up can fall between
+    # them), and awaits the record's future: the event loop never blocks on a
+    # thread primitive. Woken, it re-checks the queue itself, as a thread does.
+    # Cancelled (or closed) while waiting, it leaves the list; if a waker had
+    # already claimed it, it passes that wake-up to the next waiter instead, so
+    # the queue is exactly as if the call had never waited.
+
+    @cython.final
+    cdef _AsyncWaiter _new_task_waiter(self, WaitList *wl):
+        """A record for the running task's next wait on *wl*; RuntimeError outside a running loop."""
+        cdef _AsyncWaiter rec = _AsyncWaiter.__new__(_AsyncWaiter)
+        loop = _get_running_loop()
+        rec.queue = self
+        rec.loop = loop
+        rec.fut = loop.create_future()
+        rec.thread_ident = PyThread_get_thread_ident()
+        rec.wl = wl
+        rec.node.task = <PyObject *>rec
+        rec.node.parker = NULL
+        return rec
+
+    @cython.final
+    cdef inline void _link(self, _AsyncWaiter rec) noexcept:
+        """Lock held. Append *rec* to its list, which takes a reference (allowed: rule 2)."""
+        if self._fork_gen != _fork_generation:
+            self._forget_waiters_after_fork()
+        rec.fork_gen = self._fork_gen
+        rec.node.woken = False
+        incref(<PyObject *>rec)
+        wl_append(rec.wl, &rec.node)
+
+    @cython.final
+    cdef void _leave(self, _AsyncWaiter rec, bint pass_on) noexcept:
+        """After a wait: unlink *rec* unless a waker claimed it; if one did and *pass_on*, wake the next waiter."""
+        cdef bint unlinked = False
+        cdef Waiter *baton = NULL
+        self._lock()
+        if rec.fork_gen == self._fork_gen:  # else a fork child forgot the lists
+            if rec.node.woken:
+                if pass_on:
+                    baton = self._claim(rec.wl, 1)
+            else:
+                wl_remove(rec.wl, &rec.node)
+                unlinked = True
+        self._unlock()
+        wake_chain(baton)
+        if unlinked:
+            decref(<PyObject *>rec)  # the list's reference; the caller still holds one
+
+    async def _sleep(self, _AsyncWaiter rec, int64_t deadline):
+        """Await *rec*'s wake-up (or the deadline); on any exception leave atomically and re-raise."""
+        timer = None
+        if deadline != NO_DEADLINE:
+            timer = rec.loop.call_later((deadline - ringq_monotonic_ns()) / 1e9, _resolve, rec.fut)
+        try:
+            await rec.fut
+        except BaseException:
+            # Cancelled, timed out by asyncio.timeout()/wait_for, or the task is being
+            # closed (GeneratorExit): no item or slot was taken, none is stranded.
+            self._leave(rec, True)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        self._leave(rec, False)
+
+    @cython.final
+    cdef object _get_or_link(self, _AsyncWaiter rec, Py_ssize_t max_items, int64_t deadline):
+        """Take one item (max_items == 0) or a list of 1..max_items; else raise, or link *rec* and return _WAIT."""
+        cdef PyObject *item
+        cdef Waiter *chain
+        while True:
+            self._lock()
+            if self._size() > 0:
+                if max_items == 0:
+                    item = self._pop_first()
+                    chain = self._claim(&self._putters, 1)
+                    self._unlock()
+                    wake_chain(chain)
+                    return ringq_steal(item)
+                self._unlock()
+                try:
+                    return self._get_slow(max_items, False, NO_DEADLINE)
+                except Empty:
+                    continue  # others took the items meanwhile: check again
+            if self._shutdown:
+                self._unlock()
+                raise ShutDown
+            if deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline:
+                self._unlock()
+                raise Empty
+            if rec is not None:
+                self._link(rec)
+            self._unlock()
+            return _WAIT
+
+    @cython.final
+    cdef Py_ssize_t _put_or_link(self, _AsyncWaiter rec, tuple batch, Py_ssize_t done,
+                                 int64_t deadline) except -1:
+        """Put what fits of batch[done:]; return the new *done*. Unless all are in, raise or link *rec*."""
+        cdef Py_ssize_t n = len(batch)
+        cdef Py_ssize_t take
+        cdef Py_ssize_t level
+        cdef Waiter *chain = NULL
+        cdef object failure = None
+        cdef Ring *r
+        self._lock()
+        level = self._async_level()
+        r = self._level_ring(level)
+        if self._shutdown:
+            failure = ShutDown
+        else:
+            take = self._room()
+            if take > n - done:
+                take = n - done
+            if take > 0 and ring_reserve(r, take, self._bound) < 0:
+                take = min(take, r.cap - r.count)  # out of memory: use what fits
+                if take == 0:
+                    failure = MemoryError
+            if take > 0:
+                ring_extend(r, ringq_tuple_items(batch) + done, take)
+                done += take
+                self._added(level, take)
+                chain = self._claim(&self._getters, take)
+            if failure is None and done < n:
+                if deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline:
+                    failure = Full
+                elif rec is not None:
+                    self._link(rec)
+        self._unlock()
+        wake_chain(chain)
+        if failure is not None:
+            raise failure
+        return done
+
+    @cython.final
+    cdef inline Py_ssize_t _async_level(self) noexcept:
+        """Lock held. The level aput uses: 0 for a Queue; for a PriorityQueue its default, levels // 2."""
+        return (self._nlower + 1) // 2
+
+    @cython.final
+    cdef bint _joined_or_link(self, _AsyncWaiter rec, int64_t deadline) except -1:
+        """True if no task is unfinished; else raise TimeoutError past *deadline*, or link *rec*."""
+        self._lock()
+        if self._unfinished == 0:
+            self._unlock()
+            return True
+        if deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline:
+            self._unlock()
+            raise TimeoutError("ajoin() timed out with unfinished tasks")
+        if rec is not None:
+            self._link(rec)
+        self._unlock()
+        return False
+
+    async def aput(self, item, timeout=None):
+        """Put *item* at the tail, awaiting room for up to *timeout* seconds (async put()).
+
+        Raises Full on a timeout and ShutDown if the queue is shut down. Cancelled,
+        it either put the item (and returned) or left the queue unchanged::
+
+            await q.aput(job)
+            await q.aput(job, timeout=0.5)   # Full after half a second
+        """
+        cdef int64_t deadline = NO_DEADLINE
+        cdef _AsyncWaiter rec
+        cdef tuple batch
+        if timeout is not None:
+            deadline = _deadline(timeout)
+        if self._try_put(item):
+            return
+        batch = (item,)
+        if self._put_or_link(None, batch, 0, deadline):
+            return
+        while True:
+            rec = self._new_task_waiter(&self._putters)
+            if self._put_or_link(rec, batch, 0, deadline):
+                return
+            await self._sleep(rec, deadline)
+            if self._put_or_link(None, batch, 0, deadline):
+                return
+
+    async def aput_many(self, items, timeout=None):
+        """Put every item of *items*, in order, awaiting room as needed (async put_many()).
+
+        As with put_many(), on a timeout (Full), a shutdown (ShutDown) or a
+        cancellation the items already put stay in the queue::
+
+            await q.aput_many(range(100))
+        """
+        cdef int64_t deadline = NO_DEADLINE
+        cdef _AsyncWaiter rec
+        cdef tuple batch
+        cdef Py_ssize_t done, n
+        if timeout is not None:
+            deadline = _deadline(timeout)
+        batch = items if type(items) is tuple else tuple(items)
+        n = len(batch)
+        done = self._put_or_link(None, batch, 0, deadline)
+        while done < n:
+            rec = self._new_task_waiter(&self._putters)
+            done = self._put_or_link(rec, batch, done, deadline)
+            if done < n:
+                await self._sleep(rec, deadline)
+                done = self._put_or_link(None, batch, done, deadline)
+
+    async def aget(self, timeout=None):
+        """Remove and return the oldest item, awaiting one for up to *timeout* seconds (async get()).
+
+        Raises Empty on a timeout and ShutDown once the queue is shut down and
+        empty. Cancelled, it either returned its item or left the queue unchanged::
+
+            job = await q.aget()
+            job = await q.aget(timeout=1.0)   # Empty after a second
+        """
+        cdef int64_t deadline = NO_DEADLINE
+        cdef _AsyncWaiter rec
+        if timeout is not None:
+            deadline = _deadline(timeout)
+        item = self._get_or_link(None, 0, deadline)
+        while item is _WAIT:
+            rec = self._new_task_waiter(&self._getters)
+            item = self._get_or_link(rec, 0, deadline)
+            if item is _WAIT:
+                await self._sleep(rec, deadline)
+                item = self._get_or_link(None, 0, deadline)
+        return item
+
+    async def aget_many(self, max_items, timeout=None):
+        """Await like aget() for at least one item, then return up to *max_items* of them (async get_many())::
+
+            batch = await q.aget_many(64)   # 1 to 64 items
+        """
+        cdef int64_t deadline = NO_DEADLINE
+        cdef _AsyncWaiter rec
+        cdef Py_ssize_t wanted_c
+        try:
+            wanted = operator.index(max_items)
+        except TypeError:
+            raise TypeError(f"max_items must be an integer, not {type(max_items).__name__!r}") from None
+        if wanted < 1:
+            raise ValueError("max_items must be >= 1")
+        wanted_c = wanted if wanted < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX
+        if timeout is not None:
+            deadline = _deadline(timeout)
+        batch = self._get_or_link(None, wanted_c, deadline)
+        while batch is _WAIT:
+            rec = self._new_task_waiter(&self._getters)
+            batch = self._get_or_link(rec, wanted_c, deadline)
+            if batch is _WAIT:
+                await self._sleep(rec, deadline)
+                batch = self._get_or_link(None, wanted_c, deadline)
+        return batch
+
+    async def ajoin(self, timeout=None):
+        """Await until every item put has been marked done with task_done() (async join()).
+
+        Raises TimeoutError if *timeout* seconds pass first. ``shutdown(immediate=True)``
+        releases it, as it releases join()::
+
+            await q.ajoin()
+        """
+        cdef int64_t deadline = NO_DEADLINE
+        cdef _AsyncWaiter rec
+        if timeout is not None:
+            deadline = _deadline(timeout)
+        while not self._joined_or_link(None, deadline):
+            rec = self._new_task_waiter(&self._joiners)
+            if self._joined_or_link(rec, deadline):
+                return
+            await self._sleep(rec, deadline)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        """Return await aget(); the iteration ends when the queue is shut down and empty::
+
+            async for job in q:
+                await handle(job)
+        """
+        try:
+            return await self.aget()
+        except ShutDown:
+            raise StopAsyncIteration from None
+
+    @property
+    def async_q(self):
+        """An ``asyncio.Queue``-compatible view of this queue (for janus-style code); see ringq.AsyncQueueView."""
+        return AsyncQueueView(self)
+
+    @property
+    def sync_q(self):
+        """The queue itself: it is already the ``queue.Queue``-compatible side (for janus-style code)."""
+        return self
+
     # -- protocols -------------------------------------------------------------
 
     def __iter__(self):
@@ -1382,7 +1807,16 @@ cdef int _queue_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
         err = _ring_traverse(q._level_ring(level), visit, arg)
         if err:
             return err
-    return 0
+    # The async records the lists own (a record holds its queue: a cycle). In a fork
+    # child the lists may still name the parent's waiters: they are not walked.
+    if q._fork_gen != _fork_generation:
+        return 0
+    err = _visit_tasks(&q._getters, visit, arg)
+    if err == 0:
+        err = _visit_tasks(&q._putters, visit, arg)
+    if err == 0:
+        err = _visit_tasks(&q._joiners, visit, arg)
+    return err
 
 
 cdef int _ring_traverse(Ring *r, visitproc visit, void *arg) noexcept:
@@ -1399,10 +1833,23 @@ cdef int _ring_traverse(Ring *r, visitproc visit, void *arg) noexcept:
     return 0
 
 
+cdef int _visit_tasks(WaitList *wl, visitproc visit, void *arg) noexcept:
+    cdef Waiter *w = wl.head
+    cdef int err
+    while w != NULL:
+        if w.task != NULL:
+            err = visit(w.task, arg)
+            if err:
+                return err
+        w = w.next
+    return 0
+
+
 cdef int _queue_clear(PyObject *o) noexcept:
     # One level at a time: nothing else can reach a queue the GC is clearing.
     cdef Queue q = <Queue>o
     cdef Ring ring
+    cdef Waiter *tasks = NULL
     cdef Py_ssize_t level
     for level in range(q._nlower + 1):
         q._lock()
@@ -1411,7 +1858,48 @@ cdef int _queue_clear(PyObject *o) noexcept:
             q._lower_count -= ring.count
         q._unlock()
         ring_release(ring)  # outside the lock (rule 3)
+    q._lock()
+    # Async records of tasks that are garbage too (a closed loop's): the lists let go of them.
+    if q._fork_gen == _fork_generation:
+        tasks = _unlink_tasks(&q._getters, tasks)
+        tasks = _unlink_tasks(&q._putters, tasks)
+        tasks = _unlink_tasks(&q._joiners, tasks)
+    q._unlock()
+    _drop_tasks(tasks)
     return 0
+
+
+cdef Waiter *_unlink_tasks(WaitList *wl, Waiter *out) noexcept nogil:
+    """Lock held. Unlink every async node of *wl* and push it on *out* (linked by next); thread nodes stay."""
+    cdef Waiter *w = wl.head
+    cdef Waiter *nxt
+    while w != NULL:
+        nxt = w.next
+        if w.task != NULL:
+            wl_remove(wl, w)
+            w.next = out
+            out = w
+        w = nxt
+    return out
+
+
+cdef void _drop_tasks(Waiter *w) noexcept:
+    """Drop the lists' references to unlinked async records; after unlocking (it may run code)."""
+    cdef Waiter *nxt
+    while w != NULL:
+        nxt = w.next
+        decref(w.task)
+        w = nxt
+
+
+cdef Waiter *_claim_next(_AsyncWaiter rec) noexcept:
+    """Claim the waiter after *rec* in its list, to take over a wake-up *rec* cannot use."""
+    cdef Queue q = <Queue>rec.queue
+    cdef Waiter *w
+    q._lock()
+    w = q._claim(rec.wl, 1)
+    q._unlock()
+    return w
 
 
 # PriorityQueue adds no object field, so Queue's slots serve it as they are. Its

@@ -14,16 +14,18 @@ is set. It keeps the core's design so that both behave the same way:
 """
 from __future__ import annotations
 
+import asyncio
 import operator
 import os
 import weakref
-from _thread import allocate_lock
+from _thread import allocate_lock, get_ident
 from collections import deque
 from threading import RLock
 from time import monotonic
 from types import GenericAlias
-from typing import Any, Generic, Iterable, Iterator, TypeVar
+from typing import Any, AsyncIterator, Generic, Iterable, Iterator, TypeVar
 
+from ._asyncview import AsyncQueueView
 from ._errors import Empty, Full, ShutDown
 from ._timeout import deadline as _deadline  # shared with the toolkit modules
 
@@ -45,20 +47,48 @@ class _WaitList:
     Every method is called with the queue's lock held.
     """
 
-    __slots__ = ("_parked",)
+    __slots__ = ("_parked", "_gone")
 
     def __init__(self) -> None:
         self._parked: deque[Any] = deque()
+        self._gone = 0  # task waiters that left but are still in the deque
 
     def __bool__(self) -> bool:
         return bool(self._parked)
 
     def wake(self, n: int = 1) -> None:
-        """Wake the *n* oldest waiters (fewer if fewer wait)."""
+        """Wake the *n* oldest waiters (fewer if fewer wait).
+
+        A thread's lock.release() returns None; a task waiter's release() returns
+        False when it cannot take the wake-up (it left, or its loop is closed), and
+        the wake-up then goes to the next waiter.
+        """
         parked = self._parked
         while n > 0 and parked:
-            parked.popleft().release()
-            n -= 1
+            if parked.popleft().release() is not False:
+                n -= 1
+
+    def link_task(self) -> _TaskWaiter:
+        """Append a waiter for the running task (RuntimeError outside a running loop)."""
+        rec = _TaskWaiter(self)
+        self._parked.append(rec)
+        return rec
+
+    def leave_task(self, rec: _TaskWaiter, pass_on: bool) -> None:
+        """After a task's wait: leave the list, or, if already woken and *pass_on*, wake the next waiter.
+
+        A task that leaves unwoken stays in the deque, marked gone (removing it
+        would cost O(n)); wake() skips it, and the deque is compacted once such
+        records are the majority, so polling with timeouts cannot grow it.
+        """
+        if rec.state == _LINKED:
+            rec.state = _GONE
+            self._gone += 1
+            if self._gone > 32 and 2 * self._gone > len(self._parked):
+                self._parked = deque(w for w in self._parked if getattr(w, "state", _LINKED) != _GONE)
+                self._gone = 0
+        elif rec.state == _WOKEN and pass_on:
+            self.wake(1)
 
     def wake_all(self) -> None:
         self.wake(len(self._parked))
@@ -95,6 +125,49 @@ class _WaitList:
                 self._parked.remove(waiter)
             except ValueError:
                 pass  # woken as the deadline passed: the caller's re-check uses it
+
+
+_LINKED, _WOKEN, _GONE = 0, 1, 2
+
+
+def _resolve(fut: Any) -> None:
+    """Wake a parked task: runs on its loop (call_soon_threadsafe or a timer)."""
+    if not fut.done():
+        fut.set_result(None)
+
+
+class _TaskWaiter:
+    """One wait of one asyncio task, in the same FIFO deque as the threads' locks.
+
+    Fresh per wait. Its state changes under the queue's lock: LINKED, then WOKEN
+    (by a waker's release()) or GONE (the task left: timeout, cancellation).
+    """
+
+    __slots__ = ("loop", "fut", "thread_ident", "state", "wait_list")
+
+    def __init__(self, wait_list: _WaitList) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.fut = self.loop.create_future()
+        self.thread_ident = get_ident()
+        self.state = _LINKED
+        self.wait_list = wait_list
+
+    def release(self) -> bool:
+        """The waker's call (lock held). False if this waiter cannot take the wake-up."""
+        if self.state != _LINKED:
+            self.wait_list._gone -= 1
+            return False
+        self.state = _WOKEN
+        try:
+            if get_ident() == self.thread_ident:
+                # The waker runs on the task's loop: no self-pipe write needed.
+                if not self.fut.done():
+                    self.fut.set_result(None)
+            else:
+                self.loop.call_soon_threadsafe(_resolve, self.fut)
+        except Exception:  # noqa: BLE001 - RuntimeError: the loop is closed; pass the wake-up on
+            return False
+        return True
 
 
 # Every live twin queue, so that a fork child can reset them (see _reset_after_fork).
@@ -369,7 +442,10 @@ class Queue(Generic[T]):
 
             batch = q.get_many(64)   # 1 to 64 items
         """
-        n = operator.index(max_items)
+        try:
+            n = operator.index(max_items)
+        except TypeError:
+            raise TypeError(f"max_items must be an integer, not {type(max_items).__name__!r}") from None
         if n < 1:
             raise ValueError("max_items must be >= 1")
         deadline = _deadline(timeout) if block else None
@@ -444,6 +520,174 @@ class Queue(Generic[T]):
             self._putters.wake_all()
         # The dropped items die here, outside the lock: their __del__ may use this queue.
         del dropped
+
+    # -- asyncio -----------------------------------------------------------
+    # An async call checks the queue like the sync call; to wait, it appends a
+    # _TaskWaiter to the same FIFO deque a thread would join (in the same locked
+    # section as the failed check) and awaits its future: the loop never blocks on
+    # a lock held by a waiting thread. Woken, it re-checks; cancelled or closed
+    # while waiting, it leaves, passing on a wake-up it had already received.
+
+    def _async_level(self) -> int:
+        """The level aput uses (lock held): 0 for a Queue; a PriorityQueue's default, levels // 2."""
+        return (len(self._lower) + 1) // 2
+
+    async def _sleep(self, rec: _TaskWaiter, deadline: float | None) -> None:
+        timer = None
+        if deadline is not None:
+            timer = rec.loop.call_later(deadline - monotonic(), _resolve, rec.fut)
+        try:
+            await rec.fut
+        except BaseException:
+            with self._mutex:
+                rec.wait_list.leave_task(rec, True)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        with self._mutex:
+            rec.wait_list.leave_task(rec, False)
+
+    async def aput(self, item: T, timeout: float | None = None) -> None:
+        """Put *item* at the tail, awaiting room for up to *timeout* seconds (async put()).
+
+        Raises Full on a timeout and ShutDown if the queue is shut down. Cancelled,
+        it either put the item (and returned) or left the queue unchanged.
+        """
+        deadline = _deadline(timeout)
+        while True:
+            with self._mutex:
+                if self._shutdown:
+                    raise ShutDown
+                if self._room() > 0:
+                    level = self._async_level()
+                    self._level_deque(level).append(item)
+                    self._unfinished += 1
+                    if level:
+                        self._lower_count += 1
+                    if self._getters:
+                        self._getters.wake(1)
+                    return
+                if deadline is not None and monotonic() >= deadline:
+                    raise Full
+                rec = self._putters.link_task()
+            await self._sleep(rec, deadline)
+
+    async def aput_many(self, items: Iterable[T], timeout: float | None = None) -> None:
+        """Put every item of *items*, in order, awaiting room as needed (async put_many()).
+
+        As with put_many(), on a timeout (Full), a shutdown (ShutDown) or a
+        cancellation the items already put stay in the queue.
+        """
+        deadline = _deadline(timeout)
+        batch = items if type(items) is tuple else tuple(items)
+        n = len(batch)
+        done = 0
+        while True:
+            with self._mutex:
+                if self._shutdown:
+                    raise ShutDown
+                level = self._async_level()
+                append = self._level_deque(level).append  # allocated before the room check (see put_many)
+                room = self._room()
+                take = n - done if n - done < room else room
+                if take > 0:
+                    for k in range(done, done + take):
+                        append(batch[k])
+                    done += take
+                    self._unfinished += take
+                    if level:
+                        self._lower_count += take
+                    if self._getters:
+                        self._getters.wake(take)
+                if done == n:
+                    return
+                if deadline is not None and monotonic() >= deadline:
+                    raise Full
+                rec = self._putters.link_task()
+            await self._sleep(rec, deadline)
+
+    async def aget(self, timeout: float | None = None) -> T:
+        """Remove and return the oldest item, awaiting one for up to *timeout* seconds (async get()).
+
+        Raises Empty on a timeout and ShutDown once the queue is shut down and
+        empty. Cancelled, it either returned its item or left the queue unchanged.
+        """
+        deadline = _deadline(timeout)
+        while True:
+            with self._mutex:
+                if self._items or self._lower_count:
+                    item = self._pop_first()
+                    if self._putters:
+                        self._putters.wake(1)
+                    return item
+                if self._shutdown:
+                    raise ShutDown
+                if deadline is not None and monotonic() >= deadline:
+                    raise Empty
+                rec = self._getters.link_task()
+            await self._sleep(rec, deadline)
+
+    async def aget_many(self, max_items: int, timeout: float | None = None) -> list[T]:
+        """Await like aget() for at least one item, then return up to *max_items* (async get_many())."""
+        try:
+            n = operator.index(max_items)
+        except TypeError:
+            raise TypeError(f"max_items must be an integer, not {type(max_items).__name__!r}") from None
+        if n < 1:
+            raise ValueError("max_items must be >= 1")
+        deadline = _deadline(timeout)
+        while True:
+            with self._mutex:
+                items = self._items
+                if items or self._lower_count:
+                    batch: list[T] = []
+                    while items and len(batch) < n:
+                        batch.append(items.popleft())
+                    while self._lower_count and len(batch) < n:
+                        batch.append(self._pop_first())
+                    if self._putters:
+                        self._putters.wake(len(batch))
+                    if batch:
+                        return batch
+                    continue
+                if self._shutdown:
+                    raise ShutDown
+                if deadline is not None and monotonic() >= deadline:
+                    raise Empty
+                rec = self._getters.link_task()
+            await self._sleep(rec, deadline)
+
+    async def ajoin(self, timeout: float | None = None) -> None:
+        """Await until every item put has been marked done (async join()); TimeoutError after *timeout*."""
+        deadline = _deadline(timeout)
+        while True:
+            with self._mutex:
+                if not self._unfinished:
+                    return
+                if deadline is not None and monotonic() >= deadline:
+                    raise TimeoutError("ajoin() timed out with unfinished tasks")
+                rec = self._joiners.link_task()
+            await self._sleep(rec, deadline)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.aget()
+        except ShutDown:
+            raise StopAsyncIteration from None
+
+    @property
+    def async_q(self) -> AsyncQueueView[T]:
+        """An ``asyncio.Queue``-compatible view of this queue (for janus-style code)."""
+        return AsyncQueueView(self)
+
+    @property
+    def sync_q(self) -> Queue[T]:
+        """The queue itself: it is already the ``queue.Queue``-compatible side."""
+        return self
 
     # -- protocols ---------------------------------------------------------
     def __iter__(self) -> Iterator[T]:
