@@ -1275,13 +1275,11 @@ cdef class Queue:
         return 0
 
     @cython.final
-    cdef inline bint _try_put(self, object item) except -1:
-        """aput's fast path (the same as _put's): put *item* if it fits in its ring as it is; False otherwise."""
+    cdef inline bint _try_put(self, object item, Py_ssize_t level) except -1:
+        """aput's fast path (the same as _put's): put *item* at *level* if it fits in its ring as it is."""
         cdef Waiter *chain
         cdef Ring *r
-        cdef Py_ssize_t level
         self._lock()
-        level = self._async_level()
         r = self._level_ring(level)
         if not self._shutdown and r.count < r.cap and (
                 self._bound <= 0 or self._size() < self._bound):
@@ -2069,17 +2067,15 @@ cdef class Queue:
 
     @cython.final
     cdef Py_ssize_t _put_or_link(self, _AsyncWaiter rec, tuple batch, Py_ssize_t done,
-                                 int64_t deadline) except -1:
-        """Put what fits of batch[done:]; return the new *done*. Unless all are in, raise or link *rec*."""
+                                 int64_t deadline, Py_ssize_t level) except -1:
+        """Put what fits of batch[done:] at *level*; return the new *done*. Unless all are in, raise or link *rec*."""
         cdef Py_ssize_t n = len(batch)
         cdef Py_ssize_t take
-        cdef Py_ssize_t level
         cdef Waiter *chain = NULL
         cdef object failure = None
         cdef Ring *r
         cdef bint event = False
         self._lock()
-        level = self._async_level()
         r = self._level_ring(level)
         if self._shutdown:
             failure = ShutDown
@@ -2113,11 +2109,6 @@ cdef class Queue:
         return done
 
     @cython.final
-    cdef inline Py_ssize_t _async_level(self) noexcept:
-        """Lock held. The level aput uses: 0 for a Queue; for a PriorityQueue its default, levels // 2."""
-        return (self._nlower + 1) // 2
-
-    @cython.final
     cdef bint _joined_or_link(self, _AsyncWaiter rec, int64_t deadline) except -1:
         """True if no task is unfinished; else raise TimeoutError past *deadline*, or link *rec*."""
         self._lock()
@@ -2146,17 +2137,17 @@ cdef class Queue:
         cdef tuple batch
         if timeout is not None:
             deadline = _deadline(timeout)
-        if self._try_put(item):
+        if self._try_put(item, 0):
             return
         batch = (item,)
-        if self._put_or_link(None, batch, 0, deadline):
+        if self._put_or_link(None, batch, 0, deadline, 0):
             return
         while True:
             rec = self._new_task_waiter(&self._putters)
-            if self._put_or_link(rec, batch, 0, deadline):
+            if self._put_or_link(rec, batch, 0, deadline, 0):
                 return
             await self._sleep(rec, deadline)
-            if self._put_or_link(None, batch, 0, deadline):
+            if self._put_or_link(None, batch, 0, deadline, 0):
                 return
 
     async def aput_many(self, items, timeout=None):
@@ -2175,13 +2166,13 @@ cdef class Queue:
             deadline = _deadline(timeout)
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
-        done = self._put_or_link(None, batch, 0, deadline)
+        done = self._put_or_link(None, batch, 0, deadline, 0)
         while done < n:
             rec = self._new_task_waiter(&self._putters)
-            done = self._put_or_link(rec, batch, done, deadline)
+            done = self._put_or_link(rec, batch, done, deadline, 0)
             if done < n:
                 await self._sleep(rec, deadline)
-                done = self._put_or_link(None, batch, done, deadline)
+                done = self._put_or_link(None, batch, done, deadline, 0)
 
     async def aget(self, timeout=None):
         """Remove and return the oldest item, awaiting one for up to *timeout* seconds (async get()).
@@ -2451,6 +2442,53 @@ cdef class PriorityQueue(Queue):
             q.put_evict("d", priority=2)   # ('d',)
         """
         return self._put_evict(item, self._level_of(priority))
+
+    # The async puts, with a level: Queue's loops, on the same steps and waiter lists.
+
+    async def aput(self, item, priority=None, timeout=None):
+        """Put *item* at level *priority* (None: ``levels // 2``), awaiting room like Queue.aput::
+
+            await q.aput(alert, 0)
+            await q.aput(job, priority=2, timeout=1.0)
+        """
+        cdef Py_ssize_t level = self._level_of(priority)
+        cdef int64_t deadline = NO_DEADLINE
+        cdef _AsyncWaiter rec
+        cdef tuple batch
+        if timeout is not None:
+            deadline = _deadline(timeout)
+        if self._try_put(item, level):
+            return
+        batch = (item,)
+        if self._put_or_link(None, batch, 0, deadline, level):
+            return
+        while True:
+            rec = self._new_task_waiter(&self._putters)
+            if self._put_or_link(rec, batch, 0, deadline, level):
+                return
+            await self._sleep(rec, deadline)
+            if self._put_or_link(None, batch, 0, deadline, level):
+                return
+
+    async def aput_many(self, items, priority=None, timeout=None):
+        """Put every item of *items*, in order, at level *priority*, awaiting room like Queue.aput_many.
+        """
+        cdef Py_ssize_t level = self._level_of(priority)
+        cdef int64_t deadline = NO_DEADLINE
+        cdef _AsyncWaiter rec
+        cdef tuple batch
+        cdef Py_ssize_t done, n
+        if timeout is not None:
+            deadline = _deadline(timeout)
+        batch = items if type(items) is tuple else tuple(items)
+        n = len(batch)
+        done = self._put_or_link(None, batch, 0, deadline, level)
+        while done < n:
+            rec = self._new_task_waiter(&self._putters)
+            done = self._put_or_link(rec, batch, done, deadline, level)
+            if done < n:
+                await self._sleep(rec, deadline)
+                done = self._put_or_link(None, batch, done, deadline, level)
 
     def __reduce_ex__(self, protocol):
         raise TypeError("cannot pickle 'ringq.PriorityQueue' object")
