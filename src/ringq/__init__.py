@@ -19,8 +19,9 @@ The toolkit, pure Python on top of ``ringq.Queue`` (the core never imports it):
 and ``ringq.Router``.
 """
 from ._asyncview import AsyncQueueView
-from ._errors import Empty, Full, ShutDown
-from ._queue import IMPLEMENTATION, PriorityQueue, Queue
+from ._errors import Cancelled, Empty, Full, ShutDown
+from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue, select
+from ._stats import QueueStatistics
 from .broadcast import Broadcast, Subscription
 from .pipeline import SKIP, Pipeline, StageStats
 from .pool import BoundedExecutor
@@ -35,11 +36,15 @@ __all__ = [
     "AsyncQueueView",
     "BoundedExecutor",
     "Broadcast",
+    "CancelToken",
+    "Cancelled",
     "Empty",
     "Full",
     "Pipeline",
     "PriorityQueue",
+    "Producer",
     "Queue",
+    "QueueStatistics",
     "RateLimiter",
     "Router",
     "ShutDown",
@@ -47,4 +52,5 @@ __all__ = [
     "Subscription",
     "UnroutableError",
     "__version__",
+    "select",
 ]

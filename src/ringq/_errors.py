@@ -14,6 +14,7 @@ names when one handler serves both kinds of queue.
 import asyncio
 import queue
 import sys
+import traceback
 
 
 class Empty(queue.Empty, asyncio.QueueEmpty):
@@ -52,4 +53,53 @@ for _cls in (Empty, Full, ShutDown):
     _cls.__module__ = "ringq"
 del _cls
 
-__all__ = ["Empty", "Full", "ShutDown"]
+
+class Cancelled(Exception):
+    """Raised by a blocking call whose ``cancel=`` token fired (cancel(), its deadline, or a parent's).
+
+    A plain ``Exception``, on purpose: it is neither ``asyncio.CancelledError`` (a
+    BaseException that asyncio reserves for task cancellation) nor ``TimeoutError``
+    (a call's own ``timeout`` still raises ``Empty``/``Full``). A call that raises
+    it has taken nothing and, except for a part-way ``put_many``, put nothing.
+    """
+
+
+Cancelled.__module__ = "ringq"
+
+
+def report_callback_error(callback, where):
+    """Report the exception being handled, raised by *callback*, like an exception in ``__del__``.
+
+    It goes to ``sys.unraisablehook`` (the default prints "Exception ignored in: ..."
+    with the traceback to stderr), so a failing callback never breaks the call that
+    ran it.
+    """
+    exc_type, exc, tb = sys.exc_info()
+    hook = sys.unraisablehook
+    if hook is sys.__unraisablehook__:
+        # The default hook accepts only the interpreter's own argument type.
+        try:
+            sys.stderr.write(f"Exception ignored in {where}: {callback!r}\n")
+            traceback.print_exception(exc_type, exc, tb, file=sys.stderr)
+        except Exception:  # noqa: BLE001 - no stderr: nothing more we can do
+            pass
+        return
+    args = _UnraisableArgs(exc_type, exc, tb, f"Exception ignored in {where}", callback)
+    try:
+        hook(args)
+    except Exception:  # noqa: BLE001 - a broken hook must not break the queue either
+        pass
+
+
+class _UnraisableArgs:
+    __slots__ = ("exc_type", "exc_value", "exc_traceback", "err_msg", "object")
+
+    def __init__(self, exc_type, exc_value, exc_traceback, err_msg, obj):
+        self.exc_type = exc_type
+        self.exc_value = exc_value
+        self.exc_traceback = exc_traceback
+        self.err_msg = err_msg
+        self.object = obj
+
+
+__all__ = ["Cancelled", "Empty", "Full", "ShutDown"]

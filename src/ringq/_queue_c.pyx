@@ -79,17 +79,20 @@ from cpython.exc cimport PyErr_CheckSignals, PyErr_Fetch, PyErr_Restore
 from cpython.list cimport PyList_New
 from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry, visitproc, Py_TPFLAGS_BASETYPE
 from cpython.ref cimport Py_INCREF
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 
 import asyncio
+import math
 import operator
 import os
 import threading
+import weakref
 from types import GenericAlias
 
 from ._asyncview import AsyncQueueView
-from ._errors import Empty, Full, ShutDown
+from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
+from ._stats import QueueStatistics as _QueueStatistics
 
 cdef object _get_running_loop = asyncio.get_running_loop
 cdef object _WAIT = object()  # an async step's answer: not done, wait (and maybe linked)
@@ -129,6 +132,10 @@ cdef extern from "_sync.h":
         pass
     const char *RINGQ_LOCK_KIND
     const bint RINGQ_GIL_BUILD
+    int ringq_claim(int *, int) nogil
+    int ringq_claim_read(int *) nogil
+    uint64_t ringq_next_seed(uint64_t *) nogil
+    uint64_t ringq_mix64(uint64_t) nogil
     int ringq_mutex_init(ringq_mutex *) nogil
     void ringq_mutex_free(ringq_mutex *) nogil
     void ringq_mutex_lock(ringq_mutex *)
@@ -195,14 +202,18 @@ cdef void ring_extend(Ring *r, PyObject **src, Py_ssize_t n) noexcept:
     """Append src[0..n) at the tail, taking a new reference to each; requires count + n <= cap."""
     cdef Py_ssize_t i
     cdef Py_ssize_t tail = r.head + r.count
+    cdef Py_ssize_t first
     if tail >= r.cap:
         tail -= r.cap
+    first = r.cap - tail
+    if first > n:
+        first = n
+    # Two block copies and a separate incref pass: the copies run at memcpy speed.
+    memcpy(r.slots + tail, src, <size_t>first * sizeof(PyObject *))
+    if n > first:
+        memcpy(r.slots, src + first, <size_t>(n - first) * sizeof(PyObject *))
     for i in range(n):
         incref(src[i])
-        r.slots[tail] = src[i]
-        tail += 1
-        if tail == r.cap:
-            tail = 0
     r.count += n
 
 
@@ -284,11 +295,16 @@ cdef void ring_release(Ring r) noexcept:
 # ---------------------------------------------------------------------------
 
 ctypedef struct Waiter:
+    # One *link* of a waiting call. A plain get/put/join has one link; with a
+    # cancel token it has a second one in the token's list; select() has one per
+    # queue. All links of a call share its parker and its claim flag.
     Waiter *prev
     Waiter *next
-    PyThread_type_lock parker  # thread waiters: held ("acquired") while parked; the waker releases it
+    PyThread_type_lock parker  # thread waiters: held ("acquired") while parked; the winning waker releases it
     PyObject *task             # async waiters: the _AsyncWaiter that embeds this node; NULL for a thread
-    bint woken                 # set by the waker when it unlinks this waiter
+    int *claim                 # the call's claim flag: 0 while unclaimed, then the tag of the link that won
+    int tag                    # this link's number (> 0), written into *claim by a waker that wins
+    bint unlinked              # set by a waker that took this link out of its list (won or skipped)
 
 ctypedef struct WaitList:
     Waiter *head
@@ -321,24 +337,42 @@ cdef inline void wl_remove(WaitList *wl, Waiter *w) noexcept nogil:
 
 
 cdef Waiter *wl_claim(WaitList *wl, Py_ssize_t n) noexcept nogil:
-    """Unlink up to *n* oldest waiters, mark them woken and return them as a chain (linked by next)."""
-    cdef Waiter *chain = wl.head
+    """Claim up to *n* of the oldest waiting calls of *wl*; return their links as a chain (linked by next).
+
+    Every link looked at is unlinked and marked ``unlinked``. A link whose call was
+    already claimed through another list (a select woken by another queue, a
+    cancelled token) is skipped without counting, so the next waiter gets the
+    wake-up instead.
+    """
+    cdef Waiter *chain = NULL
     cdef Waiter *last = NULL
-    cdef Waiter *w = wl.head
-    while w != NULL and n > 0:
-        w.woken = True
-        last = w
-        w = w.next
-        n -= 1
-    if last == NULL:
-        return NULL
-    last.next = NULL
-    wl.head = w
-    if w != NULL:
-        w.prev = NULL
-    else:
-        wl.tail = NULL
+    cdef Waiter *w
+    while n > 0 and wl.head != NULL:
+        w = wl.head
+        wl.head = w.next
+        if wl.head != NULL:
+            wl.head.prev = NULL
+        else:
+            wl.tail = NULL
+        w.next = NULL
+        w.unlinked = True
+        if ringq_claim(w.claim, w.tag):
+            if last == NULL:
+                chain = w
+            else:
+                last.next = w
+            last = w
+            n -= 1
     return chain
+
+
+cdef inline Py_ssize_t wl_length(WaitList *wl) noexcept nogil:
+    cdef Py_ssize_t n = 0
+    cdef Waiter *w = wl.head
+    while w != NULL:
+        n += 1
+        w = w.next
+    return n
 
 
 cdef inline void wake_chain(Waiter *w) noexcept nogil:
@@ -420,6 +454,7 @@ cdef class _AsyncWaiter:
         WaitList *wl                 # the queue's list this node joins (getters, putters, joiners)
         # ---- guarded by the queue's lock ----
         Waiter node                  # node.task points back at this record
+        int claim                    # the node's claim flag (an async wait has one link only)
         unsigned long fork_gen       # the queue's _fork_gen when linked
 
     cdef bint wake(self) noexcept:
@@ -428,7 +463,7 @@ cdef class _AsyncWaiter:
         On the loop's own thread the future is resolved directly (its callbacks are
         scheduled with call_soon: no self-pipe write). From another thread,
         call_soon_threadsafe does it on the loop. A future already done belongs to a
-        task that was cancelled or timed out: it sees node.woken and passes the
+        task that was cancelled or timed out: it sees node.unlinked and passes the
         wake-up on itself.
         """
         cdef PyObject *et
@@ -521,6 +556,314 @@ cdef Py_ssize_t _as_bound(object maxsize) noexcept:
     return maxsize
 
 
+QueueStatistics = _QueueStatistics
+_config_lock = threading.Lock()  # serialises one-time set-up of a queue's watermark delivery lock
+
+
+cdef int _raise_shutdown(object cause) except -1:
+    """Raise ShutDown, chained to *cause* when a producer passed one on."""
+    if cause is not None:
+        raise ShutDown from cause
+    raise ShutDown
+
+
+cdef tuple _watermark_sizes(object high, object low, object maxsize):
+    """(high, low) as sizes: floats are fractions of a bounded maxsize, ints are sizes."""
+    cdef double h, l
+    if isinstance(high, bool) or isinstance(low, bool):
+        raise TypeError("high and low must be numbers")
+    if isinstance(high, int) and isinstance(low, int):
+        if not 0 <= low < high:
+            raise ValueError("watermark sizes need 0 <= low < high")
+        return min(high, PY_SSIZE_T_MAX), low
+    try:
+        h = high
+        l = low
+    except TypeError:
+        raise TypeError("high and low must be numbers") from None
+    if not (0.0 <= l < h <= 1.0):
+        raise ValueError("watermark fractions need 0 <= low < high <= 1")
+    if maxsize <= 0:
+        raise ValueError("fractional watermarks need a bounded queue (maxsize > 0); give sizes as ints")
+    hi = math.ceil(h * maxsize)
+    lo = math.floor(l * maxsize)
+    if lo >= hi:
+        lo = hi - 1
+    return max(hi, 1), lo
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class Producer:
+    """A registered producer of a queue (see Queue.producer()); close it once, or use it as a context manager."""
+
+    cdef:
+        readonly Queue queue
+        bint _closed  # read and written by the thread that owns the handle
+
+    def __cinit__(self, Queue queue):
+        self.queue = queue
+
+    @property
+    def closed(self):
+        return self._closed
+
+    def close(self, exc=None):
+        """Unregister; the last producer to close shuts the queue down.
+
+        *exc* (an exception instance) is passed on: getters that find the queue shut
+        down and drained raise ShutDown chained to the first one passed. Closing
+        again does nothing.
+        """
+        if exc is not None and not isinstance(exc, BaseException):
+            raise TypeError("exc must be an exception instance or None")
+        if self._closed:
+            return
+        self._closed = True
+        self.queue._producer_closed(exc)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close(exc)
+
+    def __repr__(self):
+        return f"<ringq.Producer {'closed' if self._closed else 'open'} of {self.queue!r}>"
+
+
+cdef int _propagate() except -1:
+    """Make Cython propagate the exception already set (by a signal handler)."""
+    return -1
+
+
+cdef int _check_signals() except -1:
+    """Run pending signal handlers; a handler's exception (KeyboardInterrupt) propagates."""
+    if PyErr_CheckSignals() < 0:
+        return -1
+    return 0
+
+
+cdef bint _block(PyThread_type_lock parker, int64_t deadline, bint *check_signals) noexcept:
+    """Block on *parker* until a waker releases it, the deadline passes or a signal arrives.
+
+    Returns True if the parker was acquired (released by a waker). The main thread
+    waits in slices of MAIN_THREAD_SLICE_US, so Ctrl-C is seen on every platform;
+    *check_signals* is set when the caller must run PyErr_CheckSignals().
+    """
+    cdef PyLockStatus r
+    cdef PY_TIMEOUT_T us = -1
+    cdef int64_t left
+    cdef bint is_main = PyThread_get_thread_ident() == _main_thread_ident
+    if deadline != NO_DEADLINE:
+        left = deadline - ringq_monotonic_ns()
+        us = (left + 999) // 1000 if left > 0 else 0
+        if us > PY_TIMEOUT_MAX:
+            us = PY_TIMEOUT_MAX
+    if is_main and (us < 0 or us > MAIN_THREAD_SLICE_US):
+        us = MAIN_THREAD_SLICE_US
+    with nogil:
+        r = PyThread_acquire_lock_timed(parker, us, 1)
+    check_signals[0] = r == PY_LOCK_INTR or (is_main and r == PY_LOCK_FAILURE)
+    return r == PY_LOCK_ACQUIRED
+
+
+cdef inline int64_t _earlier(int64_t a, int64_t b) noexcept nogil:
+    """The earlier of two deadlines (NO_DEADLINE is the latest)."""
+    if a == NO_DEADLINE:
+        return b
+    if b == NO_DEADLINE or a < b:
+        return a
+    return b
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class CancelToken:
+    """CancelToken(timeout=None)
+
+    A cancellation signal for blocking calls: Go's ``context`` done the Python way.
+
+    Pass it as ``cancel=token`` to any blocking call of ringq (put, get, put_many,
+    get_many, join, select); ``token.cancel()`` from any thread makes every such
+    call raise :class:`ringq.Cancelled` at once. With ``timeout`` the token also
+    fires by itself once that many seconds have passed (a deadline). A child token
+    fires when its parent does, or at its own earlier deadline::
+
+        stop = ringq.CancelToken()
+        def worker():
+            try:
+                while True:
+                    handle(q.get(cancel=stop))
+            except ringq.Cancelled:
+                pass                      # told to stop; nothing was taken
+        ...
+        stop.cancel()
+
+        step = stop.child(timeout=5.0)    # this step: at most 5 s, and stops with `stop`
+    """
+
+    cdef:
+        # Set in __cinit__ (or by child() before the token is shared), then read-only.
+        ringq_mutex _mutex
+        int64_t _deadline          # monotonic ns, or NO_DEADLINE
+        object _children_lock      # a threading.Lock for _children: Python-level, never held with _mutex
+        object _children           # weakref.WeakSet of child tokens, created on the first child()
+        object __weakref__
+
+        # ---- guarded by self._mutex (the lock rules of Queue apply) ----
+        bint _cancelled            # cancel() was called (an expired deadline is checked on the clock)
+        WaitList _waiters          # links of blocked calls that this token wakes
+
+    def __cinit__(self, timeout=None):
+        self._deadline = _deadline(timeout)
+        self._children_lock = threading.Lock()
+        if ringq_mutex_init(&self._mutex) < 0:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        ringq_mutex_free(&self._mutex)
+
+    cdef inline bint _expired(self) noexcept:
+        return self._deadline != NO_DEADLINE and ringq_monotonic_ns() >= self._deadline
+
+    cdef bint _fired(self) noexcept:
+        cdef bint cancelled
+        ringq_mutex_lock(&self._mutex)
+        cancelled = self._cancelled
+        ringq_mutex_unlock(&self._mutex)
+        return cancelled or self._expired()
+
+    cdef int _raise(self) except -1:
+        if self._expired() and not self._fired_explicitly():
+            raise Cancelled("the cancel token's deadline has passed")
+        raise Cancelled("the cancel token was cancelled")
+
+    cdef bint _fired_explicitly(self) noexcept:
+        cdef bint cancelled
+        ringq_mutex_lock(&self._mutex)
+        cancelled = self._cancelled
+        ringq_mutex_unlock(&self._mutex)
+        return cancelled
+
+    cdef bint _link(self, Waiter *w, PyThread_type_lock parker, int *claim, int tag) noexcept:
+        """Link *w* (a call's extra link) into this token's list; False if the token has fired."""
+        cdef bint ok
+        w.parker = parker
+        w.task = NULL
+        w.claim = claim
+        w.tag = tag
+        w.unlinked = False
+        ringq_mutex_lock(&self._mutex)
+        ok = not self._cancelled and not self._expired()
+        if ok:
+            wl_append(&self._waiters, w)
+        ringq_mutex_unlock(&self._mutex)
+        return ok
+
+    cdef void _unlink(self, Waiter *w) noexcept:
+        ringq_mutex_lock(&self._mutex)
+        if not w.unlinked:
+            wl_remove(&self._waiters, w)
+        ringq_mutex_unlock(&self._mutex)
+
+    @property
+    def cancelled(self):
+        """True once cancel() was called, the deadline passed, or a parent fired."""
+        return self._fired()
+
+    @property
+    def deadline(self):
+        """The deadline on the ``time.monotonic()`` clock, or None."""
+        if self._deadline == NO_DEADLINE:
+            return None
+        return self._deadline / 1e9
+
+    def cancel(self):
+        """Fire the token: every call blocked with it raises Cancelled, and so does every later one.
+
+        Children are cancelled too. Calling it again does nothing.
+        """
+        cdef Waiter *chain
+        ringq_mutex_lock(&self._mutex)
+        if self._cancelled:
+            ringq_mutex_unlock(&self._mutex)
+            return
+        self._cancelled = True
+        chain = wl_claim(&self._waiters, PY_SSIZE_T_MAX)
+        ringq_mutex_unlock(&self._mutex)
+        wake_chain(chain)
+        with self._children_lock:
+            children = list(self._children) if self._children is not None else ()
+        for child in children:
+            child.cancel()
+
+    def child(self, timeout=None):
+        """A new token that fires when this one does, or after *timeout* seconds, whichever is first."""
+        cdef CancelToken kid = CancelToken(timeout)
+        kid._deadline = _earlier(kid._deadline, self._deadline)
+        with self._children_lock:
+            if self._children is None:
+                self._children = weakref.WeakSet()
+            self._children.add(kid)
+        if self._fired_explicitly():  # cancel() may have copied the children before the add
+            kid.cancel()
+        return kid
+
+    def raise_if_cancelled(self):
+        """Raise Cancelled if the token has fired (a check point for loops that do not block)."""
+        if self._fired():
+            self._raise()
+
+    def wait(self, timeout=None):
+        """Block until the token fires or *timeout* seconds pass; return ``self.cancelled``.
+
+        Ctrl-C interrupts it, like every wait of ringq.
+        """
+        cdef int64_t deadline = _earlier(_deadline(timeout), self._deadline)
+        cdef Waiter w
+        cdef int claim
+        cdef bint acquired, check_signals
+        cdef PyThread_type_lock parker = PyThread_allocate_lock()
+        if parker == NULL:
+            raise MemoryError()
+        PyThread_acquire_lock(parker, NOWAIT_LOCK)
+        try:
+            while True:
+                claim = 0
+                if not self._link(&w, parker, &claim, 1):
+                    return True
+                acquired = _block(parker, deadline, &check_signals)
+                self._unlink(&w)
+                if ringq_claim_read(&claim) != 0:
+                    if not acquired:
+                        with nogil:
+                            PyThread_acquire_lock(parker, WAIT_LOCK)
+                    return True
+                if check_signals:
+                    _check_signals()
+                if deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline:
+                    return self._fired()
+        finally:
+            PyThread_release_lock(parker)
+            PyThread_free_lock(parker)
+
+    def __repr__(self):
+        state = "cancelled" if self._fired() else "active"
+        return f"<ringq.CancelToken {state}>"
+
+
+cdef CancelToken _as_token(object cancel):
+    """*cancel* as a CancelToken (None stays None); raises Cancelled if it has already fired."""
+    cdef CancelToken token
+    if type(cancel) is not CancelToken:
+        raise TypeError(f"cancel must be a ringq.CancelToken or None, not {type(cancel).__name__!r}")
+    token = <CancelToken>cancel
+    if token._fired():
+        token._raise()
+    return token
+
+
 # Not final: PriorityQueue (below) extends it. Every cdef method is final instead,
 # so that calls between them stay direct C calls, not vtable look-ups.
 @cython.no_gc_clear  # our own tp_clear is installed below (_queue_clear)
@@ -568,6 +911,26 @@ cdef class Queue:
         PyThread_type_lock *_parkers  # spare parkers, reused across waits
         Py_ssize_t _nparkers
         unsigned long _fork_gen      # _fork_generation when the waiter lists were last valid
+        # Statistics, updated inside the locked sections that already exist. The
+        # two alert thresholds keep the fast path at one predictable branch each:
+        # a put looks at the size only when it reaches _alert_up (a new high-water
+        # mark, or the high watermark), a get only when it falls to _alert_down.
+        int64_t _puts                # items put, ever
+        int64_t _gets                # items taken by get/get_many/select, ever
+        Py_ssize_t _high_water       # the largest size ever reached
+        Py_ssize_t _alert_up         # min(_high_water + 1, high watermark while below it)
+        Py_ssize_t _alert_down       # low watermark while above the high one, else -1
+        Py_ssize_t _wm_high          # watermark thresholds as sizes; 0: no watermark
+        Py_ssize_t _wm_low
+        bint _wm_above               # the size crossed _wm_high and has not yet fallen to _wm_low
+        object _wm_callback          # fn(event) or None; called outside the lock (see _deliver_watermark)
+        # Producers (see producer()); the cause is an exception object or None.
+        Py_ssize_t _producers        # registered and not yet closed
+        object _shutdown_cause       # what a producer that left on an exception passed on
+        # Not guarded by _mutex: a threading.RLock, held only while delivering a
+        # watermark event outside the state lock, and what it last delivered.
+        object _wm_delivery
+        bint _wm_delivered_above
 
     def __cinit__(self, *args, **kwargs):
         # Only what every instance needs, whatever the (sub)class's constructor
@@ -575,6 +938,8 @@ cdef class Queue:
         # __init__ parses them.
         self._maxsize = 0
         self._fork_gen = _fork_generation
+        self._alert_up = 1
+        self._alert_down = -1
         if ringq_mutex_init(&self._mutex) < 0:
             raise MemoryError()
 
@@ -748,60 +1113,69 @@ cdef class Queue:
             PyThread_free_lock(parker)
 
     @cython.final
-    cdef int _park(self, WaitList *wl, PyThread_type_lock parker, int64_t deadline) except -1:
-        """Wait on *wl* until woken, the deadline or a signal. Enter with the lock held; returns without it.
+    cdef int _park(self, WaitList *wl, PyThread_type_lock parker, int64_t deadline,
+                   CancelToken token) except -1:
+        """Wait on *wl* until woken, the deadline, a signal or *token*. Enter with the lock held; returns without it.
 
         Returns 0 for the caller to re-check the queue (woken, timed out or a
         signal whose handler did not raise) and -1 with an exception set when a
-        signal handler raised (Ctrl-C).
+        signal handler raised (Ctrl-C) or *token* fired (Cancelled). The call's
+        links (one here, one in the token's list) share *parker* and ``claim``:
+        whichever waker claims first wins, and the loser's link is skipped.
         """
         cdef Waiter w
+        cdef Waiter tw
         cdef Waiter *baton = NULL
-        cdef PyLockStatus r
-        cdef PY_TIMEOUT_T us = -1
-        cdef int64_t left
-        cdef bint woken, check_signals, is_main
-        w.woken = False
-        w.task = NULL
+        cdef int claim = 0
+        cdef int won
+        cdef bint acquired = False, check_signals = False, linked_token = False, cancelled = False
         w.parker = parker
+        w.task = NULL
+        w.claim = &claim
+        w.tag = 1
+        w.unlinked = False
         if self._fork_gen != _fork_generation:
             self._forget_waiters_after_fork()  # before we join a list, not after (it clears them)
         wl_append(wl, &w)
         self._unlock()
 
-        is_main = PyThread_get_thread_ident() == _main_thread_ident
-        if deadline != NO_DEADLINE:
-            left = deadline - ringq_monotonic_ns()
-            us = (left + 999) // 1000 if left > 0 else 0
-            if us > PY_TIMEOUT_MAX:
-                us = PY_TIMEOUT_MAX
-        if is_main and (us < 0 or us > MAIN_THREAD_SLICE_US):
-            us = MAIN_THREAD_SLICE_US
-        with nogil:
-            r = PyThread_acquire_lock_timed(parker, us, 1)
+        if token is not None:
+            # Linked after the queue link: a token that fires in between is seen by _link.
+            linked_token = token._link(&tw, parker, &claim, 2)
+            cancelled = not linked_token
+            deadline = _earlier(deadline, token._deadline)
+        if not cancelled:
+            acquired = _block(parker, deadline, &check_signals)
 
         self._lock()
-        woken = w.woken
-        if not woken:
+        if not w.unlinked:
             wl_remove(wl, &w)
         self._unlock()
-        if woken and r != PY_LOCK_ACQUIRED:
+        if linked_token:
+            token._unlink(&tw)
+        # No link is reachable any more: the claim is final.
+        won = ringq_claim_read(&claim)
+        if won != 0 and not acquired:
             # Our waker is between its unlock and the release of our parker (rule 5).
             with nogil:
                 PyThread_acquire_lock(parker, WAIT_LOCK)
-        check_signals = r == PY_LOCK_INTR or (is_main and r == PY_LOCK_FAILURE)
-        if check_signals and PyErr_CheckSignals() < 0:
-            if woken:
+        if won == 2:
+            cancelled = True
+        if cancelled or (check_signals and PyErr_CheckSignals() < 0):
+            if won == 1:
                 # We leave without re-checking: pass the wake-up on, in case it meant an item or room.
                 self._lock()
                 baton = self._claim(wl, 1)
                 self._unlock()
                 wake_chain(baton)
+            if cancelled:
+                token._raise()
             return -1
         return 0
 
     @cython.final
-    cdef int _wait(self, WaitList *wl, PyThread_type_lock *parker, int64_t deadline) except -1:
+    cdef int _wait(self, WaitList *wl, PyThread_type_lock *parker, int64_t deadline,
+                   CancelToken token) except -1:
         """Lock held on entry, released on return: park on *wl* (see _park).
 
         A caller's first wait only takes a parker into *parker* and returns, so the
@@ -812,7 +1186,7 @@ cdef class Queue:
             self._unlock()
             parker[0] = self._take_parker()
             return 0
-        return self._park(wl, parker[0], deadline)
+        return self._park(wl, parker[0], deadline, token)
 
     @cython.final
     cdef inline void _maybe_shrink(self) noexcept:
@@ -821,27 +1195,32 @@ cdef class Queue:
 
     # -- put -------------------------------------------------------------------
 
-    def put(self, item, bint block=True, timeout=None):
+    def put(self, item, bint block=True, timeout=None, *, cancel=None):
         """Put *item* at the tail, waiting up to *timeout* seconds for room.
 
-        Raises Full if there is no room (at once with ``block=False``), and
-        ShutDown if the queue is shut down::
+        Raises Full if there is no room (at once with ``block=False``), ShutDown if
+        the queue is shut down, and Cancelled if the ``cancel`` token fires first::
 
             q.put(job)                 # wait as long as it takes
             q.put(job, timeout=0.5)    # Full after half a second
+            q.put(job, cancel=token)   # Cancelled when token.cancel() is called
         """
         cdef int64_t deadline = NO_DEADLINE
+        cdef CancelToken token = None
         if block and timeout is not None:
             deadline = _deadline(timeout)
-        self._put(item, block, deadline, 0)
+        if cancel is not None:
+            token = _as_token(cancel)
+        self._put(item, block, deadline, 0, token)
 
     def put_nowait(self, item):
         """Put *item* without waiting; Full if there is no room.
         """
-        self._put(item, False, NO_DEADLINE, 0)
+        self._put(item, False, NO_DEADLINE, 0, None)
 
     @cython.final
-    cdef inline int _put(self, object item, bint block, int64_t deadline, Py_ssize_t level) except -1:
+    cdef inline int _put(self, object item, bint block, int64_t deadline, Py_ssize_t level,
+                         CancelToken token) except -1:
         """Put *item* at *level* (0 for a plain queue: the ring lookup then folds away)."""
         cdef Waiter *chain
         cdef PyObject *one
@@ -853,16 +1232,30 @@ cdef class Queue:
             Py_INCREF(item)
             ring_push(r, <PyObject *>item)
             self._added(level, 1)
+            self._puts += 1
+            if self._size() >= self._alert_up:
+                return self._put_done_at_alert()  # out of line: keeps this path small enough to inline
             chain = self._claim(&self._getters, 1)
             self._unlock()
             wake_chain(chain)
             return 0
         self._unlock()
         one = <PyObject *>item
-        return self._put_items(&one, 1, block, deadline, level)
+        return self._put_items(&one, 1, block, deadline, level, token)
 
     @cython.final
-    cdef inline bint _try_put(self, object item) noexcept:
+    cdef int _put_done_at_alert(self) except -1:
+        """Lock held, one item just put and the size at _alert_up: finish the put (unlock, wake, deliver)."""
+        cdef bint event = self._grew()
+        cdef Waiter *chain = self._claim(&self._getters, 1)
+        self._unlock()
+        wake_chain(chain)
+        if event:
+            self._deliver_watermark()
+        return 0
+
+    @cython.final
+    cdef inline bint _try_put(self, object item) except -1:
         """aput's fast path (the same as _put's): put *item* if it fits in its ring as it is; False otherwise."""
         cdef Waiter *chain
         cdef Ring *r
@@ -875,6 +1268,10 @@ cdef class Queue:
             Py_INCREF(item)
             ring_push(r, <PyObject *>item)
             self._added(level, 1)
+            self._puts += 1
+            if self._size() >= self._alert_up:
+                self._put_done_at_alert()
+                return True
             chain = self._claim(&self._getters, 1)
             self._unlock()
             wake_chain(chain)
@@ -882,20 +1279,24 @@ cdef class Queue:
         self._unlock()
         return False
 
-    def put_many(self, items, bint block=True, timeout=None):
+    def put_many(self, items, bint block=True, timeout=None, *, cancel=None):
         """Put every item of *items*, in order; runs of items are copied in one locked section.
 
         *items* is read into a tuple first; if iterating it raises, nothing is put.
         With ``block=False`` it is all or nothing: Full unless every item fits.
-        Otherwise items go in as room frees up; on a timeout (Full) or a shutdown
-        (ShutDown) the items already put stay in the queue::
+        Otherwise items go in as room frees up; on a timeout (Full), a shutdown
+        (ShutDown) or a fired ``cancel`` token (Cancelled) the items already put
+        stay in the queue, in order, and the rest are not put::
 
             q.put_many(range(100))
         """
         cdef int64_t deadline = NO_DEADLINE
+        cdef CancelToken token = None
         if block and timeout is not None:
             deadline = _deadline(timeout)
-        self._put_batch(items, block, deadline, 0)
+        if cancel is not None:
+            token = _as_token(cancel)
+        self._put_batch(items, block, deadline, 0, token)
 
     def put_evict(self, item):
         """Put *item* without waiting; if the queue is full, first evict its oldest item.
@@ -925,6 +1326,7 @@ cdef class Queue:
         cdef Ring *vr
         cdef Py_ssize_t vlevel
         cdef bint done
+        cdef bint event = False
         cdef list evicted = None  # made outside the lock, on the first eviction
         while True:
             victim = NULL
@@ -958,6 +1360,9 @@ cdef class Queue:
                 Py_INCREF(item)
                 ring_push(r, <PyObject *>item)
                 self._added(level, 1)
+                self._puts += 1
+                if self._size() >= self._alert_up:
+                    event = self._grew()
                 chain = self._claim(&self._getters, 1)
                 done = True
             elif self._unfinished == 0:
@@ -970,20 +1375,23 @@ cdef class Queue:
                     evicted = []
                 evicted.append(stolen)
             if done:
+                if event:
+                    self._deliver_watermark()
                 return () if evicted is None else tuple(evicted)
 
     @cython.final
-    cdef int _put_batch(self, object items, bint block, int64_t deadline, Py_ssize_t level) except -1:
+    cdef int _put_batch(self, object items, bint block, int64_t deadline, Py_ssize_t level,
+                        CancelToken token) except -1:
         """put_many's work, at *level*."""
         cdef tuple batch
         if RINGQ_GIL_BUILD and type(items) is list and self._put_list_at_once(<list>items, level):
             return 0
         # A private tuple: a caller's list could change while we wait for room.
         batch = items if type(items) is tuple else tuple(items)
-        return self._put_items(ringq_tuple_items(batch), len(batch), block, deadline, level)
+        return self._put_items(ringq_tuple_items(batch), len(batch), block, deadline, level, token)
 
     @cython.final
-    cdef bint _put_list_at_once(self, list items, Py_ssize_t level) noexcept:
+    cdef bint _put_list_at_once(self, list items, Py_ssize_t level) except -1:
         """GIL builds only: copy all of *items* straight from the list if they fit now.
 
         With the GIL held and no Python code run, nothing can change the list during
@@ -993,6 +1401,7 @@ cdef class Queue:
         cdef Py_ssize_t n = len(items)
         cdef Waiter *chain
         cdef Ring *r
+        cdef bint event = False
         self._lock()
         r = self._level_ring(level)
         if self._shutdown or n == 0 or self._room() < n or ring_reserve(r, n, self._bound) < 0:
@@ -1000,17 +1409,22 @@ cdef class Queue:
             return False
         ring_extend(r, ringq_list_items(items), n)
         self._added(level, n)
+        self._puts += n
+        if self._size() >= self._alert_up:
+            event = self._grew()
         chain = self._claim(&self._getters, n)
         self._unlock()
         wake_chain(chain)
+        if event:
+            self._deliver_watermark()
         return True
 
     @cython.final
     cdef int _put_items(self, PyObject **items, Py_ssize_t n, bint block, int64_t deadline,
-                        Py_ssize_t level) except -1:
+                        Py_ssize_t level, CancelToken token) except -1:
         """Put items[0..n) (kept alive by the caller) at *level*, waiting for room as needed.
 
-        With block=False, all or nothing. Raises ShutDown, Full or MemoryError.
+        With block=False, all or nothing. Raises ShutDown, Full, Cancelled or MemoryError.
         """
         cdef Py_ssize_t done = 0
         cdef Py_ssize_t take
@@ -1018,10 +1432,12 @@ cdef class Queue:
         cdef PyThread_type_lock parker = NULL
         cdef object failure
         cdef Ring *r
+        cdef bint event
         try:
             while True:
                 chain = NULL
                 failure = None
+                event = False
                 self._lock()
                 r = self._level_ring(level)
                 if self._shutdown:
@@ -1042,60 +1458,84 @@ cdef class Queue:
                             ring_extend(r, items + done, take)
                             done += take
                             self._added(level, take)
+                            self._puts += take
+                            if self._size() >= self._alert_up:
+                                event = self._grew()
                             chain = self._claim(&self._getters, take)
                     if failure is None and done < n and deadline != NO_DEADLINE and (
                             ringq_monotonic_ns() >= deadline):
                         failure = Full
-                if failure is not None or done == n or chain != NULL:
+                if failure is not None or done == n or chain != NULL or event:
                     self._unlock()
                     wake_chain(chain)
+                    if event:
+                        self._deliver_watermark()
                     if failure is not None:
                         raise failure
                     if done == n:
                         return 0
                     continue  # woke getters; now re-check and wait for the rest
-                self._wait(&self._putters, &parker, deadline)
+                self._wait(&self._putters, &parker, deadline, token)
         finally:
             if parker != NULL:
                 self._give_parker(parker)
 
     # -- get -------------------------------------------------------------------
 
-    def get(self, bint block=True, timeout=None):
+    def get(self, bint block=True, timeout=None, *, cancel=None):
         """Remove and return the oldest item, waiting up to *timeout* seconds for one.
 
-        Raises Empty if none arrives (at once with ``block=False``), and ShutDown
-        once the queue is shut down and empty::
+        Raises Empty if none arrives (at once with ``block=False``), ShutDown
+        once the queue is shut down and empty (chained to the cause a producer
+        passed on, see producer()), and Cancelled if the ``cancel`` token fires::
 
             job = q.get()
             job = q.get(timeout=1.0)   # Empty after a second
         """
         cdef int64_t deadline = NO_DEADLINE
+        cdef CancelToken token = None
         if block and timeout is not None:
             deadline = _deadline(timeout)
-        return self._get(block, deadline)
+        if cancel is not None:
+            token = _as_token(cancel)
+        return self._get(block, deadline, token)
 
     def get_nowait(self):
         """Remove and return the oldest item without waiting; Empty if there is none.
         """
-        return self._get(False, NO_DEADLINE)
+        return self._get(False, NO_DEADLINE, None)
 
     @cython.final
-    cdef inline object _get(self, bint block, int64_t deadline):
+    cdef inline object _get(self, bint block, int64_t deadline, CancelToken token):
         cdef PyObject *item
         cdef Waiter *chain
         self._lock()
         if self._ring.count > 0:
             item = ring_pop(&self._ring)
+            self._gets += 1
             self._maybe_shrink()
+            if self._size() <= self._alert_down:
+                return self._got_at_alert(item)  # out of line: keeps this path small enough to inline
             chain = self._claim(&self._putters, 1)
             self._unlock()
             wake_chain(chain)
             return ringq_steal(item)
         self._unlock()
-        return self._get_slow(0, block, deadline)
+        return self._get_slow(0, block, deadline, token)
 
-    def get_many(self, max_items, bint block=True, timeout=None):
+    @cython.final
+    cdef object _got_at_alert(self, PyObject *item):
+        """Lock held, *item* just taken and the size at _alert_down: finish the get (unlock, wake, deliver)."""
+        cdef bint event = self._shrank()
+        cdef Waiter *chain = self._claim(&self._putters, 1)
+        self._unlock()
+        wake_chain(chain)
+        obj = ringq_steal(item)
+        if event:
+            self._deliver_watermark()
+        return obj
+
+    def get_many(self, max_items, bint block=True, timeout=None, *, cancel=None):
         """Wait like get() for at least one item, then return up to *max_items* of them, oldest first.
 
         It never waits for more than the first item::
@@ -1104,6 +1544,7 @@ cdef class Queue:
                 batch = q.get_many(64)   # 1 to 64 items
         """
         cdef int64_t deadline = NO_DEADLINE
+        cdef CancelToken token = None
         try:
             wanted = operator.index(max_items)
         except TypeError:
@@ -1112,26 +1553,36 @@ cdef class Queue:
             raise ValueError("max_items must be >= 1")
         if block and timeout is not None:
             deadline = _deadline(timeout)
-        return self._get_slow(wanted if wanted < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX, block, deadline)
+        if cancel is not None:
+            token = _as_token(cancel)
+        return self._get_slow(wanted if wanted < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX, block, deadline, token)
 
     @cython.final
-    cdef object _get_slow(self, Py_ssize_t max_items, bint block, int64_t deadline):
+    cdef object _get_slow(self, Py_ssize_t max_items, bint block, int64_t deadline, CancelToken token):
         """Wait for items; return one item (max_items == 0) or a list of 1..max_items."""
         cdef PyObject *item
         cdef Waiter *chain
         cdef PyThread_type_lock parker = NULL
         cdef Py_ssize_t n
         cdef list batch
+        cdef bint event
         try:
             while True:
+                event = False
                 self._lock()
                 n = self._size()
                 if n > 0 and max_items == 0:
                     item = self._pop_first()
+                    self._gets += 1
+                    if self._size() <= self._alert_down:
+                        event = self._shrank()
                     chain = self._claim(&self._putters, 1)
                     self._unlock()
                     wake_chain(chain)
-                    return ringq_steal(item)
+                    obj = ringq_steal(item)
+                    if event:
+                        self._deliver_watermark()
+                    return obj
                 if n > 0:
                     chain = NULL
                     # The list is made outside the lock (allocation may run the GC);
@@ -1142,6 +1593,9 @@ cdef class Queue:
                     n = min(len(batch), self._size())
                     if n > 0:
                         self._take_first(ringq_list_items(batch), n)
+                        self._gets += n
+                        if self._size() <= self._alert_down:
+                            event = self._shrank()
                         chain = self._claim(&self._putters, n)
                     self._unlock()
                     if n == 0:
@@ -1149,17 +1603,178 @@ cdef class Queue:
                     wake_chain(chain)
                     if n < len(batch):
                         Py_SET_SIZE(batch, n)  # the tail slots are still NULL
+                    if event:
+                        self._deliver_watermark()
                     return batch
                 if self._shutdown:
+                    cause = self._shutdown_cause  # a new reference: allowed under the lock
                     self._unlock()
-                    raise ShutDown
+                    _raise_shutdown(cause)
                 if not block or (deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline):
                     self._unlock()
                     raise Empty
-                self._wait(&self._getters, &parker, deadline)
+                self._wait(&self._getters, &parker, deadline, token)
         finally:
             if parker != NULL:
                 self._give_parker(parker)
+
+    # -- statistics and watermarks ---------------------------------------------
+
+    @cython.final
+    cdef inline void _set_alerts(self) noexcept:
+        """Lock held. Recompute _alert_up and _alert_down from the high-water mark and the watermark."""
+        cdef Py_ssize_t up = self._high_water + 1 if self._high_water < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX
+        if self._wm_high > 0 and not self._wm_above and self._wm_high < up:
+            up = self._wm_high
+        self._alert_up = up
+        self._alert_down = self._wm_low if (self._wm_high > 0 and self._wm_above) else -1
+
+    @cython.final
+    cdef bint _grew(self) noexcept:
+        """Lock held; the size reached _alert_up. True if the high watermark was just crossed."""
+        cdef bint crossed = False
+        if self._size() > self._high_water:
+            self._high_water = self._size()
+        if self._wm_high > 0 and not self._wm_above and self._size() >= self._wm_high:
+            self._wm_above = True
+            crossed = True
+        self._set_alerts()
+        return crossed
+
+    @cython.final
+    cdef bint _shrank(self) noexcept:
+        """Lock held; the size fell to _alert_down. True if it just fell back to the low watermark."""
+        if self._wm_high > 0 and self._wm_above and self._size() <= self._wm_low:
+            self._wm_above = False
+            self._set_alerts()
+            return True
+        return False
+
+    @cython.final
+    cdef int _deliver_watermark(self) except -1:
+        """Call the watermark callback with the current state, if it differs from the last one delivered.
+
+        Runs outside the state lock, in the thread whose put or get crossed a
+        watermark. Deliveries are serialised by _wm_delivery and always report
+        the state as it is now, so "high" and "low" strictly alternate and the
+        last event delivered matches the queue; two crossings in quick succession
+        by different threads may coalesce into none. A callback that raises is
+        reported to sys.unraisablehook; the put or get that ran it has completed.
+        """
+        cdef bint above
+        delivery = self._wm_delivery
+        if delivery is None:
+            return 0
+        with delivery:
+            self._lock()
+            above = self._wm_above
+            callback = self._wm_callback  # a new reference: allowed under the lock
+            self._unlock()
+            if callback is None or above == self._wm_delivered_above:
+                return 0
+            self._wm_delivered_above = above
+            try:
+                callback("high" if above else "low")
+            except Exception:
+                report_callback_error(callback, "ringq watermark callback")
+        return 0
+
+    def on_watermark(self, high=0.8, low=0.7, callback=None):
+        """Call ``callback("high")`` when the size reaches *high*, then ``callback("low")`` when it falls to *low*.
+
+        *high* and *low* are fractions of maxsize (floats, 0 < low < high <= 1) or,
+        for any queue, sizes (ints, 0 <= low < high). Hysteresis: after "high",
+        nothing more fires until the size falls to *low*, and vice versa.
+        ``callback=None`` removes the watermark; a new call replaces it. The
+        callback runs in the thread whose put or get crossed the mark, after the
+        call's work is done and outside the queue's lock, so it may use the queue.
+        If it raises, the exception goes to ``sys.unraisablehook``::
+
+            q = ringq.Queue(maxsize=1000)
+            q.on_watermark(high=0.8, low=0.7, callback=lambda e: print("slow down" if e == "high" else "resume"))
+        """
+        cdef Py_ssize_t hi = 0, lo = 0
+        if callback is not None:
+            if not callable(callback):
+                raise TypeError("callback must be callable or None")
+            hi, lo = _watermark_sizes(high, low, self.maxsize)
+            with _config_lock:
+                if self._wm_delivery is None:
+                    self._wm_delivery = threading.RLock()
+        self._lock()
+        old = self._wm_callback   # released after unlocking (rule 3)
+        self._wm_callback = callback
+        self._wm_high = hi
+        self._wm_low = lo
+        self._wm_above = False
+        self._set_alerts()
+        self._unlock()
+        self._wm_delivered_above = False
+        del old
+
+    def statistics(self):
+        """A snapshot of the queue's counters, as a QueueStatistics named tuple::
+
+            s = q.statistics()
+            s.size, s.maxsize, s.high_water, s.puts, s.gets, s.waiting_putters, s.waiting_getters
+        """
+        cdef Py_ssize_t size, high_water, putters, getters
+        cdef int64_t puts, gets, blocked_put, blocked_get
+        self._lock()
+        size = self._size()
+        high_water = self._high_water
+        puts = self._puts
+        gets = self._gets
+        if self._fork_gen != _fork_generation:
+            self._forget_waiters_after_fork()
+        putters = wl_length(&self._putters)
+        getters = wl_length(&self._getters)
+        maxsize = self._maxsize
+        self._unlock()
+        return QueueStatistics(size, maxsize, high_water, puts, gets, putters, getters)
+
+    # -- producers -------------------------------------------------------------
+
+    def producer(self):
+        """Register a producer; the queue shuts down (gracefully) when the last registered one closes.
+
+        Use it as a context manager, or call ``close()`` on the handle. A producer
+        that leaves on an exception passes it on: once the queue is shut down and
+        drained, get() raises ShutDown chained to it (``raise ShutDown from exc``)::
+
+            def produce(part):
+                with q.producer():
+                    for item in part:
+                        q.put(item)
+
+            for part in parts:
+                threading.Thread(target=produce, args=(part,)).start()  # register first (see below)
+
+        Register every producer before any of them can finish (call producer()
+        in the thread that starts them, and close it in the producer), or the
+        queue may shut down while others are still starting. Raises ShutDown if
+        the queue is already shut down.
+        """
+        self._lock()
+        if self._shutdown:
+            self._unlock()
+            raise ShutDown
+        self._producers += 1
+        self._unlock()
+        return Producer(self)
+
+    @cython.final
+    cdef int _producer_closed(self, exc) except -1:
+        cdef bint last
+        self._lock()
+        if exc is not None and self._shutdown_cause is None:
+            self._shutdown_cause = exc  # replaces None, whose decref cannot run code
+        self._producers -= 1
+        last = self._producers == 0
+        self._unlock()
+        if last:
+            self.shutdown()
+        return 0
 
     # -- size ------------------------------------------------------------------
 
@@ -1241,17 +1856,22 @@ cdef class Queue:
         self._unlock()
         wake_chain(chain)
 
-    def join(self):
+    def join(self, *, cancel=None):
         """Block until every item put has been marked done with task_done(). Ctrl-C interrupts it.
+
+        With ``cancel=token`` it raises Cancelled when the token fires.
         """
         cdef PyThread_type_lock parker = NULL
+        cdef CancelToken token = None
+        if cancel is not None:
+            token = _as_token(cancel)
         try:
             while True:
                 self._lock()
                 if self._unfinished == 0:
                     self._unlock()
                     return
-                self._wait(&self._joiners, &parker, NO_DEADLINE)
+                self._wait(&self._joiners, &parker, NO_DEADLINE, token)
         finally:
             if parker != NULL:
                 self._give_parker(parker)
@@ -1349,7 +1969,12 @@ cdef class Queue:
         if self._fork_gen != _fork_generation:
             self._forget_waiters_after_fork()
         rec.fork_gen = self._fork_gen
-        rec.node.woken = False
+        # One link only, so a waker's claim always wins: no claimed-elsewhere skip can
+        # drop this node (and the list's reference) without waking it.
+        rec.claim = 0
+        rec.node.claim = &rec.claim
+        rec.node.tag = 1
+        rec.node.unlinked = False
         incref(<PyObject *>rec)
         wl_append(rec.wl, &rec.node)
 
@@ -1360,7 +1985,7 @@ cdef class Queue:
         cdef Waiter *baton = NULL
         self._lock()
         if rec.fork_gen == self._fork_gen:  # else a fork child forgot the lists
-            if rec.node.woken:
+            if rec.node.unlinked:
                 if pass_on:
                     baton = self._claim(rec.wl, 1)
             else:
@@ -1398,18 +2023,22 @@ cdef class Queue:
             if self._size() > 0:
                 if max_items == 0:
                     item = self._pop_first()
+                    self._gets += 1
+                    if self._size() <= self._alert_down:
+                        return self._got_at_alert(item)
                     chain = self._claim(&self._putters, 1)
                     self._unlock()
                     wake_chain(chain)
                     return ringq_steal(item)
                 self._unlock()
                 try:
-                    return self._get_slow(max_items, False, NO_DEADLINE)
+                    return self._get_slow(max_items, False, NO_DEADLINE, None)
                 except Empty:
                     continue  # others took the items meanwhile: check again
             if self._shutdown:
+                cause = self._shutdown_cause  # a new reference: allowed under the lock
                 self._unlock()
-                raise ShutDown
+                _raise_shutdown(cause)
             if deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline:
                 self._unlock()
                 raise Empty
@@ -1428,6 +2057,7 @@ cdef class Queue:
         cdef Waiter *chain = NULL
         cdef object failure = None
         cdef Ring *r
+        cdef bint event = False
         self._lock()
         level = self._async_level()
         r = self._level_ring(level)
@@ -1445,6 +2075,9 @@ cdef class Queue:
                 ring_extend(r, ringq_tuple_items(batch) + done, take)
                 done += take
                 self._added(level, take)
+                self._puts += take
+                if self._size() >= self._alert_up:
+                    event = self._grew()
                 chain = self._claim(&self._getters, take)
             if failure is None and done < n:
                 if deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline:
@@ -1453,6 +2086,8 @@ cdef class Queue:
                     self._link(rec)
         self._unlock()
         wake_chain(chain)
+        if event:
+            self._deliver_watermark()
         if failure is not None:
             raise failure
         return done
@@ -1605,7 +2240,9 @@ cdef class Queue:
         """
         try:
             return await self.aget()
-        except ShutDown:
+        except ShutDown as e:
+            if e.__cause__ is not None:
+                raise  # a producer passed a cause on: the consumer learns why the stream ended
             raise StopAsyncIteration from None
 
     @property
@@ -1624,10 +2261,16 @@ cdef class Queue:
         return self
 
     def __next__(self):
-        """Return get(); the iteration ends when the queue is shut down and empty."""
+        """Return get(); the iteration ends when the queue is shut down and empty.
+
+        If a producer passed on an exception (see producer()), the iteration ends
+        with ShutDown chained to it instead, so the consumer learns why.
+        """
         try:
-            return self._get(True, NO_DEADLINE)
-        except ShutDown:
+            return self._get(True, NO_DEADLINE, None)
+        except ShutDown as e:
+            if e.__cause__ is not None:
+                raise
             raise StopIteration
 
     def __enter__(self):
@@ -1737,36 +2380,42 @@ cdef class PriorityQueue(Queue):
             raise ValueError(f"priority must be in range({levels}), not {p}")
         return p
 
-    def put(self, item, priority=None, bint block=True, timeout=None):
+    def put(self, item, priority=None, bint block=True, timeout=None, *, cancel=None):
         """Put *item* at the tail of level *priority*, waiting up to *timeout* seconds for room.
 
         *priority* is an int from 0 (most urgent) to ``levels - 1``; None (the
-        default) means ``levels // 2``. Raises Full and ShutDown like Queue.put::
+        default) means ``levels // 2``. Raises Full, ShutDown and Cancelled like Queue.put::
 
             q.put(job, 0)                  # most urgent
             q.put(job, priority=2, timeout=1.0)
         """
         cdef Py_ssize_t level = self._level_of(priority)
         cdef int64_t deadline = NO_DEADLINE
+        cdef CancelToken token = None
         if block and timeout is not None:
             deadline = _deadline(timeout)
-        self._put(item, block, deadline, level)
+        if cancel is not None:
+            token = _as_token(cancel)
+        self._put(item, block, deadline, level, token)
 
     def put_nowait(self, item, priority=None):
         """Put *item* at level *priority* without waiting; Full if there is no room.
         """
-        self._put(item, False, NO_DEADLINE, self._level_of(priority))
+        self._put(item, False, NO_DEADLINE, self._level_of(priority), None)
 
-    def put_many(self, items, priority=None, bint block=True, timeout=None):
+    def put_many(self, items, priority=None, bint block=True, timeout=None, *, cancel=None):
         """Put every item of *items*, in order, at level *priority*; otherwise like Queue.put_many::
 
             q.put_many(batch, priority=2)
         """
         cdef Py_ssize_t level = self._level_of(priority)
         cdef int64_t deadline = NO_DEADLINE
+        cdef CancelToken token = None
         if block and timeout is not None:
             deadline = _deadline(timeout)
-        self._put_batch(items, block, deadline, level)
+        if cancel is not None:
+            token = _as_token(cancel)
+        self._put_batch(items, block, deadline, level, token)
 
     def put_evict(self, item, priority=None):
         """Put *item* at level *priority* without waiting, evicting when the queue is full.
@@ -1883,8 +2532,15 @@ cdef int _queue_clear(PyObject *o) noexcept:
         tasks = _unlink_tasks(&q._getters, tasks)
         tasks = _unlink_tasks(&q._putters, tasks)
         tasks = _unlink_tasks(&q._joiners, tasks)
+    callback = q._wm_callback       # moved out; dropped after unlocking (rule 3)
+    cause = q._shutdown_cause
+    q._wm_callback = None           # these stores decref the old values, which the locals keep alive
+    q._shutdown_cause = None
+    q._wm_high = 0
+    q._set_alerts()
     q._unlock()
     _drop_tasks(tasks)
+    del callback, cause
     return 0
 
 
@@ -1932,3 +2588,218 @@ cdef Waiter *_claim_next(_AsyncWaiter rec) noexcept:
 # still cannot subclass either (as with the twin) until subclassing is supported.
 (<PyTypeObject *>Queue).tp_flags &= ~Py_TPFLAGS_BASETYPE
 (<PyTypeObject *>PriorityQueue).tp_flags &= ~Py_TPFLAGS_BASETYPE
+
+
+# ---------------------------------------------------------------------------
+# select(): wait on several queues at once.
+#
+# A select that finds no queue ready links one Waiter per queue into the queues'
+# getters lists. The links share one parker and one claim flag: a waker of any
+# queue claims the whole call (wl_claim), and a later waker of another queue
+# finds it claimed, unlinks that link and wakes its next waiter instead. The
+# woken select unlinks its other links and scans again; nothing is handed over,
+# so it never holds an item it did not take. If it then takes from another queue
+# (or from none) while the queue that woke it still has items, it passes that
+# wake-up on, so no getter of that queue sleeps through an item.
+# ---------------------------------------------------------------------------
+
+cdef uint64_t _select_counter = 0  # a Weyl sequence, advanced atomically (see _sync.h)
+cdef enum:
+    SELECT_ON_STACK = 16  # queues whose links fit on the stack; more use the heap
+
+
+cdef void _pass_on(Queue q) noexcept:
+    """Wake one getter of *q* if it has items: a wake-up we received from it and did not use."""
+    cdef Waiter *chain = NULL
+    q._lock()
+    if q._size() > 0:
+        chain = q._claim(&q._getters, 1)
+    q._unlock()
+    wake_chain(chain)
+
+
+cdef void _scan_order(Py_ssize_t *order, Py_ssize_t k, bint priority) noexcept:
+    """Fill order[0..k) with the queues' indices: as given, or a uniformly random permutation."""
+    cdef Py_ssize_t i, j, t
+    cdef uint64_t r = 0, seed
+    for i in range(k):
+        order[i] = i
+    if priority or k < 2:
+        return
+    seed = ringq_next_seed(&_select_counter)
+    r = ringq_mix64(seed)
+    for i in range(k - 1, 0, -1):
+        if i >= 20:
+            r = ringq_mix64(seed + <uint64_t>i)  # k! outgrows 64 bits: fresh bits per step
+            j = <Py_ssize_t>(r % <uint64_t>(i + 1))
+        else:
+            j = <Py_ssize_t>(r % <uint64_t>(i + 1))
+            r //= <uint64_t>(i + 1)
+        t = order[i]
+        order[i] = order[j]
+        order[j] = t
+
+
+def select(*queues, timeout=None, priority=False, cancel=None):
+    """select(*queues, timeout=None, priority=False, cancel=None)
+
+    Wait until any of *queues* has an item; take it and return ``(queue, item)``.
+
+    The item is taken from exactly one queue, in one locked section; nothing is
+    taken from the others. When several queues have items the choice is random
+    and fair, or in argument order with ``priority=True``. A queue that is shut
+    down and drained is skipped; once all of them are, select raises ShutDown
+    (chained to a producer's cause, if one was passed on). It raises Empty after
+    *timeout* seconds (``timeout=0``: do not wait), and Cancelled when the
+    ``cancel`` token fires. Ctrl-C interrupts it::
+
+        while True:
+            try:
+                source, item = ringq.select(orders, alerts, timeout=5.0)
+            except ringq.ShutDown:
+                break                 # every queue is shut down and drained
+            except ringq.Empty:
+                continue              # nothing for 5 s
+            handle(source, item)
+    """
+    cdef Py_ssize_t k = len(queues)
+    cdef CancelToken token = None
+    cdef int64_t deadline
+    if k == 0:
+        raise TypeError("select() needs at least one queue")
+    for q in queues:
+        if not isinstance(q, Queue):
+            raise TypeError(f"select() takes ringq.Queue objects, not {type(q).__name__!r}")
+    deadline = _deadline(timeout)
+    if cancel is not None:
+        token = _as_token(cancel)
+    return _select(queues, k, deadline, priority, token)
+
+
+cdef object _select(tuple queues, Py_ssize_t k, int64_t deadline, bint priority, CancelToken token):
+    cdef Py_ssize_t order_stack[SELECT_ON_STACK]
+    cdef Waiter links_stack[SELECT_ON_STACK + 1]
+    cdef Py_ssize_t *order = order_stack
+    cdef Waiter *links = links_stack
+    cdef PyThread_type_lock parker = NULL
+    cdef Queue first = <Queue>queues[0]
+    cdef Queue q
+    cdef PyObject *item
+    cdef Waiter *chain
+    cdef Py_ssize_t i, j, closed, linked
+    cdef int claim = 0
+    cdef int won = 0
+    cdef bint event, ready, acquired, check_signals, cancelled, token_linked
+    if k > SELECT_ON_STACK:
+        order = <Py_ssize_t *>PyMem_RawMalloc(<size_t>k * sizeof(Py_ssize_t))
+        links = <Waiter *>PyMem_RawMalloc(<size_t>(k + 1) * sizeof(Waiter))
+        if order == NULL or links == NULL:
+            PyMem_RawFree(order)
+            PyMem_RawFree(links)
+            raise MemoryError()
+    try:
+        while True:
+            # Scan: take from the first ready queue in scan order.
+            _scan_order(order, k, priority)
+            closed = 0
+            for j in range(k):
+                i = order[j]
+                q = <Queue>queues[i]
+                q._lock()
+                if q._size() > 0:
+                    item = q._pop_first()
+                    q._gets += 1
+                    event = q._size() <= q._alert_down and q._shrank()
+                    chain = q._claim(&q._putters, 1)
+                    q._unlock()
+                    wake_chain(chain)
+                    obj = ringq_steal(item)
+                    if won != 0 and won - 1 != i:
+                        _pass_on(<Queue>queues[won - 1])
+                    if event:
+                        q._deliver_watermark()
+                    return (q, obj)
+                links[i].unlinked = q._shutdown  # closed and drained: never linked below
+                if q._shutdown:
+                    closed += 1
+                q._unlock()
+            if won != 0:
+                _pass_on(<Queue>queues[won - 1])
+                won = 0
+            if closed == k:
+                for q in queues:
+                    q._lock()
+                    cause = q._shutdown_cause
+                    q._unlock()
+                    if cause is not None:
+                        _raise_shutdown(cause)
+                raise ShutDown
+            if deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline:
+                raise Empty
+            if token is not None and token._fired():
+                token._raise()
+            if parker == NULL:
+                parker = first._take_parker()
+                continue  # scan again before sleeping, as the queue's own waits do
+
+            # Link one waiter per open queue; any change seen meanwhile means scan again.
+            claim = 0
+            ready = False
+            linked = 0
+            for i in range(k):
+                links[i].parker = parker
+                links[i].task = NULL
+                links[i].claim = &claim
+                links[i].tag = <int>(i + 1)
+                if links[i].unlinked:
+                    linked = i + 1
+                    continue  # shut down and drained at the scan: it stays so
+                q = <Queue>queues[i]
+                q._lock()
+                if q._size() > 0 or q._shutdown:
+                    q._unlock()
+                    links[i].unlinked = True
+                    ready = True
+                    break
+                if q._fork_gen != _fork_generation:
+                    q._forget_waiters_after_fork()
+                wl_append(&q._getters, &links[i])
+                q._unlock()
+                linked = i + 1
+            acquired = check_signals = cancelled = token_linked = False
+            if not ready:
+                if token is not None:
+                    token_linked = token._link(&links[k], parker, &claim, <int>(k + 1))
+                    cancelled = not token_linked
+                if not cancelled:
+                    acquired = _block(parker, _earlier(deadline, token._deadline if token is not None else NO_DEADLINE),
+                                      &check_signals)
+            for i in range(linked):
+                q = <Queue>queues[i]
+                q._lock()
+                if not links[i].unlinked:
+                    wl_remove(&q._getters, &links[i])
+                q._unlock()
+            if token_linked:
+                token._unlink(&links[k])
+            won = ringq_claim_read(&claim)  # final: no link is reachable any more
+            if won != 0 and not acquired:
+                with nogil:
+                    PyThread_acquire_lock(parker, WAIT_LOCK)  # the waker has yet to release it (rule 5)
+            if won == k + 1:
+                won = 0
+                cancelled = True
+            if cancelled:
+                if won != 0:
+                    _pass_on(<Queue>queues[won - 1])
+                token._raise()
+            if check_signals and PyErr_CheckSignals() < 0:
+                if won != 0:
+                    _pass_on(<Queue>queues[won - 1])  # touches no Python state: the exception stays set
+                _propagate()
+    finally:
+        if parker != NULL:
+            first._give_parker(parker)
+        if order != order_stack:
+            PyMem_RawFree(order)
+            PyMem_RawFree(links)

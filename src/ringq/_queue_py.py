@@ -26,12 +26,81 @@ from types import GenericAlias
 from typing import Any, AsyncIterator, Generic, Iterable, Iterator, TypeVar
 
 from ._asyncview import AsyncQueueView
-from ._errors import Empty, Full, ShutDown
+import math
+import random
+import threading
+
+from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
+from ._stats import QueueStatistics
 from ._timeout import deadline as _deadline  # shared with the toolkit modules
 
-__all__ = ["PriorityQueue", "Queue"]
+__all__ = ["CancelToken", "PriorityQueue", "Producer", "Queue", "select"]
 
 T = TypeVar("T")
+
+
+def _earlier(a: float | None, b: float | None) -> float | None:
+    """The earlier of two deadlines (None is the latest)."""
+    if a is None:
+        return b
+    if b is None or a < b:
+        return a
+    return b
+
+
+def _acquire_until(lock: Any, deadline: float | None) -> bool:
+    """Acquire *lock* before *deadline* (None: no limit); False if the deadline passed first."""
+    if deadline is None:
+        return lock.acquire()
+    remaining = deadline - monotonic()
+    return remaining > 0 and lock.acquire(True, remaining)
+
+
+class _Call:
+    """One waiting call that sits in several waiter lists at once (select, cancel tokens).
+
+    Every list holds a _Link to it. The first waker whose link wins the claim wakes
+    the call; the others find it claimed and skip it (see _WaitList.wake).
+    """
+
+    __slots__ = ("parker", "_claim", "won")
+
+    def __init__(self) -> None:
+        self.parker = allocate_lock()
+        self.parker.acquire()
+        self._claim = allocate_lock()  # acquired (non-blocking) by the winner: an atomic test-and-set
+        self.won: Any = None
+
+    def claim(self, source: Any) -> bool:
+        """Called by a waker under its list's lock: True if this claim won the call."""
+        if self._claim.acquire(False):
+            self.won = source
+            self.parker.release()
+            return True
+        return False
+
+    def close(self) -> Any:
+        """Once no link is reachable: the source whose claim won, or None (nobody can win now)."""
+        if self._claim.acquire(False):
+            return None
+        return self.won
+
+
+class _Link:
+    """One of a _Call's links, in a queue's or a token's list."""
+
+    __slots__ = ("call", "source")
+
+    def __init__(self, call: _Call, source: Any) -> None:
+        self.call = call
+        self.source = source
+
+    def release(self) -> bool:
+        """The waker's call (list's lock held): False if the call was claimed through another list.
+
+        _WaitList.wake then gives the wake-up to the next waiter, as for a task that left.
+        """
+        return self.call.claim(self.source)
 
 
 def _as_maxsize(maxsize: Any) -> int:
@@ -90,16 +159,24 @@ class _WaitList:
         elif rec.state == _WOKEN and pass_on:
             self.wake(1)
 
+    def __len__(self) -> int:
+        """Waiting calls (a left task's record may still sit in the deque: not counted)."""
+        return len(self._parked) - self._gone
+
     def wake_all(self) -> None:
         self.wake(len(self._parked))
 
-    def park(self, mutex: Any, deadline: float | None) -> None:
-        """Sleep until woken, *deadline* or an exception (Ctrl-C), with *mutex* released.
+    def park(self, mutex: Any, deadline: float | None, token: CancelToken | None = None) -> None:
+        """Sleep until woken, *deadline*, *token* or an exception (Ctrl-C), with *mutex* released.
 
         *mutex* is the queue's RLock, held by the caller (possibly re-entrantly: it
         is released fully, as threading.Condition does). It is held again on return
         and when an exception escapes. Callers re-check their condition and deadline.
+        Raises Cancelled when *token* fires.
         """
+        if token is not None:
+            self._park_with_token(mutex, deadline, token)
+            return
         waiter = allocate_lock()
         waiter.acquire()
         self._parked.append(waiter)
@@ -126,6 +203,40 @@ class _WaitList:
             except ValueError:
                 pass  # woken as the deadline passed: the caller's re-check uses it
 
+
+    def _park_with_token(self, mutex: Any, deadline: float | None, token: CancelToken) -> None:
+        call = _Call()
+        link = _Link(call, self)
+        tlink = _Link(call, token)
+        self._parked.append(link)
+        saved = mutex._release_save()
+        linked = False
+        try:
+            # Linked after the queue link: a token that fires in between is seen by _link.
+            linked = token._link(tlink)
+            if linked:
+                _acquire_until(call.parker, _earlier(deadline, token._deadline))
+        except BaseException:
+            mutex._acquire_restore(saved)
+            if self._unlink_call(link, token, tlink if linked else None, call) is self:
+                self.wake(1)  # a wake-up we will not use: hand it on
+            raise
+        mutex._acquire_restore(saved)
+        won = self._unlink_call(link, token, tlink if linked else None, call)
+        if not linked or won is token:
+            if won is self:
+                self.wake(1)
+            token._raise()
+
+    def _unlink_call(self, link: _Link, token: CancelToken, tlink: _Link | None, call: _Call) -> Any:
+        """Mutex held: make both links unreachable, then return who claimed the call (or None)."""
+        try:
+            self._parked.remove(link)
+        except ValueError:
+            pass
+        if tlink is not None:
+            token._unlink(tlink)
+        return call.close()
 
 _LINKED, _WOKEN, _GONE = 0, 1, 2
 
@@ -207,6 +318,19 @@ class Queue(Generic[T]):
         "_getters",
         "_putters",
         "_joiners",
+        "_puts",
+        "_gets",
+        "_high_water",
+        "_alert_up",
+        "_alert_down",
+        "_wm_high",
+        "_wm_low",
+        "_wm_above",
+        "_wm_callback",
+        "_wm_delivery",
+        "_wm_delivered_above",
+        "_producers",
+        "_shutdown_cause",
         "__weakref__",
     )
 
@@ -223,6 +347,21 @@ class Queue(Generic[T]):
         self._getters = _WaitList()
         self._putters = _WaitList()
         self._joiners = _WaitList()
+        # Statistics and watermarks, as in the core: a put looks further only when
+        # the size reaches _alert_up, a get only when it falls to _alert_down.
+        self._puts = 0
+        self._gets = 0
+        self._high_water = 0
+        self._alert_up = 1
+        self._alert_down = -1
+        self._wm_high = 0
+        self._wm_low = 0
+        self._wm_above = False
+        self._wm_callback: Any = None
+        self._wm_delivery: Any = None
+        self._wm_delivered_above = False
+        self._producers = 0
+        self._shutdown_cause: BaseException | None = None
         _live_queues.add(self)
 
     def _reset_after_fork(self) -> None:
@@ -298,20 +437,23 @@ class Queue(Generic[T]):
         return k
 
     # -- put ---------------------------------------------------------------
-    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+    def put(
+        self, item: T, block: bool = True, timeout: float | None = None, *, cancel: CancelToken | None = None
+    ) -> None:
         """Put *item* at the tail, waiting up to *timeout* seconds for room.
 
-        Raises Full if there is no room (at once with ``block=False``), and
-        ShutDown if the queue is shut down.
+        Raises Full if there is no room (at once with ``block=False``), ShutDown if
+        the queue is shut down, and Cancelled if the ``cancel`` token fires first.
         """
-        self._put_at(item, 0, block, timeout)
+        self._put_at(item, 0, block, timeout, cancel)
 
     def put_nowait(self, item: T) -> None:
         """Put *item* without waiting; Full if there is no room."""
-        self._put_at(item, 0, False, None)
+        self._put_at(item, 0, False, None, None)
 
-    def _put_at(self, item: T, level: int, block: bool, timeout: float | None) -> None:
+    def _put_at(self, item: T, level: int, block: bool, timeout: float | None, cancel: Any) -> None:
         deadline = _deadline(timeout) if block else None
+        token = _as_token(cancel) if cancel is not None else None
         with self._mutex:
             while True:
                 if self._shutdown:
@@ -321,30 +463,44 @@ class Queue(Generic[T]):
                     self._unfinished += 1
                     if level:
                         self._lower_count += 1
+                    self._puts += 1
+                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
                     if self._getters:
                         self._getters.wake(1)
-                    return
+                    break
                 if not block or (deadline is not None and monotonic() >= deadline):
                     raise Full
-                self._putters.park(self._mutex, deadline)
+                self._putters.park(self._mutex, deadline, token)
+        if event:
+            self._deliver_watermark()
 
-    def put_many(self, items: Iterable[T], block: bool = True, timeout: float | None = None) -> None:
+    def put_many(
+        self,
+        items: Iterable[T],
+        block: bool = True,
+        timeout: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> None:
         """Put every item of *items*, in order.
 
         *items* is read into a tuple first; if iterating it raises, nothing is put.
         With ``block=False`` it is all or nothing: Full unless every item fits.
-        Otherwise items go in as room frees up; on a timeout (Full) or a shutdown
-        (ShutDown) the items already put stay in the queue::
+        Otherwise items go in as room frees up; on a timeout (Full), a shutdown
+        (ShutDown) or a fired ``cancel`` token (Cancelled) the items already put
+        stay in the queue, in order, and the rest are not put::
 
             q.put_many([1, 2, 3])
         """
-        self._put_many_at(items, 0, block, timeout)
+        self._put_many_at(items, 0, block, timeout, cancel)
 
-    def _put_many_at(self, items: Iterable[T], level: int, block: bool, timeout: float | None) -> None:
+    def _put_many_at(self, items: Iterable[T], level: int, block: bool, timeout: float | None, cancel: Any) -> None:
         deadline = _deadline(timeout) if block else None
+        token = _as_token(cancel) if cancel is not None else None
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
         done = 0
+        event = False
         with self._mutex:
             while True:
                 if self._shutdown:
@@ -363,13 +519,27 @@ class Queue(Generic[T]):
                     self._unfinished += take
                     if level:
                         self._lower_count += take
+                    self._puts += take
+                    if len(self._items) + self._lower_count >= self._alert_up and self._grew():
+                        event = True
                     if self._getters:
                         self._getters.wake(take)
+                    if event and done < n:
+                        # Deliver now, not after the wait for room: outside the lock, as the core does.
+                        event = False
+                        saved = self._mutex._release_save()
+                        try:
+                            self._deliver_watermark()
+                        finally:
+                            self._mutex._acquire_restore(saved)
+                        continue
                 if done == n:
-                    return
+                    break
                 if deadline is not None and monotonic() >= deadline:
                     raise Full
-                self._putters.park(self._mutex, deadline)
+                self._putters.park(self._mutex, deadline, token)
+        if event:
+            self._deliver_watermark()
 
     def put_evict(self, item: T) -> tuple[T, ...]:
         """Put *item* without waiting; if the queue is full, first evict its oldest item.
@@ -384,6 +554,7 @@ class Queue(Generic[T]):
 
     def _put_evict(self, item: T, level: int) -> tuple[T, ...]:
         evicted: list[T] = []
+        event = False
         with self._mutex:
             while True:
                 if self._shutdown:
@@ -404,40 +575,53 @@ class Queue(Generic[T]):
                     self._unfinished += 1
                     if level:
                         self._lower_count += 1
+                    self._puts += 1
+                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
                     if self._getters:
                         self._getters.wake(1)
                     break
                 if self._unfinished == 0:
                     self._joiners.wake_all()
+        if event:
+            self._deliver_watermark()
         # The evicted items leave with the caller: their last reference dies outside the lock.
         return tuple(evicted)
 
     # -- get ---------------------------------------------------------------
-    def get(self, block: bool = True, timeout: float | None = None) -> T:
+    def get(self, block: bool = True, timeout: float | None = None, *, cancel: CancelToken | None = None) -> T:
         """Remove and return the oldest item, waiting up to *timeout* seconds.
 
-        Raises Empty if none arrives (at once with ``block=False``), and ShutDown
-        once the queue is shut down and empty.
+        Raises Empty if none arrives (at once with ``block=False``), ShutDown
+        once the queue is shut down and empty (chained to the cause a producer
+        passed on, see producer()), and Cancelled if the ``cancel`` token fires.
         """
         deadline = _deadline(timeout) if block else None
+        token = _as_token(cancel) if cancel is not None else None
         with self._mutex:
             while True:
                 if self._items or self._lower_count:
                     item = self._pop_first()
+                    self._gets += 1
+                    event = len(self._items) + self._lower_count <= self._alert_down and self._shrank()
                     if self._putters:
                         self._putters.wake(1)
-                    return item
+                    break
                 if self._shutdown:
-                    raise ShutDown
+                    _raise_shutdown(self._shutdown_cause)
                 if not block or (deadline is not None and monotonic() >= deadline):
                     raise Empty
-                self._getters.park(self._mutex, deadline)
+                self._getters.park(self._mutex, deadline, token)
+        if event:
+            self._deliver_watermark()
+        return item
 
     def get_nowait(self) -> T:
         """Remove and return the oldest item without waiting; Empty if there is none."""
         return self.get(False)
 
-    def get_many(self, max_items: int, block: bool = True, timeout: float | None = None) -> list[T]:
+    def get_many(
+        self, max_items: int, block: bool = True, timeout: float | None = None, *, cancel: CancelToken | None = None
+    ) -> list[T]:
         """Wait like get() for at least one item, then return up to *max_items*, oldest first::
 
             batch = q.get_many(64)   # 1 to 64 items
@@ -449,6 +633,8 @@ class Queue(Generic[T]):
         if n < 1:
             raise ValueError("max_items must be >= 1")
         deadline = _deadline(timeout) if block else None
+        token = _as_token(cancel) if cancel is not None else None
+        event = False
         with self._mutex:
             while True:
                 items = self._items
@@ -460,16 +646,129 @@ class Queue(Generic[T]):
                         batch.append(items.popleft())
                     while self._lower_count and len(batch) < n:
                         batch.append(self._pop_first())  # the other levels, most urgent first
+                    self._gets += len(batch)
+                    if len(items) + self._lower_count <= self._alert_down and self._shrank():
+                        event = True
                     if self._putters:
                         self._putters.wake(len(batch))
                     if batch:
-                        return batch
+                        break
                     continue
                 if self._shutdown:
-                    raise ShutDown
+                    _raise_shutdown(self._shutdown_cause)
                 if not block or (deadline is not None and monotonic() >= deadline):
                     raise Empty
-                self._getters.park(self._mutex, deadline)
+                self._getters.park(self._mutex, deadline, token)
+        if event:
+            self._deliver_watermark()
+        return batch
+
+    # -- statistics and watermarks -----------------------------------------
+    def _set_alerts(self) -> None:
+        """Lock held: recompute _alert_up and _alert_down (see __init__)."""
+        up = self._high_water + 1
+        if self._wm_high > 0 and not self._wm_above and self._wm_high < up:
+            up = self._wm_high
+        self._alert_up = up
+        self._alert_down = self._wm_low if (self._wm_high > 0 and self._wm_above) else -1
+
+    def _grew(self) -> bool:
+        """Lock held; the size reached _alert_up. True if the high watermark was just crossed."""
+        n = (len(self._items) + self._lower_count)
+        crossed = False
+        if n > self._high_water:
+            self._high_water = n
+        if self._wm_high > 0 and not self._wm_above and n >= self._wm_high:
+            self._wm_above = True
+            crossed = True
+        self._set_alerts()
+        return crossed
+
+    def _shrank(self) -> bool:
+        """Lock held; the size fell to _alert_down. True if it just fell back to the low watermark."""
+        if self._wm_high > 0 and self._wm_above and (len(self._items) + self._lower_count) <= self._wm_low:
+            self._wm_above = False
+            self._set_alerts()
+            return True
+        return False
+
+    def _deliver_watermark(self) -> None:
+        """Outside the lock: call the callback with the current state if it differs from the last delivered.
+
+        See the core's _deliver_watermark: events alternate strictly and may coalesce.
+        """
+        delivery = self._wm_delivery
+        if delivery is None:
+            return
+        with delivery:
+            with self._mutex:
+                above = self._wm_above
+                callback = self._wm_callback
+            if callback is None or above == self._wm_delivered_above:
+                return
+            self._wm_delivered_above = above
+            try:
+                callback("high" if above else "low")
+            except Exception:
+                report_callback_error(callback, "ringq watermark callback")
+
+    def on_watermark(self, high: float = 0.8, low: float = 0.7, callback: Any = None) -> None:
+        """Call ``callback("high")`` when the size reaches *high*, then ``callback("low")`` when it falls to *low*.
+
+        *high* and *low* are fractions of maxsize (floats) or sizes (ints); see the
+        core's docstring and docs/api.md. ``callback=None`` removes the watermark.
+        """
+        hi = lo = 0
+        if callback is not None:
+            if not callable(callback):
+                raise TypeError("callback must be callable or None")
+            hi, lo = _watermark_sizes(high, low, self._maxsize)
+            with _config_lock:
+                if self._wm_delivery is None:
+                    self._wm_delivery = RLock()
+        with self._mutex:
+            self._wm_callback = callback
+            self._wm_high = hi
+            self._wm_low = lo
+            self._wm_above = False
+            self._set_alerts()
+        self._wm_delivered_above = False
+
+    def statistics(self) -> QueueStatistics:
+        """A snapshot of the queue's counters, as a QueueStatistics named tuple."""
+        with self._mutex:
+            return QueueStatistics(
+                (len(self._items) + self._lower_count),
+                self._maxsize,
+                self._high_water,
+                self._puts,
+                self._gets,
+                len(self._putters),
+                len(self._getters),
+            )
+
+    # -- producers ---------------------------------------------------------
+    def producer(self) -> Producer:
+        """Register a producer; the queue shuts down (gracefully) when the last registered one closes.
+
+        A producer that leaves on an exception passes it on: once the queue is shut
+        down and drained, get() raises ShutDown chained to it. Raises ShutDown if
+        the queue is already shut down. See the core's docstring for an example.
+        """
+        with self._mutex:
+            if self._shutdown:
+                raise ShutDown
+            self._producers += 1
+        return Producer(self)
+
+    def _producer_closed(self, exc: BaseException | None) -> None:
+        with self._mutex:
+            if exc is not None and self._shutdown_cause is None:
+                self._shutdown_cause = exc
+            self._producers -= 1
+            last = self._producers == 0
+        if last:
+            self.shutdown()
 
     # -- tasks -------------------------------------------------------------
     @property
@@ -486,11 +785,12 @@ class Queue(Generic[T]):
             if self._unfinished == 0:
                 self._joiners.wake_all()
 
-    def join(self) -> None:
-        """Block until every item put has been marked done by task_done()."""
+    def join(self, *, cancel: CancelToken | None = None) -> None:
+        """Block until every item put has been marked done by task_done(); Cancelled if *cancel* fires."""
+        token = _as_token(cancel) if cancel is not None else None
         with self._mutex:
             while self._unfinished:
-                self._joiners.park(self._mutex, None)
+                self._joiners.park(self._mutex, None, token)
 
     # -- shutdown ----------------------------------------------------------
     @property
@@ -565,13 +865,17 @@ class Queue(Generic[T]):
                     self._unfinished += 1
                     if level:
                         self._lower_count += 1
+                    self._puts += 1
+                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
                     if self._getters:
                         self._getters.wake(1)
-                    return
+                    break
                 if deadline is not None and monotonic() >= deadline:
                     raise Full
                 rec = self._putters.link_task()
             await self._sleep(rec, deadline)
+        if event:
+            self._deliver_watermark()
 
     async def aput_many(self, items: Iterable[T], timeout: float | None = None) -> None:
         """Put every item of *items*, in order, awaiting room as needed (async put_many()).
@@ -598,13 +902,21 @@ class Queue(Generic[T]):
                     self._unfinished += take
                     if level:
                         self._lower_count += take
+                    self._puts += take
+                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
                     if self._getters:
                         self._getters.wake(take)
-                if done == n:
-                    return
-                if deadline is not None and monotonic() >= deadline:
-                    raise Full
-                rec = self._putters.link_task()
+                else:
+                    event = False
+                if not event:
+                    if done == n:
+                        return
+                    if deadline is not None and monotonic() >= deadline:
+                        raise Full
+                    rec = self._putters.link_task()
+            if event:
+                self._deliver_watermark()  # outside the lock, then check again
+                continue
             await self._sleep(rec, deadline)
 
     async def aget(self, timeout: float | None = None) -> T:
@@ -618,15 +930,20 @@ class Queue(Generic[T]):
             with self._mutex:
                 if self._items or self._lower_count:
                     item = self._pop_first()
+                    self._gets += 1
+                    event = len(self._items) + self._lower_count <= self._alert_down and self._shrank()
                     if self._putters:
                         self._putters.wake(1)
-                    return item
+                    break
                 if self._shutdown:
-                    raise ShutDown
+                    _raise_shutdown(self._shutdown_cause)
                 if deadline is not None and monotonic() >= deadline:
                     raise Empty
                 rec = self._getters.link_task()
             await self._sleep(rec, deadline)
+        if event:
+            self._deliver_watermark()
+        return item
 
     async def aget_many(self, max_items: int, timeout: float | None = None) -> list[T]:
         """Await like aget() for at least one item, then return up to *max_items* (async get_many())."""
@@ -646,17 +963,22 @@ class Queue(Generic[T]):
                         batch.append(items.popleft())
                     while self._lower_count and len(batch) < n:
                         batch.append(self._pop_first())
+                    self._gets += len(batch)
+                    event = len(items) + self._lower_count <= self._alert_down and self._shrank()
                     if self._putters:
                         self._putters.wake(len(batch))
                     if batch:
-                        return batch
+                        break
                     continue
                 if self._shutdown:
-                    raise ShutDown
+                    _raise_shutdown(self._shutdown_cause)
                 if deadline is not None and monotonic() >= deadline:
                     raise Empty
                 rec = self._getters.link_task()
             await self._sleep(rec, deadline)
+        if event:
+            self._deliver_watermark()
+        return batch
 
     async def ajoin(self, timeout: float | None = None) -> None:
         """Await until every item put has been marked done (async join()); TimeoutError after *timeout*."""
@@ -676,7 +998,9 @@ class Queue(Generic[T]):
     async def __anext__(self) -> T:
         try:
             return await self.aget()
-        except ShutDown:
+        except ShutDown as e:
+            if e.__cause__ is not None:
+                raise  # a producer passed a cause on: the consumer learns why the stream ended
             raise StopAsyncIteration from None
 
     @property
@@ -694,9 +1018,16 @@ class Queue(Generic[T]):
         return self
 
     def __next__(self) -> T:
+        """Return get(); the iteration ends when the queue is shut down and empty.
+
+        If a producer passed on an exception (see producer()), the iteration ends
+        with ShutDown chained to it instead, so the consumer learns why.
+        """
         try:
             return self.get()
-        except ShutDown:
+        except ShutDown as e:
+            if e.__cause__ is not None:
+                raise
             raise StopIteration from None
 
     def __enter__(self) -> Queue[T]:
@@ -784,14 +1115,20 @@ class PriorityQueue(Queue[T]):
         return p
 
     def put(  # type: ignore[override]
-        self, item: T, priority: int | None = None, block: bool = True, timeout: float | None = None
+        self,
+        item: T,
+        priority: int | None = None,
+        block: bool = True,
+        timeout: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
     ) -> None:
         """Put *item* at the tail of level *priority* (None: ``levels // 2``), like Queue.put."""
-        self._put_at(item, self._level_of(priority), block, timeout)
+        self._put_at(item, self._level_of(priority), block, timeout, cancel)
 
     def put_nowait(self, item: T, priority: int | None = None) -> None:
         """Put *item* at level *priority* without waiting; Full if there is no room."""
-        self._put_at(item, self._level_of(priority), False, None)
+        self._put_at(item, self._level_of(priority), False, None, None)
 
     def put_many(  # type: ignore[override]
         self,
@@ -799,9 +1136,11 @@ class PriorityQueue(Queue[T]):
         priority: int | None = None,
         block: bool = True,
         timeout: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
     ) -> None:
         """Put every item of *items*, in order, at level *priority*; otherwise like Queue.put_many."""
-        self._put_many_at(items, self._level_of(priority), block, timeout)
+        self._put_many_at(items, self._level_of(priority), block, timeout, cancel)
 
     def put_evict(self, item: T, priority: int | None = None) -> tuple[T, ...]:
         """Put *item* at level *priority* without waiting, evicting when the queue is full.
@@ -825,3 +1164,303 @@ class PriorityQueue(Queue[T]):
         state = " shutdown" if self._shutdown else ""
         return (f"<ringq.PriorityQueue levels={self.levels} maxsize={self._maxsize} "
                 f"qsize={self.qsize()}{state}>")
+
+
+_config_lock = threading.Lock()  # serialises one-time set-up of a queue's watermark delivery lock
+
+
+def _raise_shutdown(cause: BaseException | None) -> None:
+    """Raise ShutDown, chained to *cause* when a producer passed one on."""
+    if cause is not None:
+        raise ShutDown from cause
+    raise ShutDown
+
+
+def _watermark_sizes(high: Any, low: Any, maxsize: int) -> tuple[int, int]:
+    """(high, low) as sizes: floats are fractions of a bounded maxsize, ints are sizes."""
+    if isinstance(high, bool) or isinstance(low, bool):
+        raise TypeError("high and low must be numbers")
+    if isinstance(high, int) and isinstance(low, int):
+        if not 0 <= low < high:
+            raise ValueError("watermark sizes need 0 <= low < high")
+        return high, low
+    try:
+        h = float(high)
+        lo_f = float(low)
+    except TypeError:
+        raise TypeError("high and low must be numbers") from None
+    if not (0.0 <= lo_f < h <= 1.0):
+        raise ValueError("watermark fractions need 0 <= low < high <= 1")
+    if maxsize <= 0:
+        raise ValueError("fractional watermarks need a bounded queue (maxsize > 0); give sizes as ints")
+    hi = math.ceil(h * maxsize)
+    lo = math.floor(lo_f * maxsize)
+    if lo >= hi:
+        lo = hi - 1
+    return max(hi, 1), lo
+
+
+class Producer:
+    """A registered producer of a queue (see Queue.producer()); close it once, or use it as a context manager."""
+
+    __slots__ = ("queue", "_closed")
+
+    def __init__(self, queue: Queue[Any]) -> None:
+        self.queue = queue
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self, exc: BaseException | None = None) -> None:
+        """Unregister; the last producer to close shuts the queue down.
+
+        *exc* (an exception instance) is passed on: getters that find the queue shut
+        down and drained raise ShutDown chained to the first one passed. Closing
+        again does nothing.
+        """
+        if exc is not None and not isinstance(exc, BaseException):
+            raise TypeError("exc must be an exception instance or None")
+        if self._closed:
+            return
+        self._closed = True
+        self.queue._producer_closed(exc)
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.close(exc)
+
+    def __repr__(self) -> str:
+        return f"<ringq.Producer {'closed' if self._closed else 'open'} of {self.queue!r}>"
+
+
+class CancelToken:
+    """A cancellation signal for blocking calls: Go's ``context`` done the Python way.
+
+    Pass it as ``cancel=token`` to any blocking call (put, get, put_many, get_many,
+    join, select); ``cancel()`` from any thread makes them raise Cancelled at once.
+    ``CancelToken(timeout=...)`` also fires by itself after that many seconds, and
+    ``child(timeout=...)`` makes a token that fires with its parent or at its own
+    earlier deadline. See the core's docstring for an example.
+    """
+
+    __slots__ = ("_lock", "_cancelled", "_links", "_deadline", "_children_lock", "_children", "__weakref__")
+
+    def __init__(self, timeout: float | None = None) -> None:
+        self._deadline = _deadline(timeout)
+        self._lock = allocate_lock()  # guards _cancelled and _links
+        self._cancelled = False
+        self._links: list[_Link] = []
+        self._children_lock = allocate_lock()
+        self._children: weakref.WeakSet[CancelToken] | None = None
+
+    def _expired(self) -> bool:
+        return self._deadline is not None and monotonic() >= self._deadline
+
+    def _raise(self) -> None:
+        if self._expired() and not self._cancelled:
+            raise Cancelled("the cancel token's deadline has passed")
+        raise Cancelled("the cancel token was cancelled")
+
+    def _link(self, link: _Link) -> bool:
+        """Link a waiting call; False if the token has fired."""
+        with self._lock:
+            if self._cancelled or self._expired():
+                return False
+            self._links.append(link)
+            return True
+
+    def _unlink(self, link: _Link) -> None:
+        with self._lock:
+            try:
+                self._links.remove(link)
+            except ValueError:
+                pass  # cancel() took it
+
+    @property
+    def cancelled(self) -> bool:
+        """True once cancel() was called, the deadline passed, or a parent fired."""
+        return self._cancelled or self._expired()
+
+    @property
+    def deadline(self) -> float | None:
+        """The deadline on the ``time.monotonic()`` clock, or None."""
+        return self._deadline
+
+    def cancel(self) -> None:
+        """Fire the token: every call blocked with it raises Cancelled, and so does every later one."""
+        with self._lock:
+            if self._cancelled:
+                return
+            self._cancelled = True
+            links, self._links = self._links, []
+            for link in links:
+                link.call.claim(link.source)
+        with self._children_lock:
+            children = list(self._children) if self._children is not None else ()
+        for child in children:
+            child.cancel()
+
+    def child(self, timeout: float | None = None) -> CancelToken:
+        """A new token that fires when this one does, or after *timeout* seconds, whichever is first."""
+        kid = CancelToken(timeout)
+        kid._deadline = _earlier(kid._deadline, self._deadline)
+        with self._children_lock:
+            if self._children is None:
+                self._children = weakref.WeakSet()
+            self._children.add(kid)
+        if self._cancelled:  # cancel() may have copied the children before the add
+            kid.cancel()
+        return kid
+
+    def raise_if_cancelled(self) -> None:
+        """Raise Cancelled if the token has fired (a check point for loops that do not block)."""
+        if self.cancelled:
+            self._raise()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the token fires or *timeout* seconds pass; return ``self.cancelled``."""
+        deadline = _earlier(_deadline(timeout), self._deadline)
+        call = _Call()
+        link = _Link(call, self)
+        if not self._link(link):
+            return True
+        try:
+            _acquire_until(call.parker, deadline)
+        finally:
+            self._unlink(link)
+        return call.close() is not None or self.cancelled
+
+    def __repr__(self) -> str:
+        return f"<ringq.CancelToken {'cancelled' if self.cancelled else 'active'}>"
+
+
+def _as_token(cancel: Any) -> CancelToken:
+    """*cancel* as a CancelToken; raises Cancelled if it has already fired."""
+    if type(cancel) is not CancelToken:
+        raise TypeError(f"cancel must be a ringq.CancelToken or None, not {type(cancel).__name__!r}")
+    if cancel.cancelled:
+        cancel._raise()
+    return cancel
+
+
+# -- select ------------------------------------------------------------------
+
+_shuffle = random.Random().shuffle
+
+
+def _pass_on(q: Queue[Any]) -> None:
+    """Wake one getter of *q* if it has items: a wake-up we received from it and did not use."""
+    with q._mutex:
+        if (q._items or q._lower_count) and q._getters:
+            q._getters.wake(1)
+
+
+def select(
+    *queues: Queue[Any], timeout: float | None = None, priority: bool = False, cancel: CancelToken | None = None
+) -> tuple[Queue[Any], Any]:
+    """Wait until any of *queues* has an item; take it and return ``(queue, item)``.
+
+    Same contract as the core's select(): one item from exactly one queue; random
+    and fair among ready queues (argument order with ``priority=True``); shut-down
+    and drained queues are skipped, ShutDown once all are; Empty after *timeout*;
+    Cancelled when *cancel* fires.
+    """
+    k = len(queues)
+    if k == 0:
+        raise TypeError("select() needs at least one queue")
+    for q in queues:
+        if not isinstance(q, Queue):
+            raise TypeError(f"select() takes ringq.Queue objects, not {type(q).__name__!r}")
+    deadline = _deadline(timeout)
+    token = _as_token(cancel) if cancel is not None else None
+    order = list(range(k))
+    won: Any = None
+    while True:
+        if not priority:
+            _shuffle(order)
+        closed = [False] * k
+        for i in order:
+            q = queues[i]
+            with q._mutex:
+                if not q._items and not q._lower_count:
+                    closed[i] = q._shutdown
+                    continue
+                item = q._pop_first()
+                q._gets += 1
+                event = len(q._items) + q._lower_count <= q._alert_down and q._shrank()
+                if q._putters:
+                    q._putters.wake(1)
+            if won is not None and won is not q:
+                _pass_on(won)
+            if event:
+                q._deliver_watermark()
+            return q, item
+        if won is not None:
+            _pass_on(won)
+            won = None
+        if all(closed):
+            for q in queues:
+                if q._shutdown_cause is not None:
+                    _raise_shutdown(q._shutdown_cause)
+            raise ShutDown
+        if deadline is not None and monotonic() >= deadline:
+            raise Empty
+        if token is not None and token.cancelled:
+            token._raise()
+
+        # Link one waiter per open queue; any change seen meanwhile means scan again.
+        call = _Call()
+        links: list[tuple[Queue[Any], _Link]] = []
+        ready = False
+        for i in range(k):
+            if closed[i]:
+                continue  # shut down and drained at the scan: it stays so
+            q = queues[i]
+            with q._mutex:
+                if q._items or q._lower_count or q._shutdown:
+                    ready = True
+                    break
+                link = _Link(call, q)
+                q._getters._parked.append(link)
+                links.append((q, link))
+        tlink = None
+        cancelled = False
+        try:
+            if not ready:
+                if token is not None:
+                    tlink = _Link(call, token)
+                    if not token._link(tlink):
+                        tlink = None
+                        cancelled = True
+                if not cancelled:
+                    _acquire_until(call.parker, _earlier(deadline, token._deadline if token is not None else None))
+        except BaseException:
+            won = _unlink_select(links, token, tlink, call)
+            if isinstance(won, Queue):
+                _pass_on(won)
+            raise
+        won = _unlink_select(links, token, tlink, call)
+        if won is not None and won is token:
+            won = None
+            cancelled = True
+        if cancelled:
+            if won is not None:
+                _pass_on(won)
+            token._raise()  # type: ignore[union-attr]
+
+
+def _unlink_select(links: list[tuple[Queue[Any], _Link]], token: Any, tlink: _Link | None, call: _Call) -> Any:
+    """Make every link of a select unreachable, then return who claimed it (a queue, the token or None)."""
+    for q, link in links:
+        with q._mutex:
+            try:
+                q._getters._parked.remove(link)
+            except ValueError:
+                pass
+    if tlink is not None:
+        token._unlink(tlink)
+    return call.close()
