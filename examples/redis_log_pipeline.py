@@ -1,17 +1,19 @@
 """Seed 001's log pipeline as two OS processes joined by a Redis stream, surviving a SIGKILL.
 
-Stage 1 (``produce``): 3 producer threads ("web-1".."web-3") format log lines and put
-them into the stream ``--stream`` (maxlen 100: backpressure, like the seed's buffer of
-100), then close the stream. Stage 2 (``store``): 5 consumer threads parse, enrich and
-store each line in SQLite, then acknowledge it. ``demo`` runs both as separate
+Stage 1 (``produce``): a ``ringq.Pipeline`` whose 3 workers format the log lines of
+"web-1".."web-3" and whose sink is the stream ``--stream`` (maxlen 100: backpressure,
+like the seed's buffer of 100); then it closes the stream. Stage 2 (``store``): a
+``ringq.Pipeline`` whose source is that stream: 5 workers parse and enrich each line,
+one stores it in SQLite and then acknowledges it. ``demo`` runs both as separate
 processes, kills stage 2 with SIGKILL mid-run, restarts it, and checks that every log
 line is stored exactly once.
 
 Why nothing is lost or stored twice:
 
-* stage 2 acks a batch only after its SQLite transaction committed, so a kill before
-  the ack leaves the batch pending in Redis, and the restarted process (same consumer
-  name, ``store-1``) re-reads it first: at-least-once;
+* stage 2 acks a line only after its SQLite transaction committed, so a kill before
+  the ack (lines still in the pipeline's in-memory queues included) leaves it pending
+  in Redis, and the restarted process (same consumer name, ``store-1``) re-reads it
+  first: at-least-once;
 * the store is idempotent: ``request_id`` is the primary key and the insert is
   ``INSERT OR IGNORE``, so a line delivered twice is stored once (the de-duplication).
 
@@ -33,19 +35,19 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import redis
 
 import ringq
-from ringq.redis import StreamQueue
+from ringq.redis import Message, StreamQueue
 
 PRODUCERS = 3
 CONSUMERS = 5
 BUFFER = 100            # the seed's bounded buffer: at most 100 lines undelivered
 GROUP = "store"
 CONSUMER = "store-1"    # stable across restarts: the restarted stage 2 resumes its own pending
-BATCH = 20
+STAGE_QUEUE = 20     # bound of the in-memory queues between stage 2's steps
 
 
 def queue(url: str, stream: str, **kwargs: object) -> StreamQueue:
@@ -54,26 +56,26 @@ def queue(url: str, stream: str, **kwargs: object) -> StreamQueue:
 
 
 # -- stage 1: web servers producing log lines ----------------------------------------------
-def log_line(producer: str, i: int) -> str:
+def log_line(request: tuple) -> str:
+    producer, i = request
     level = "ERROR" if i % 10 == 0 else "INFO"
     timestamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     return f"{timestamp} {level} {producer}-{i} Request processed by {producer}"
 
 
+def requests(lines_per_producer: int) -> Iterator[tuple]:
+    for i in range(lines_per_producer):
+        for n in range(1, PRODUCERS + 1):
+            yield f"web-{n}", i
+
+
 def produce(url: str, stream: str, lines_per_producer: int) -> None:
-    q = queue(url, stream, maxlen=BUFFER)
-
-    def producer(name: str) -> None:
-        for i in range(lines_per_producer):
-            q.put(log_line(name, i))  # waits while 100 lines are undelivered
-
-    threads = [threading.Thread(target=producer, args=(f"web-{n}",)) for n in range(1, PRODUCERS + 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    q.close_stream()  # like close(ch): stage 2 ends once everything is stored and acked
-    print(f"produce: {PRODUCERS * lines_per_producer} lines put, stream closed", flush=True)
+    sink = queue(url, stream, maxlen=BUFFER)  # put waits while 100 lines are undelivered
+    with ringq.Pipeline(requests(lines_per_producer)) as p:
+        p.stage(log_line, workers=PRODUCERS, maxsize=BUFFER)
+        count = p.run(sink)  # sink.put(line) for every line, then sink.shutdown()
+    sink.close_stream()  # like close(ch): stage 2 ends once everything is stored and acked
+    print(f"produce: {count} lines put, stream closed", flush=True)
 
 
 # -- stage 2: parse, enrich, store ---------------------------------------------------------
@@ -84,37 +86,34 @@ CREATE TABLE IF NOT EXISTS deliveries (request_id TEXT);   -- every store attemp
 """
 
 
-def parse(line: str) -> tuple:
-    ts, level, request_id, message = line.split(" ", 3)
-    return request_id, ts, level, message, int(level == "ERROR")
-
-
 def store(url: str, stream: str, db: str, work_seconds: float) -> None:
     with sqlite3.connect(db) as conn:
         conn.executescript(SCHEMA)
-    q = queue(url, stream)
+    source = queue(url, stream)
+    local = threading.local()
 
-    def consumer() -> None:
-        conn = sqlite3.connect(db, timeout=60)
-        while True:
-            try:
-                batch = q.get_many(BATCH)
-            except ringq.ShutDown:
-                break
-            rows = [parse(m.data) for m in batch]
-            time.sleep(work_seconds * len(rows))  # the seed's slow parse-and-store
-            with conn:  # one transaction: committed before the ack, or not at all
-                conn.executemany("INSERT OR IGNORE INTO logs VALUES (?, ?, ?, ?, ?)", rows)
-                conn.executemany("INSERT INTO deliveries VALUES (?)", [(r[0],) for r in rows])
-            q.ack_many(batch)
-        conn.close()
+    def parse(msg: Message) -> tuple:
+        time.sleep(work_seconds)  # the seed's slow parse-and-enrich
+        ts, level, request_id, message = msg.data.split(" ", 3)
+        return msg, (request_id, ts, level, message, int(level == "ERROR"))
 
-    threads = [threading.Thread(target=consumer) for _ in range(CONSUMERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    print(f"store: done, {q.stats()}", flush=True)
+    def save(parsed: tuple) -> str:
+        msg, row = parsed
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = sqlite3.connect(db, timeout=60)
+            conn.execute("PRAGMA synchronous=OFF")  # a killed process loses nothing committed
+        with conn:  # committed before the ack, or not at all
+            conn.execute("INSERT OR IGNORE INTO logs VALUES (?, ?, ?, ?, ?)", row)
+            conn.execute("INSERT INTO deliveries VALUES (?)", (row[0],))
+        msg.ack()  # only now: a kill before this line delivers the line again
+        return row[0]
+
+    with ringq.Pipeline(source) as p:  # iterates the stream until it is closed and drained
+        p.stage(parse, workers=CONSUMERS, maxsize=STAGE_QUEUE)
+        p.stage(save, workers=1, maxsize=STAGE_QUEUE)
+        count = p.run()
+    print(f"store: done, {count} lines handled, {source.stats()}", flush=True)
 
 
 # -- demo: both stages as processes, stage 2 killed and restarted ---------------------------

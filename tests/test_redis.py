@@ -474,3 +474,56 @@ def test_log_pipeline_example_survives_a_sigkill(server):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "900/900 lines stored exactly once" in out.stdout
     assert "killed mid-run: True" in out.stdout and "OK" in out.stdout
+
+
+# -- ringq.Pipeline: a StreamQueue as a sink (process 1) and as a source (process 2) ----------
+def test_stream_queue_as_pipeline_sink_then_source(client, stream):
+    sink = make(client, stream, "producer")
+    with ringq.Pipeline(range(50)) as p:
+        p.stage(lambda i: {"n": i, "sq": i * i}, workers=2, maxsize=4)
+        assert p.run(sink) == 50  # every result was sink.put(); then sink.shutdown()
+    assert sink.is_shutdown
+    sink.close_stream()  # the source pipeline below ends once all 50 are acked
+    stored = {}
+
+    def store(msg):
+        stored[msg.data["n"]] = msg.data["sq"]  # idempotent: keyed by n
+        msg.ack()  # after the store: a crash before it delivers the entry again
+        return msg.id
+
+    source = make(client, stream, "consumer")
+    with ringq.Pipeline(source) as p2:
+        p2.stage(store, workers=3, maxsize=4)
+        ids = list(p2)
+    assert stored == {i: i * i for i in range(50)}
+    assert len(set(ids)) == 50
+    assert source.pending() == 0 and source.qsize() == 0
+
+
+def test_pipeline_error_shuts_the_source_down_and_keeps_the_entry_pending(client, stream):
+    q = make(client, stream, "consumer")
+    q.put_many(range(10))
+
+    def fail_on_3(msg):
+        if msg.data == 3:
+            raise RuntimeError("boom")
+        msg.ack()
+        return msg.data
+
+    with pytest.raises(RuntimeError, match="boom"):
+        with ringq.Pipeline(q) as p:
+            p.stage(fail_on_3, maxsize=1)
+            list(p)
+    assert q.is_shutdown  # the pipeline stopped its source
+    other = make(client, stream, "other", claim_idle=0.05, claim_interval=0.05)
+    time.sleep(0.1)
+    rest = []
+    while True:
+        try:
+            batch = other.get_many(100, timeout=0.5)
+        except ringq.Empty:
+            break
+        rest += [m.data for m in batch]
+        other.ack_many(batch)
+    assert 3 in rest  # the failed entry was not lost: another consumer got it
+    assert other.pending() == 0
