@@ -12,8 +12,8 @@ when it falls under 1/8 full. A call that can proceed does its work in one short
 locked section and never releases the GIL. A call that must wait parks its thread:
 it takes a *parker* (a PyThread lock held in the "acquired" state), links a
 ``Waiter`` that points at it into the getters, putters or joiners list, and blocks
-on the parker with the GIL released. A waker unlinks the oldest waiter, marks it
-woken and, after leaving the locked section, releases its parker; it wakes one
+on the parker with the GIL released. A waker unlinks the oldest waiter, claims it
+(see below) and, after leaving the locked section, releases its parker; it wakes one
 waiter per item or slot it made available, and nobody when nobody waits. The woken
 thread re-checks the queue itself: nothing is handed over, so a thread that leaves
 early (timeout, Ctrl-C) never strands an item, and one that leaves on an exception
@@ -36,10 +36,41 @@ queue is then exactly as if it had never waited (atomic cancellation). Each wait
 uses a fresh record, whose fields other than the node are written before linking
 and never again, so a waker may read them after unlocking.
 
-For issue 8: a select over several queues would link one node per queue, each
-pointing at one shared record, and let the first claim win (the claim checks a
-flag on the shared record under each queue's lock); a cancel token would keep its
-own list of such records. The ``task`` field is where such a record hangs.
+Links and claims (select, cancel tokens)
+----------------------------------------
+A ``Waiter`` is one *link* of a waiting call, and a call may have several, each in
+a different list under a different lock: ``select()`` links one per open queue into
+their getters lists, and a call given ``cancel=token`` links one more into the
+token's own list. All links of a call share its parker and one ``int`` claim flag;
+each link has a ``tag`` (its number, > 0). A waker takes a link out of its list and
+claims the call by changing the flag from 0 to the link's tag (``ringq_claim``: an
+atomic compare-and-swap on free-threaded builds, where the links sit under
+different locks; a plain store under the GIL). Only the winner releases the parker,
+so a call is woken once. A link whose call is already claimed (another queue of
+the select woke it, or the token fired) is dropped *without counting*: the waker
+goes on to the next waiter, so the wake-up meant for an item or a slot is never
+spent on a call that will not use it. The woken call then takes its other links
+out (each under its own list's lock); once none is reachable the flag is final,
+and the call reads which link won. If it leaves without using the wake-up
+(Ctrl-C, Cancelled, or a select that took from another queue while the one that
+woke it still has items), it passes it on to the next waiter of that list. A plain
+call has one link (and a second one only with a token), so the scheme costs a
+plain wait one compare on the flag. Lock order: a queue's lock may be held while
+taking a token's (never the reverse), and no two queues' locks are ever held at once.
+
+Async records have exactly one link, so a waker's claim on them always wins: the
+skip path never drops a list's reference to a record without waking it. An
+``aselect()`` would need several linked records per task and a skip path that
+hands the skipped record's reference to the waker's chain to be dropped after
+unlocking; that is not built yet (see docs/api.md).
+
+Statistics and watermarks ride on the same locked sections: counters are guarded
+fields, and the fast paths compare the new size with one precomputed threshold
+each (``_alert_up`` for puts, ``_alert_down`` for gets), so they gain one
+predictable branch; the rare work (a new high-water mark, a crossed watermark)
+runs out of line. A watermark callback runs after unlocking, in the thread whose
+call crossed the mark, serialised by a per-queue RLock that delivers the current
+state (see _deliver_watermark).
 
 Lock rules (every field of Queue below the "guarded" line obeys them)
 --------------------------------------------------------------------
@@ -55,12 +86,16 @@ Lock rules (every field of Queue below the "guarded" line obeys them)
    the slots out of the queue under the lock, then decrefs them outside it.
 4. A thread never blocks on the state lock with the GIL held: PyMutex detaches
    while it waits, and on GIL builds there is nothing to block on.
-5. A waiter marked woken keeps its Waiter record alive until its parker has been
-   released (it blocks on the parker if needed), so a waker may release the parker
-   after unlocking without the record disappearing under it.
+5. A thread whose call was claimed keeps its Waiter links alive until its parker
+   has been released (it blocks on the parker if needed), so a waker may release
+   the parker after unlocking without the links disappearing under it. The same
+   holds for select's links and for the token links (CancelToken has its own
+   ringq_mutex, with the same rules, guarding its list and its cancelled flag).
 6. An async record is kept alive by the reference its list owns, which a claim hands
    to the waker's chain; so it cannot disappear between the claim and the wake-up
    either. Its future is resolved, and the reference dropped, after unlocking.
+7. Callbacks (on_watermark) and the producer handle's shutdown run after unlocking;
+   a locked section only decides *whether* to run them.
 
 Why this holds without a GIL (free-threaded CPython)
 -----------------------------------------------------
@@ -69,9 +104,13 @@ state lock is a real PyMutex, and no field is read or written outside it. The on
 reads without it are the GC's traverse (the GC stops the world, and a stopped
 thread is never inside a locked section, because sections contain no stop point)
 and the two module globals _fork_generation and _main_thread_ident, written only at
-import and in a fork child, where a single thread runs. A waiter's ``woken`` flag
-is written by its waker and read by the waiter, both under the lock; the parker's
-release and acquire order the waiter's later reads.
+import and in a fork child, where a single thread runs. A link's ``unlinked`` flag
+is written by its waker and read by the waiter, both under that list's lock. The
+claim flag is the one datum shared across locks: it is changed only by the atomic
+compare-and-swap, and read by the waiter only after it has taken every link out
+under each list's lock, which orders it after every waker's claim; the parker's
+release and acquire order the waiter's later reads. select()'s random scan order
+comes from an atomically advanced counter (ringq_next_seed), not a shared PRNG state.
 """
 
 cimport cython
