@@ -414,3 +414,44 @@ def test_sequence_sources_of_any_size_keep_their_order():
         with ringq.Pipeline(source) as p:
             p.stage(square, workers=3, maxsize=4, ordered=True)
             assert collect(p) == [x * x for x in data]
+
+
+class DuckQueue:
+    """Only the Queue API a pipeline relies on (no get_many): put, get, iteration, shutdown."""
+
+    def __init__(self, maxsize=0):
+        self._q = ringq.Queue(maxsize)
+        self.shutdown_calls = 0
+
+    def put(self, item):
+        self._q.put(item)
+
+    def get(self):
+        return self._q.get()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return self._q.get()
+        except ringq.ShutDown:
+            raise StopIteration from None
+
+    def shutdown(self):
+        self.shutdown_calls += 1
+        self._q.shutdown()
+
+
+def test_duck_typed_queue_source_and_sink():
+    source, sink = DuckQueue(), DuckQueue(4)
+    for i in range(50):
+        source.put(i)
+    source.shutdown()
+    received = []
+    reader = Call(lambda: received.extend(sink))
+    p = ringq.Pipeline(source).stage(square, workers=2, maxsize=2)
+    assert Call(p.run, sink).value(LONG * 3) == 50
+    reader.wait()
+    assert sorted(received) == [i * i for i in range(50)]
+    assert sink.shutdown_calls == 1
