@@ -446,10 +446,15 @@ cdef void _wake_chain(Waiter *w) noexcept nogil:
             parker = w.parker
             PyThread_release_lock(parker)
         elif ringq_claim_read(w.claim) != w.tag:
-            decref(task)  # an aselect link claimed through another queue: only the list's reference
+            _drop_task_ref(w.task)  # an aselect link claimed through another queue: only the list's reference
         else:
             nxt = _wake_task(w.task, nxt)
         w = nxt
+
+
+cdef void _drop_task_ref(PyObject *task) noexcept with gil:
+    """Drop the reference a list held to an async record that is not to be woken (a skipped aselect link)."""
+    decref(task)
 
 
 cdef Waiter *_wake_task(PyObject *task, Waiter *nxt) noexcept with gil:
