@@ -616,3 +616,35 @@ def test_blocking_put_gets_in_when_room_appears_under_load(PQ):
         call.value()
     expected = [0, 0] + [(lvl, k) for k in range(3) for lvl in range(3)]
     assert sorted(got, key=repr) == sorted(expected, key=repr)
+
+
+# -- asyncio ------------------------------------------------------------------------------
+
+
+def test_async_puts_take_a_priority(PQ):
+    import asyncio
+
+    async def main():
+        q = PQ(levels=3, maxsize=4)
+        await q.aput("default")                      # levels // 2
+        await q.aput("low", 2)
+        await q.aput_many(["u1", "u2"], priority=0)
+        with pytest.raises(ValueError, match=r"priority must be in range\(3\), not 3"):
+            await q.aput("x", 3)
+        with pytest.raises(TypeError, match="priority must be an integer"):
+            await q.aput_many(["x"], priority="high")
+        # Full: an urgent aput waits for room like any put, then goes first.
+        waiter = asyncio.ensure_future(q.aput("u3", priority=0, timeout=LONG))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        assert q.get() == "u1"
+        await asyncio.wait_for(waiter, LONG)
+        with pytest.raises(ringq.Full):
+            await q.aput("late", priority=1, timeout=0.01)
+        return q.get_many(10)
+
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(main()) == ["u2", "u3", "default", "low"]
+    finally:
+        loop.close()

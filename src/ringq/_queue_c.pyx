@@ -12,8 +12,8 @@ when it falls under 1/8 full. A call that can proceed does its work in one short
 locked section and never releases the GIL. A call that must wait parks its thread:
 it takes a *parker* (a PyThread lock held in the "acquired" state), links a
 ``Waiter`` that points at it into the getters, putters or joiners list, and blocks
-on the parker with the GIL released. A waker unlinks the oldest waiter, marks it
-woken and, after leaving the locked section, releases its parker; it wakes one
+on the parker with the GIL released. A waker unlinks the oldest waiter, claims it
+(see below) and, after leaving the locked section, releases its parker; it wakes one
 waiter per item or slot it made available, and nobody when nobody waits. The woken
 thread re-checks the queue itself: nothing is handed over, so a thread that leaves
 early (timeout, Ctrl-C) never strands an item, and one that leaves on an exception
@@ -36,10 +36,41 @@ queue is then exactly as if it had never waited (atomic cancellation). Each wait
 uses a fresh record, whose fields other than the node are written before linking
 and never again, so a waker may read them after unlocking.
 
-For issue 8: a select over several queues would link one node per queue, each
-pointing at one shared record, and let the first claim win (the claim checks a
-flag on the shared record under each queue's lock); a cancel token would keep its
-own list of such records. The ``task`` field is where such a record hangs.
+Links and claims (select, cancel tokens)
+----------------------------------------
+A ``Waiter`` is one *link* of a waiting call, and a call may have several, each in
+a different list under a different lock: ``select()`` links one per open queue into
+their getters lists, and a call given ``cancel=token`` links one more into the
+token's own list. All links of a call share its parker and one ``int`` claim flag;
+each link has a ``tag`` (its number, > 0). A waker takes a link out of its list and
+claims the call by changing the flag from 0 to the link's tag (``ringq_claim``: an
+atomic compare-and-swap on free-threaded builds, where the links sit under
+different locks; a plain store under the GIL). Only the winner releases the parker,
+so a call is woken once. A link whose call is already claimed (another queue of
+the select woke it, or the token fired) is dropped *without counting*: the waker
+goes on to the next waiter, so the wake-up meant for an item or a slot is never
+spent on a call that will not use it. The woken call then takes its other links
+out (each under its own list's lock); once none is reachable the flag is final,
+and the call reads which link won. If it leaves without using the wake-up
+(Ctrl-C, Cancelled, or a select that took from another queue while the one that
+woke it still has items), it passes it on to the next waiter of that list. A plain
+call has one link (and a second one only with a token), so the scheme costs a
+plain wait one compare on the flag. Lock order: a queue's lock may be held while
+taking a token's (never the reverse), and no two queues' locks are ever held at once.
+
+Async records have exactly one link, so a waker's claim on them always wins: the
+skip path never drops a list's reference to a record without waking it. An
+``aselect()`` would need several linked records per task and a skip path that
+hands the skipped record's reference to the waker's chain to be dropped after
+unlocking; that is not built yet (see docs/api.md).
+
+Statistics and watermarks ride on the same locked sections: counters are guarded
+fields, and the fast paths compare the new size with one precomputed threshold
+each (``_alert_up`` for puts, ``_alert_down`` for gets), so they gain one
+predictable branch; the rare work (a new high-water mark, a crossed watermark)
+runs out of line. A watermark callback runs after unlocking, in the thread whose
+call crossed the mark, serialised by a per-queue RLock that delivers the current
+state (see _deliver_watermark).
 
 Lock rules (every field of Queue below the "guarded" line obeys them)
 --------------------------------------------------------------------
@@ -55,12 +86,16 @@ Lock rules (every field of Queue below the "guarded" line obeys them)
    the slots out of the queue under the lock, then decrefs them outside it.
 4. A thread never blocks on the state lock with the GIL held: PyMutex detaches
    while it waits, and on GIL builds there is nothing to block on.
-5. A waiter marked woken keeps its Waiter record alive until its parker has been
-   released (it blocks on the parker if needed), so a waker may release the parker
-   after unlocking without the record disappearing under it.
+5. A thread whose call was claimed keeps its Waiter links alive until its parker
+   has been released (it blocks on the parker if needed), so a waker may release
+   the parker after unlocking without the links disappearing under it. The same
+   holds for select's links and for the token links (CancelToken has its own
+   ringq_mutex, with the same rules, guarding its list and its cancelled flag).
 6. An async record is kept alive by the reference its list owns, which a claim hands
    to the waker's chain; so it cannot disappear between the claim and the wake-up
    either. Its future is resolved, and the reference dropped, after unlocking.
+7. Callbacks (on_watermark) and the producer handle's shutdown run after unlocking;
+   a locked section only decides *whether* to run them.
 
 Why this holds without a GIL (free-threaded CPython)
 -----------------------------------------------------
@@ -69,9 +104,13 @@ state lock is a real PyMutex, and no field is read or written outside it. The on
 reads without it are the GC's traverse (the GC stops the world, and a stopped
 thread is never inside a locked section, because sections contain no stop point)
 and the two module globals _fork_generation and _main_thread_ident, written only at
-import and in a fork child, where a single thread runs. A waiter's ``woken`` flag
-is written by its waker and read by the waiter, both under the lock; the parker's
-release and acquire order the waiter's later reads.
+import and in a fork child, where a single thread runs. A link's ``unlinked`` flag
+is written by its waker and read by the waiter, both under that list's lock. The
+claim flag is the one datum shared across locks: it is changed only by the atomic
+compare-and-swap, and read by the waiter only after it has taken every link out
+under each list's lock, which orders it after every waker's claim; the parker's
+release and acquire order the waiter's later reads. select()'s random scan order
+comes from an atomically advanced counter (ringq_next_seed), not a shared PRNG state.
 """
 
 cimport cython
@@ -1236,13 +1275,11 @@ cdef class Queue:
         return 0
 
     @cython.final
-    cdef inline bint _try_put(self, object item) except -1:
-        """aput's fast path (the same as _put's): put *item* if it fits in its ring as it is; False otherwise."""
+    cdef inline bint _try_put(self, object item, Py_ssize_t level) except -1:
+        """aput's fast path (the same as _put's): put *item* at *level* if it fits in its ring as it is."""
         cdef Waiter *chain
         cdef Ring *r
-        cdef Py_ssize_t level
         self._lock()
-        level = self._async_level()
         r = self._level_ring(level)
         if not self._shutdown and r.count < r.cap and (
                 self._bound <= 0 or self._size() < self._bound):
@@ -2030,17 +2067,15 @@ cdef class Queue:
 
     @cython.final
     cdef Py_ssize_t _put_or_link(self, _AsyncWaiter rec, tuple batch, Py_ssize_t done,
-                                 int64_t deadline) except -1:
-        """Put what fits of batch[done:]; return the new *done*. Unless all are in, raise or link *rec*."""
+                                 int64_t deadline, Py_ssize_t level) except -1:
+        """Put what fits of batch[done:] at *level*; return the new *done*. Unless all are in, raise or link *rec*."""
         cdef Py_ssize_t n = len(batch)
         cdef Py_ssize_t take
-        cdef Py_ssize_t level
         cdef Waiter *chain = NULL
         cdef object failure = None
         cdef Ring *r
         cdef bint event = False
         self._lock()
-        level = self._async_level()
         r = self._level_ring(level)
         if self._shutdown:
             failure = ShutDown
@@ -2074,11 +2109,6 @@ cdef class Queue:
         return done
 
     @cython.final
-    cdef inline Py_ssize_t _async_level(self) noexcept:
-        """Lock held. The level aput uses: 0 for a Queue; for a PriorityQueue its default, levels // 2."""
-        return (self._nlower + 1) // 2
-
-    @cython.final
     cdef bint _joined_or_link(self, _AsyncWaiter rec, int64_t deadline) except -1:
         """True if no task is unfinished; else raise TimeoutError past *deadline*, or link *rec*."""
         self._lock()
@@ -2107,17 +2137,17 @@ cdef class Queue:
         cdef tuple batch
         if timeout is not None:
             deadline = _deadline(timeout)
-        if self._try_put(item):
+        if self._try_put(item, 0):
             return
         batch = (item,)
-        if self._put_or_link(None, batch, 0, deadline):
+        if self._put_or_link(None, batch, 0, deadline, 0):
             return
         while True:
             rec = self._new_task_waiter(&self._putters)
-            if self._put_or_link(rec, batch, 0, deadline):
+            if self._put_or_link(rec, batch, 0, deadline, 0):
                 return
             await self._sleep(rec, deadline)
-            if self._put_or_link(None, batch, 0, deadline):
+            if self._put_or_link(None, batch, 0, deadline, 0):
                 return
 
     async def aput_many(self, items, timeout=None):
@@ -2136,13 +2166,13 @@ cdef class Queue:
             deadline = _deadline(timeout)
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
-        done = self._put_or_link(None, batch, 0, deadline)
+        done = self._put_or_link(None, batch, 0, deadline, 0)
         while done < n:
             rec = self._new_task_waiter(&self._putters)
-            done = self._put_or_link(rec, batch, done, deadline)
+            done = self._put_or_link(rec, batch, done, deadline, 0)
             if done < n:
                 await self._sleep(rec, deadline)
-                done = self._put_or_link(None, batch, done, deadline)
+                done = self._put_or_link(None, batch, done, deadline, 0)
 
     async def aget(self, timeout=None):
         """Remove and return the oldest item, awaiting one for up to *timeout* seconds (async get()).
@@ -2412,6 +2442,53 @@ cdef class PriorityQueue(Queue):
             q.put_evict("d", priority=2)   # ('d',)
         """
         return self._put_evict(item, self._level_of(priority))
+
+    # The async puts, with a level: Queue's loops, on the same steps and waiter lists.
+
+    async def aput(self, item, priority=None, timeout=None):
+        """Put *item* at level *priority* (None: ``levels // 2``), awaiting room like Queue.aput::
+
+            await q.aput(alert, 0)
+            await q.aput(job, priority=2, timeout=1.0)
+        """
+        cdef Py_ssize_t level = self._level_of(priority)
+        cdef int64_t deadline = NO_DEADLINE
+        cdef _AsyncWaiter rec
+        cdef tuple batch
+        if timeout is not None:
+            deadline = _deadline(timeout)
+        if self._try_put(item, level):
+            return
+        batch = (item,)
+        if self._put_or_link(None, batch, 0, deadline, level):
+            return
+        while True:
+            rec = self._new_task_waiter(&self._putters)
+            if self._put_or_link(rec, batch, 0, deadline, level):
+                return
+            await self._sleep(rec, deadline)
+            if self._put_or_link(None, batch, 0, deadline, level):
+                return
+
+    async def aput_many(self, items, priority=None, timeout=None):
+        """Put every item of *items*, in order, at level *priority*, awaiting room like Queue.aput_many.
+        """
+        cdef Py_ssize_t level = self._level_of(priority)
+        cdef int64_t deadline = NO_DEADLINE
+        cdef _AsyncWaiter rec
+        cdef tuple batch
+        cdef Py_ssize_t done, n
+        if timeout is not None:
+            deadline = _deadline(timeout)
+        batch = items if type(items) is tuple else tuple(items)
+        n = len(batch)
+        done = self._put_or_link(None, batch, 0, deadline, level)
+        while done < n:
+            rec = self._new_task_waiter(&self._putters)
+            done = self._put_or_link(rec, batch, done, deadline, level)
+            if done < n:
+                await self._sleep(rec, deadline)
+                done = self._put_or_link(None, batch, done, deadline, level)
 
     def __reduce_ex__(self, protocol):
         raise TypeError("cannot pickle 'ringq.PriorityQueue' object")

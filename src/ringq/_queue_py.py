@@ -828,10 +828,6 @@ class Queue(Generic[T]):
     # a lock held by a waiting thread. Woken, it re-checks; cancelled or closed
     # while waiting, it leaves, passing on a wake-up it had already received.
 
-    def _async_level(self) -> int:
-        """The level aput uses (lock held): 0 for a Queue; a PriorityQueue's default, levels // 2."""
-        return (len(self._lower) + 1) // 2
-
     async def _sleep(self, rec: _TaskWaiter, deadline: float | None) -> None:
         timer = None
         if deadline is not None:
@@ -854,13 +850,15 @@ class Queue(Generic[T]):
         Raises Full on a timeout and ShutDown if the queue is shut down. Cancelled,
         it either put the item (and returned) or left the queue unchanged.
         """
+        await self._aput_at(item, 0, timeout)
+
+    async def _aput_at(self, item: T, level: int, timeout: float | None) -> None:
         deadline = _deadline(timeout)
         while True:
             with self._mutex:
                 if self._shutdown:
                     raise ShutDown
                 if self._room() > 0:
-                    level = self._async_level()
                     self._level_deque(level).append(item)
                     self._unfinished += 1
                     if level:
@@ -883,6 +881,9 @@ class Queue(Generic[T]):
         As with put_many(), on a timeout (Full), a shutdown (ShutDown) or a
         cancellation the items already put stay in the queue.
         """
+        await self._aput_many_at(items, 0, timeout)
+
+    async def _aput_many_at(self, items: Iterable[T], level: int, timeout: float | None) -> None:
         deadline = _deadline(timeout)
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
@@ -891,7 +892,6 @@ class Queue(Generic[T]):
             with self._mutex:
                 if self._shutdown:
                     raise ShutDown
-                level = self._async_level()
                 append = self._level_deque(level).append  # allocated before the room check (see put_many)
                 room = self._room()
                 take = n - done if n - done < room else room
@@ -1150,6 +1150,18 @@ class PriorityQueue(Queue[T]):
         Returns the evicted (or refused) items as a tuple, ``()`` if there was room.
         """
         return self._put_evict(item, self._level_of(priority))
+
+    async def aput(  # type: ignore[override]
+        self, item: T, priority: int | None = None, timeout: float | None = None
+    ) -> None:
+        """Put *item* at level *priority* (None: ``levels // 2``), awaiting room like Queue.aput."""
+        await self._aput_at(item, self._level_of(priority), timeout)
+
+    async def aput_many(  # type: ignore[override]
+        self, items: Iterable[T], priority: int | None = None, timeout: float | None = None
+    ) -> None:
+        """Put every item of *items*, in order, at level *priority*, awaiting room like Queue.aput_many."""
+        await self._aput_many_at(items, self._level_of(priority), timeout)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError("cannot pickle 'ringq.PriorityQueue' object")

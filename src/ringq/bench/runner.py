@@ -287,7 +287,11 @@ def noisy_rows(results: Sequence[WorkloadResult]) -> List[str]:
 def _table(result: WorkloadResult, metric: Metric) -> List[str]:
     """The rows of one metric of one workload, as aligned text."""
     reference = result.spec.reference
+    # Workloads with their own contenders (priority, broadcast) have no SimpleQueue row.
+    show_simple = result.entry(SIMPLE_REFERENCE) is not None
     header = ["queue", metric.label, f"vs {reference}", f"vs {SIMPLE_REFERENCE}", "spread"]
+    if not show_simple:
+        del header[3]
     show_method = result.spec.uses_batch_method
     if show_method:
         header.insert(1, "method")
@@ -302,6 +306,8 @@ def _table(result: WorkloadResult, metric: Metric) -> List[str]:
                    _fmt_ratio(result.ratio(entry.queue, reference, metric)),
                    _fmt_ratio(result.ratio(entry.queue, SIMPLE_REFERENCE, metric)),
                    _fmt_spread(entry.spread(metric.key))]
+        if not show_simple:
+            del row[3]
         if show_method:
             row.insert(1, entry.batch_method)
         rows.append(row)
@@ -414,6 +420,7 @@ def to_json(results: Sequence[WorkloadResult], environment: Dict[str, Any], conf
             }
         workloads[result.spec.name] = {
             "description": result.spec.describe(result.size),
+            "reference": result.spec.reference,
             "size": result.size,
             "size_unit": result.spec.size_unit,
             "metrics": [{"key": m.key, "label": m.label, "higher_is_better": m.higher_is_better}

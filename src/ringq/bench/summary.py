@@ -23,7 +23,9 @@ from .peers import REFERENCE, SIMPLE_REFERENCE
 
 __all__ = ["collect", "main", "render"]
 
-#: (workload, metric label, queue) -> {reference: [ratio of each run]}
+#: (workload, metric label, queue) -> {reference: [ratio of each run]}. A workload
+#: with its own reference (priority, broadcast: see the JSON's "reference") files its
+#: ratios against it under REFERENCE, and render() names it.
 Ranges = Dict[Tuple[str, str, str], Dict[str, List[float]]]
 
 
@@ -32,12 +34,13 @@ def collect(documents: Sequence[Dict[str, Any]]) -> Ranges:
     ranges: Ranges = {}
     for document in documents:
         for workload, data in document["workloads"].items():
+            own = data.get("reference", REFERENCE)
             for metric in data["metrics"]:
                 for queue, entry in data["entries"].items():
                     slot = ranges.setdefault((workload, metric["label"], queue),
                                              {REFERENCE: [], SIMPLE_REFERENCE: []})
-                    for reference in (REFERENCE, SIMPLE_REFERENCE):
-                        ratio = entry.get("ratio_vs_" + reference, {}).get(metric["key"])
+                    for reference, key in ((REFERENCE, own), (SIMPLE_REFERENCE, SIMPLE_REFERENCE)):
+                        ratio = entry.get("ratio_vs_" + key, {}).get(metric["key"])
                         if ratio is not None:
                             slot[reference].append(ratio)
     return ranges
@@ -58,19 +61,27 @@ def render(documents: Sequence[Dict[str, Any]], queue_filter: Optional[str] = No
     """The Markdown table of ranges, with a line saying what it summarises."""
     stamps = sorted(document.get("timestamp") or "?" for document in documents)
     python = {document["environment"]["python"]["version"] for document in documents}
+    own_names = any(data.get("reference", REFERENCE) != REFERENCE
+                    for document in documents for data in document["workloads"].values())
     lines = [
         f"Range over {len(documents)} run(s) of `python -m ringq bench` "
         f"({stamps[0]} to {stamps[-1]}, Python {', '.join(sorted(python))}):",
         "",
-        f"| workload | queue | vs {REFERENCE} | vs {SIMPLE_REFERENCE} | runs |",
+        f"| workload | queue | vs {REFERENCE}{' (or as named)' if own_names else ''} "
+        f"| vs {SIMPLE_REFERENCE} | runs |",
         "|---|---|---|---|---|",
     ]
+    own_reference = {workload: data.get("reference", REFERENCE)
+                     for document in documents for workload, data in document["workloads"].items()}
     for (workload, label, queue), by_reference in collect(documents).items():
         if queue_filter and not queue.startswith(queue_filter):
             continue
-        if queue in (REFERENCE, SIMPLE_REFERENCE):
+        own = own_reference.get(workload, REFERENCE)
+        if queue in (REFERENCE, SIMPLE_REFERENCE, own):
             continue  # 1.00x against itself, by definition
         name = workload if label in ("items/s", "us/round trip") else f"{workload} ({label})"
+        if own != REFERENCE:
+            queue = f"{queue} (vs {own})"
         runs = max(len(values) for values in by_reference.values())
         lines.append(f"| {name} | {queue} | {_span(by_reference[REFERENCE])} | "
                      f"{_span(by_reference[SIMPLE_REFERENCE])} | {runs} |")

@@ -675,3 +675,7 @@ WORKLOADS: Dict[str, WorkloadSpec] = {
 from .priority_broadcast import TOOLKIT_WORKLOADS  # noqa: E402 - it imports this module's names
 
 WORKLOADS.update(TOOLKIT_WORKLOADS)
+
+from .select_bench import SELECT_WORKLOADS  # noqa: E402 - it imports this module's names
+
+WORKLOADS.update(SELECT_WORKLOADS)
