@@ -414,32 +414,51 @@ cdef inline Py_ssize_t wl_length(WaitList *wl) noexcept nogil:
     return n
 
 
-cdef void wake_chain(Waiter *w) noexcept:
-    """Wake every waiter of a claimed chain. Call after unlocking (rules 3 and 5), with the GIL.
+cdef inline void wake_chain(Waiter *w) noexcept nogil:
+    """Wake every waiter of a claimed chain (NULL: nobody); call after unlocking (rules 3, 5 and 6).
+
+    Inline, so a fast path whose chain is NULL (nobody waits) pays one test, no call.
+    """
+    if w != NULL:
+        _wake_chain(w)
+
+
+cdef void _wake_chain(Waiter *w) noexcept nogil:
+    """wake_chain's work for a non-empty chain.
 
     A thread waiter: release its parker. An async waiter: resolve its future (see
     _AsyncWaiter.wake), then drop the reference the list held, which the claim
-    passed to this chain.
+    passed to this chain. The thread path is the same plain C as before async
+    waiters existed; only an async waiter takes the GIL (already held by every
+    caller, so that is cheap) to run Python code.
     """
     cdef Waiter *nxt
     cdef PyThread_type_lock parker
-    cdef PyObject *task
     while w != NULL:
         nxt = w.next      # read before the wake-up: the waiter may return right after
-        task = w.task
-        if task == NULL:
+        if w.task == NULL:
             parker = w.parker
             PyThread_release_lock(parker)
         else:
-            if not (<_AsyncWaiter>task).wake():
-                # Its loop is closed: the wake-up goes to the next waiter, so a dead
-                # loop never strands an item, a slot or a join.
-                w = _claim_next(<_AsyncWaiter>task)
-                if w != NULL:
-                    w.next = nxt
-                    nxt = w
-            decref(task)
+            nxt = _wake_task(w.task, nxt)
         w = nxt
+
+
+cdef Waiter *_wake_task(PyObject *task, Waiter *nxt) noexcept with gil:
+    """Wake one async waiter of a chain and drop the chain's reference to it; returns the rest of the chain.
+
+    If its loop is closed, the wake-up goes to the next waiter of its list, claimed
+    here and put at the front of the rest, so a dead loop never strands an item, a
+    slot or a join.
+    """
+    cdef Waiter *w
+    if not (<_AsyncWaiter>task).wake():
+        w = _claim_next(<_AsyncWaiter>task)
+        if w != NULL:
+            w.next = nxt
+            nxt = w
+    decref(task)
+    return nxt
 
 
 # ---------------------------------------------------------------------------
