@@ -186,8 +186,34 @@ def publish_and_route() -> None:
     assert numbers.is_shutdown and words.is_shutdown
 
 
+def asyncio_calls() -> None:
+    import asyncio
+
+    async def run() -> None:
+        q = ringq.Queue[int](maxsize=4)
+        await q.aput(1)
+        await q.aput_many([2, 3], timeout=1.0)
+        assert assert_type(await q.aget(), int) == 1
+        assert assert_type(await q.aget_many(5, timeout=1.0), list[int]) == [2, 3]
+        view = assert_type(q.async_q, ringq.AsyncQueueView[int])
+        await view.put(4)
+        assert assert_type(await view.get(), int) == 4
+        assert assert_type(q.sync_q, ringq.Queue[int]) is q
+        for _ in range(4):
+            view.task_done()
+        await q.ajoin(timeout=1.0)
+        q.put(5)
+        q.shutdown()
+        assert [item async for item in q] == [5]
+        with expect(ringq.ShutDown, "aget after shutdown and drain"):
+            await q.aget()
+
+    asyncio.run(run())
+
+
 def main() -> None:
     basics()
+    asyncio_calls()
     producer_consumer()
     context_manager()
     final_and_unpicklable()

@@ -121,7 +121,6 @@ def test_timeouts_raise_full_and_empty(Queue, arun):
             await q.aput("y", timeout=0.05)
         with pytest.raises(asyncio.QueueFull):
             await q.aput_many(["y", "z"], timeout=0)
-        q.task_done() if False else None
         with pytest.raises(TimeoutError):
             await q.ajoin(timeout=0.02)
         return list(q.get_many(5))

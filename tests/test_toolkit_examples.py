@@ -62,3 +62,4 @@ def test_rate_limited_requests_keep_to_the_rate():
     # Never more than burst + rate * t requests by time t after the first.
     for i, t in enumerate(sent):
         assert i + 1 <= 5 + 50 * (t - sent[0]) + 1e-6 + 1, (i, t)
+

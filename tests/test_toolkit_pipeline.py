@@ -379,3 +379,38 @@ def test_maxsize_one_everywhere_under_errors_never_hangs(ordered):
         call.wait(LONG * 3)
         assert isinstance(call.exc, RuntimeError) and str(call.exc) == f"failed at {fail_at}"
         assert not pipeline_threads()
+
+
+def test_items_are_passed_on_without_waiting_for_a_batch():
+    # From a queue: what it holds goes on at once, even though more may come later.
+    source = ringq.Queue()
+    source.put_many([1, 2, 3])
+    p = ringq.Pipeline(source).stage(square)
+    results = iter(p)
+    assert sorted(Call(next, results).value() for _ in range(3)) == [1, 4, 9]
+    source.put(4)
+    assert Call(next, results).value() == 16
+    source.shutdown()
+    assert Call(list, results).value() == []
+    # From a generator that stalls: the items before the stall come out during it.
+    go_on = threading.Event()
+
+    def stalling():
+        yield 1
+        yield 2
+        assert go_on.wait(LONG)
+        yield 3
+
+    p = ringq.Pipeline(stalling()).stage(square, maxsize=8)
+    results = iter(p)
+    assert [Call(next, results).value() for _ in range(2)] == [1, 4]
+    go_on.set()
+    assert Call(list, results).value() == [9]
+
+
+def test_sequence_sources_of_any_size_keep_their_order():
+    data = list(range(1000))
+    for source in (data, tuple(data), range(1000), dict.fromkeys(data)):
+        with ringq.Pipeline(source) as p:
+            p.stage(square, workers=3, maxsize=4, ordered=True)
+            assert collect(p) == [x * x for x in data]

@@ -440,8 +440,16 @@ def test_asubmit_waits_for_room_without_blocking_the_loop():
         second = await asyncio.wait_for(waiting, LONG)
         return ticks, await first, await second
 
+    class NoThreads(cf.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            raise AssertionError("asubmit must wait with Queue.aput, not in a helper thread")
+
+    async def without_helper_threads():
+        asyncio.get_running_loop().set_default_executor(NoThreads())
+        return await main()
+
     try:
-        assert asyncio.run(main()) == (5, "1", "2")
+        assert asyncio.run(without_helper_threads()) == (5, "1", "2")
     finally:
         gate.release.set()
         pool.shutdown()

@@ -20,7 +20,7 @@ and ``ringq.Router``.
 """
 from ._asyncview import AsyncQueueView
 from ._errors import Cancelled, Empty, Full, ShutDown
-from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue, select
+from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue, aselect, select
 from ._stats import QueueStatistics
 from .broadcast import Broadcast, Subscription
 from .pipeline import SKIP, Pipeline, StageStats
@@ -52,5 +52,6 @@ __all__ = [
     "Subscription",
     "UnroutableError",
     "__version__",
+    "aselect",
     "select",
 ]

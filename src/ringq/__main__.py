@@ -42,10 +42,22 @@ def _build_parsers() -> "tuple[argparse.ArgumentParser, argparse.ArgumentParser]
         ),
     )
     add_bench_arguments(bench)
+    commands.add_parser(
+        "bench-async",
+        help="benchmark the async calls against janus, culsans and asyncio.Queue "
+             "(python -m ringq bench-async --help)",
+        add_help=False,
+    )
     return parser, bench
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench-async"]:
+        # Its own options, parsed by ringq.bench.asyncbench.
+        from .bench.asyncbench import main as bench_async_main
+
+        return bench_async_main(argv[1:])
     parser, bench = _build_parsers()
     args, unknown = parser.parse_known_args(argv)
     if unknown:

@@ -8,7 +8,7 @@ Shared by both implementations: it only uses the queue's public API.
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Generic, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -41,34 +41,34 @@ class AsyncQueueView(Generic[T]):
     @property
     def maxsize(self) -> int:
         """The queue's bound; ``<= 0`` means unbounded."""
-        return self._queue.maxsize
+        return cast(int, self._queue.maxsize)
 
     def qsize(self) -> int:
-        return self._queue.qsize()
+        return cast(int, self._queue.qsize())
 
     def empty(self) -> bool:
-        return self._queue.empty()
+        return cast(bool, self._queue.empty())
 
     def full(self) -> bool:
-        return self._queue.full()
+        return cast(bool, self._queue.full())
 
     def put(self, item: T) -> Awaitable[None]:
         """``await put(item)``: wait for room, like ``asyncio.Queue.put``."""
-        return self._queue.aput(item)
+        return cast("Awaitable[None]", self._queue.aput(item))
 
     def get(self) -> Awaitable[T]:
         """``await get()``: wait for an item, like ``asyncio.Queue.get``."""
-        return self._queue.aget()
+        return cast("Awaitable[T]", self._queue.aget())
 
     def join(self) -> Awaitable[None]:
         """``await join()``: wait until every item is marked done."""
-        return self._queue.ajoin()
+        return cast("Awaitable[None]", self._queue.ajoin())
 
     def put_nowait(self, item: T) -> None:
         self._queue.put_nowait(item)
 
     def get_nowait(self) -> T:
-        return self._queue.get_nowait()
+        return cast(T, self._queue.get_nowait())
 
     def task_done(self) -> None:
         self._queue.task_done()
@@ -78,10 +78,10 @@ class AsyncQueueView(Generic[T]):
 
     @property
     def is_shutdown(self) -> bool:
-        return self._queue.is_shutdown
+        return cast(bool, self._queue.is_shutdown)
 
-    def __aiter__(self) -> Any:
-        return self._queue.__aiter__()
+    def __aiter__(self) -> AsyncIterator[T]:
+        return cast("AsyncIterator[T]", self._queue.__aiter__())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, AsyncQueueView):

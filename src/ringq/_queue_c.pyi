@@ -39,6 +39,9 @@ class Producer:
 def select(
     *queues: Queue[Any], timeout: float | None = None, priority: bool = False, cancel: CancelToken | None = None
 ) -> tuple[Queue[Any], Any]: ...
+async def aselect(
+    *queues: Queue[Any], timeout: float | None = None, priority: bool = False
+) -> tuple[Queue[Any], Any]: ...
 
 class Queue(Generic[_T]):  # not @final: PriorityQueue extends it
     def __init__(self, maxsize: int = 0) -> None: ...

@@ -58,11 +58,13 @@ call has one link (and a second one only with a token), so the scheme costs a
 plain wait one compare on the flag. Lock order: a queue's lock may be held while
 taking a token's (never the reverse), and no two queues' locks are ever held at once.
 
-Async records have exactly one link, so a waker's claim on them always wins: the
-skip path never drops a list's reference to a record without waking it. An
-``aselect()`` would need several linked records per task and a skip path that
-hands the skipped record's reference to the waker's chain to be dropped after
-unlocking; that is not built yet (see docs/api.md).
+Async records: a plain async wait has one record with one link, so a waker's
+claim on it always wins. ``aselect()`` links one record per queue, all sharing the
+task's future and the claim flag of the first record (which the others keep alive
+through ``owner``). A waker that loses the claim on such a link cannot drop the
+list's reference under the lock (rule 2), so wl_claim puts the skipped async link
+on the chain uncounted, and wake_chain, after unlocking, sees that the claim went
+to another link (``*claim != tag``) and only drops the reference.
 
 Statistics and watermarks ride on the same locked sections: counters are guarded
 fields, and the fast paths compare the new size with one precomputed threshold
@@ -381,7 +383,9 @@ cdef Waiter *wl_claim(WaitList *wl, Py_ssize_t n) noexcept nogil:
     Every link looked at is unlinked and marked ``unlinked``. A link whose call was
     already claimed through another list (a select woken by another queue, a
     cancelled token) is skipped without counting, so the next waiter gets the
-    wake-up instead.
+    wake-up instead. A skipped *async* link (an aselect's) still joins the chain,
+    uncounted: the list's reference to its record is dropped by wake_chain, after
+    unlocking, which sees that the claim went to another link and wakes nothing.
     """
     cdef Waiter *chain = NULL
     cdef Waiter *last = NULL
@@ -396,12 +400,14 @@ cdef Waiter *wl_claim(WaitList *wl, Py_ssize_t n) noexcept nogil:
         w.next = NULL
         w.unlinked = True
         if ringq_claim(w.claim, w.tag):
-            if last == NULL:
-                chain = w
-            else:
-                last.next = w
-            last = w
             n -= 1
+        elif w.task == NULL:
+            continue  # a thread's link: the thread owns it, nothing to release
+        if last == NULL:
+            chain = w
+        else:
+            last.next = w
+        last = w
     return chain
 
 
@@ -414,32 +420,58 @@ cdef inline Py_ssize_t wl_length(WaitList *wl) noexcept nogil:
     return n
 
 
-cdef void wake_chain(Waiter *w) noexcept:
-    """Wake every waiter of a claimed chain. Call after unlocking (rules 3 and 5), with the GIL.
+cdef inline void wake_chain(Waiter *w) noexcept nogil:
+    """Wake every waiter of a claimed chain (NULL: nobody); call after unlocking (rules 3, 5 and 6).
+
+    Inline, so a fast path whose chain is NULL (nobody waits) pays one test, no call.
+    """
+    if w != NULL:
+        _wake_chain(w)
+
+
+cdef void _wake_chain(Waiter *w) noexcept nogil:
+    """wake_chain's work for a non-empty chain.
 
     A thread waiter: release its parker. An async waiter: resolve its future (see
     _AsyncWaiter.wake), then drop the reference the list held, which the claim
-    passed to this chain.
+    passed to this chain. The thread path is the same plain C as before async
+    waiters existed; only an async waiter takes the GIL (already held by every
+    caller, so that is cheap) to run Python code.
     """
     cdef Waiter *nxt
     cdef PyThread_type_lock parker
-    cdef PyObject *task
     while w != NULL:
         nxt = w.next      # read before the wake-up: the waiter may return right after
-        task = w.task
-        if task == NULL:
+        if w.task == NULL:
             parker = w.parker
             PyThread_release_lock(parker)
+        elif ringq_claim_read(w.claim) != w.tag:
+            _drop_task_ref(w.task)  # an aselect link claimed through another queue: only the list's reference
         else:
-            if not (<_AsyncWaiter>task).wake():
-                # Its loop is closed: the wake-up goes to the next waiter, so a dead
-                # loop never strands an item, a slot or a join.
-                w = _claim_next(<_AsyncWaiter>task)
-                if w != NULL:
-                    w.next = nxt
-                    nxt = w
-            decref(task)
+            nxt = _wake_task(w.task, nxt)
         w = nxt
+
+
+cdef void _drop_task_ref(PyObject *task) noexcept with gil:
+    """Drop the reference a list held to an async record that is not to be woken (a skipped aselect link)."""
+    decref(task)
+
+
+cdef Waiter *_wake_task(PyObject *task, Waiter *nxt) noexcept with gil:
+    """Wake one async waiter of a chain and drop the chain's reference to it; returns the rest of the chain.
+
+    If its loop is closed, the wake-up goes to the next waiter of its list, claimed
+    here and put at the front of the rest, so a dead loop never strands an item, a
+    slot or a join.
+    """
+    cdef Waiter *w
+    if not (<_AsyncWaiter>task).wake():
+        w = _claim_next(<_AsyncWaiter>task)
+        if w != NULL:
+            w.next = nxt
+            nxt = w
+    decref(task)
+    return nxt
 
 
 # ---------------------------------------------------------------------------
@@ -472,6 +504,7 @@ cdef class _AsyncWaiter:
         object fut                   # resolved by the wake-up (or the timeout timer)
         unsigned long thread_ident   # the loop's thread: a waker there needs no self-pipe write
         WaitList *wl                 # the queue's list this node joins (getters, putters, joiners)
+        _AsyncWaiter owner           # aselect: the record holding the shared claim flag (keeps it alive)
         # ---- guarded by the queue's lock ----
         Waiter node                  # node.task points back at this record
         int claim                    # the node's claim flag (an async wait has one link only)
@@ -2855,3 +2888,141 @@ cdef object _select(tuple queues, Py_ssize_t k, int64_t deadline, bint priority,
         if order != order_stack:
             PyMem_RawFree(order)
             PyMem_RawFree(links)
+
+
+# ---------------------------------------------------------------------------
+# aselect(): select() for asyncio tasks. One _AsyncWaiter per open queue, all
+# sharing the task's future and the claim flag of the first record (the owner);
+# a waker claims the task through one of them, and a later waker of another queue
+# drops its link uncounted (wl_claim / wake_chain). The task then leaves every
+# list, reads which queue won, scans again, and passes on a wake-up it did not use.
+# ---------------------------------------------------------------------------
+
+cdef int _aselect_link(_AsyncWaiter rec) except -1:
+    """Link *rec* into its queue's getters: 0, or 2 if the queue is shut down; 1 (not linked) if it has items."""
+    cdef Queue q = <Queue>rec.queue
+    cdef int down
+    q._lock()
+    if q._size() > 0:
+        q._unlock()
+        return 1
+    down = 2 if q._shutdown else 0
+    if q._fork_gen != _fork_generation:
+        q._forget_waiters_after_fork()
+    rec.fork_gen = q._fork_gen
+    rec.node.unlinked = False
+    incref(<PyObject *>rec)  # the list's reference
+    wl_append(rec.wl, &rec.node)
+    q._unlock()
+    return down
+
+
+cdef int _aselect_leave(list recs) except -1:
+    """Take every link of an aselect out of its list (dropping the list's reference); return the winning tag or 0."""
+    cdef _AsyncWaiter rec
+    cdef Queue q
+    cdef bint unlinked
+    for r in recs:
+        rec = <_AsyncWaiter>r
+        q = <Queue>rec.queue
+        unlinked = False
+        q._lock()
+        if rec.fork_gen == q._fork_gen and not rec.node.unlinked:
+            wl_remove(rec.wl, &rec.node)
+            unlinked = True
+        q._unlock()
+        if unlinked:
+            decref(<PyObject *>rec)
+    if not recs:
+        return 0
+    return ringq_claim_read(&(<_AsyncWaiter>recs[0]).claim)
+
+
+async def aselect(*queues, timeout=None, priority=False):
+    """aselect(*queues, timeout=None, priority=False)
+
+    select() for asyncio: await an item from whichever of *queues* has one first,
+    and return ``(queue, item)``. Same contract as select() (fair, exactly one item
+    from exactly one queue, shut-down queues skipped, ShutDown once all are, Empty
+    after *timeout*); the task waits on the queues' own waiter lists, so the event
+    loop never blocks. Cancelled (``task.cancel()``, ``asyncio.timeout``), it has
+    taken nothing, and a wake-up it received is passed on::
+
+        source, item = await ringq.aselect(orders, alerts)
+    """
+    cdef Py_ssize_t k = len(queues)
+    cdef int64_t deadline
+    cdef int won = 0
+    cdef _AsyncWaiter rec, first
+    cdef Queue q
+    cdef bint ready
+    cdef int linked
+    cdef Py_ssize_t open_queues
+    if k == 0:
+        raise TypeError("select() needs at least one queue")
+    for q_obj in queues:
+        if not isinstance(q_obj, Queue):
+            raise TypeError(f"select() takes ringq.Queue objects, not {type(q_obj).__name__!r}")
+    deadline = _deadline(timeout)
+    while True:
+        try:
+            got = _select(queues, k, ringq_monotonic_ns(), priority, None)  # a scan that does not wait
+        except Empty:
+            got = None
+        except BaseException:
+            if won != 0:
+                _pass_on(<Queue>queues[won - 1])
+            raise
+        if won != 0 and (got is None or got[0] is not queues[won - 1]):
+            _pass_on(<Queue>queues[won - 1])
+        won = 0
+        if got is not None:
+            return got
+        if deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline:
+            raise Empty
+        loop = _get_running_loop()
+        fut = loop.create_future()
+        recs = []
+        first = None
+        ready = False
+        open_queues = 0
+        for i in range(k):
+            q = <Queue>queues[i]
+            rec = _AsyncWaiter.__new__(_AsyncWaiter)
+            rec.queue = q
+            rec.loop = loop
+            rec.fut = fut
+            rec.thread_ident = PyThread_get_thread_ident()
+            rec.wl = &q._getters
+            rec.node.task = <PyObject *>rec
+            rec.node.parker = NULL
+            rec.node.tag = <int>(i + 1)
+            if first is None:
+                first = rec
+                first.claim = 0
+            rec.owner = first
+            rec.node.claim = &first.claim
+            linked = _aselect_link(rec)
+            if linked == 1:
+                ready = True
+                break
+            recs.append(rec)
+            if linked == 0:
+                open_queues += 1
+        if open_queues == 0:
+            ready = True  # all shut down meanwhile: no wake-up would come; the scan raises ShutDown
+        if not ready:
+            timer = None
+            if deadline != NO_DEADLINE:
+                timer = loop.call_later((deadline - ringq_monotonic_ns()) / 1e9, _resolve, fut)
+            try:
+                await fut
+            except BaseException:
+                won = _aselect_leave(recs)
+                if won != 0:
+                    _pass_on(<Queue>queues[won - 1])
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        won = _aselect_leave(recs)

@@ -34,7 +34,7 @@ from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
 from ._stats import QueueStatistics
 from ._timeout import deadline as _deadline  # shared with the toolkit modules
 
-__all__ = ["CancelToken", "PriorityQueue", "Producer", "Queue", "select"]
+__all__ = ["CancelToken", "PriorityQueue", "Producer", "Queue", "aselect", "select"]
 
 T = TypeVar("T")
 
@@ -1476,3 +1476,97 @@ def _unlink_select(links: list[tuple[Queue[Any], _Link]], token: Any, tlink: _Li
     if tlink is not None:
         token._unlink(tlink)
     return call.close()
+
+
+class _TaskSelectLink:
+    """One link of an aselect: in one queue's getters deque, sharing the task's future and claim."""
+
+    __slots__ = ("call", "queue", "loop", "fut", "thread_ident")
+
+    def __init__(self, call: _Call, queue: Queue[Any], loop: Any, fut: Any) -> None:
+        self.call = call
+        self.queue = queue
+        self.loop = loop
+        self.fut = fut
+        self.thread_ident = get_ident()
+
+    def release(self) -> bool:
+        """The waker's call (lock held): False if the task was already claimed through another queue."""
+        if not self.call._claim.acquire(False):
+            return False
+        self.call.won = self.queue
+        try:
+            if get_ident() == self.thread_ident:
+                if not self.fut.done():
+                    self.fut.set_result(None)
+            else:
+                self.loop.call_soon_threadsafe(_resolve, self.fut)
+        except Exception:  # noqa: BLE001 - the loop is closed: nobody will take this wake-up
+            return False
+        return True
+
+
+async def aselect(
+    *queues: Queue[Any], timeout: float | None = None, priority: bool = False
+) -> tuple[Queue[Any], Any]:
+    """select() for asyncio: await an item from whichever of *queues* has one first.
+
+    Same contract as the core's aselect() and as select().
+    """
+    k = len(queues)
+    if k == 0:
+        raise TypeError("select() needs at least one queue")
+    for q in queues:
+        if not isinstance(q, Queue):
+            raise TypeError(f"select() takes ringq.Queue objects, not {type(q).__name__!r}")
+    deadline = _deadline(timeout)
+    won: Any = None
+    while True:
+        try:
+            got: Any = select(*queues, timeout=0, priority=priority)  # a scan that does not wait
+        except Empty:
+            got = None
+        except BaseException:
+            if won is not None:
+                _pass_on(won)
+            raise
+        if won is not None and (got is None or got[0] is not won):
+            _pass_on(won)
+        won = None
+        if got is not None:
+            return got  # type: ignore[no-any-return]
+        if deadline is not None and monotonic() >= deadline:
+            raise Empty
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        call = _Call()
+        links: list[tuple[Queue[Any], Any]] = []
+        ready = False
+        open_queues = 0
+        for q in queues:
+            with q._mutex:
+                if q._items or q._lower_count:
+                    ready = True
+                    break
+                link = _TaskSelectLink(call, q, loop, fut)
+                q._getters._parked.append(link)
+                links.append((q, link))
+                if not q._shutdown:
+                    open_queues += 1
+        if open_queues == 0:
+            ready = True  # all shut down meanwhile: the scan raises ShutDown
+        if not ready:
+            timer = None
+            if deadline is not None:
+                timer = loop.call_later(deadline - monotonic(), _resolve, fut)
+            try:
+                await fut
+            except BaseException:
+                won = _unlink_select(links, None, None, call)
+                if won is not None:
+                    _pass_on(won)
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        won = _unlink_select(links, None, None, call)

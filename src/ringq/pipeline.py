@@ -46,6 +46,9 @@ from __future__ import annotations
 import inspect
 import sys
 import threading
+from collections.abc import Collection
+from collections.abc import Iterator as IteratorABC
+from itertools import islice
 from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Type, Union
@@ -380,26 +383,53 @@ class Pipeline:
     def _read_source(self, out: Queue[Any]) -> None:
         counters = self._source_counters
         put = out.put
+        put_many = out.put_many
         qsize = out.qsize
         stop = self._stop
+        source = self._source
         iterator: Any = None
         try:
-            iterator = iter(self._source)
-            pull = iterator.__next__
+            get_many = getattr(source, "get_many", None) if self._source_is_queue else None
+            if get_many is not None:
+                # A queue: take what it holds (up to MAX_BATCH) without waiting for more.
+                def pull() -> List[Any]:
+                    try:
+                        return list(get_many(MAX_BATCH))
+                    except ShutDown:
+                        return []  # shut down and drained: the end of the source
+            elif isinstance(source, Collection) and not isinstance(source, IteratorABC):
+                # In memory (list, tuple, range, dict, set...): taking a slice never waits.
+                iterator = iter(source)
+
+                def pull() -> List[Any]:
+                    return list(islice(iterator, MAX_BATCH))
+            else:
+                # Anything else (generators, files, sockets) one item at a time: an item
+                # already read must not wait in here while the next one is slow to come.
+                iterator = iter(source)
+                next_item = iterator.__next__
+
+                def pull() -> List[Any]:
+                    try:
+                        return [next_item()]
+                    except (StopIteration, ShutDown):
+                        return []  # exhausted (a queue-like iterator: shut down and drained)
             while True:
                 t0 = perf_counter()
-                try:
-                    item = pull()
-                except (StopIteration, ShutDown):
-                    break  # the source is exhausted (or, for a queue, shut down and drained)
+                batch = pull()
+                if not batch:
+                    break
                 t1 = perf_counter()
                 counters.busy += t1 - t0
-                counters.items_in += 1
+                counters.items_in += len(batch)
                 if stop.is_set():
                     return
-                put(item)
+                if len(batch) == 1:
+                    put(batch[0])
+                else:
+                    put_many(batch)
                 counters.put_wait += perf_counter() - t1
-                counters.items_out += 1
+                counters.items_out += len(batch)
                 size = qsize()
                 if size > counters.high_water:
                     counters.high_water = size

@@ -32,9 +32,9 @@ from concurrent.futures import TimeoutError as FuturesTimeoutError
 from concurrent.futures._base import PENDING as _PENDING
 from concurrent.futures.thread import BrokenThreadPool
 from time import monotonic
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Set, Tuple, TypeVar
 
-from ._errors import Empty, Full, ShutDown
+from ._errors import Empty, ShutDown
 from ._queue import Queue
 
 __all__ = ["BoundedExecutor"]
@@ -94,15 +94,15 @@ class _FutureCondition(_thread.RLock):  # type: ignore[misc]
     """
 
     __slots__ = ("_sleepers",)
-    _sleepers: List[Any]
+    #: Set to None by whoever creates it (no __init__: one Python call less per future).
+    _sleepers: Optional[List[Any]]
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """As ``Condition.wait``: called with the lock held; False on a timeout."""
         waiter = _thread.allocate_lock()
         waiter.acquire()
-        try:
-            sleepers = self._sleepers
-        except AttributeError:
+        sleepers = self._sleepers
+        if sleepers is None:
             sleepers = self._sleepers = []
         sleepers.append(waiter)
         saved = self._release_save()  # type: ignore[attr-defined]  # C methods of _thread.RLock
@@ -125,9 +125,8 @@ class _FutureCondition(_thread.RLock):  # type: ignore[misc]
 
     def notify_all(self) -> None:
         """As ``Condition.notify_all``: called with the lock held."""
-        try:
-            sleepers = self._sleepers
-        except AttributeError:
+        sleepers = self._sleepers
+        if sleepers is None:
             return  # nobody ever waited: the common case
         while sleepers:
             sleepers.pop().release()
@@ -144,7 +143,9 @@ class _Future(Future):  # type: ignore[type-arg]
     """
 
     def __init__(self) -> None:
-        self._condition = _FutureCondition()  # type: ignore[assignment]
+        condition = _FutureCondition()
+        condition._sleepers = None
+        self._condition = condition  # type: ignore[assignment]
         self._state = _PENDING
         self._result = None
         self._exception = None
@@ -160,7 +161,15 @@ class _Task(_Future):
     saves an object per task (the call is dropped once it has run)."""
 
     def __init__(self, fn: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
-        _Future.__init__(self)
+        # _Future.__init__, inlined: this runs once per submit.
+        condition = _FutureCondition()
+        condition._sleepers = None
+        self._condition = condition  # type: ignore[assignment]
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self._waiters: List[Any] = []
+        self._done_callbacks: List[Any] = []
         self._fn: Optional[Callable[..., Any]] = fn
         self._args: Optional[Tuple[Any, ...]] = args
         self._kwargs: Optional[Dict[str, Any]] = kwargs
@@ -242,6 +251,7 @@ def _worker(queue: Queue[_Queued], pool_ref: "weakref.ref[BoundedExecutor]",
                 pool._initializer_failed()
             return
     get = queue.get
+    growing = True
     while True:
         try:
             task = get()
@@ -249,10 +259,13 @@ def _worker(queue: Queue[_Queued], pool_ref: "weakref.ref[BoundedExecutor]",
             return  # shut down and drained
         task.run()  # never raises: the task's exception goes to its future
         del task
-        pool = pool_ref()
-        if pool is not None and pool._growing:
-            pool._idle.release()  # tell submit() an idle worker exists (lazy start)
-        del pool
+        if growing:
+            pool = pool_ref()
+            if pool is None or not pool._growing:
+                growing = False  # all workers started: nobody counts idle ones any more
+            else:
+                pool._idle.release()  # tell submit() an idle worker exists (lazy start)
+            del pool
 
 
 def _chunks(args: Iterator[Tuple[Any, ...]], size: int) -> Iterator[Tuple[Tuple[Any, ...], ...]]:
@@ -354,11 +367,15 @@ class BoundedExecutor(Executor):
         try:
             self._queue.put(task, block, timeout)
         except ShutDown:
-            if self._broken is not None:
-                raise BrokenThreadPool(self._broken) from None
-            raise RuntimeError("cannot schedule new futures after shutdown") from None
+            self._turned_away()
         if self._growing:
             self._start_worker_if_needed()
+
+    def _turned_away(self) -> NoReturn:
+        """The queue was shut down under a submitter: say why."""
+        if self._broken is not None:
+            raise BrokenThreadPool(self._broken) from None
+        raise RuntimeError("cannot schedule new futures after shutdown") from None
 
     def _submit(self, fn: Callable[..., _T], args: Tuple[Any, ...], kwargs: Dict[str, Any],
                 block: bool, timeout: Optional[float]) -> Future[_T]:
@@ -373,7 +390,17 @@ class BoundedExecutor(Executor):
         Every keyword argument goes to *fn*. For a wait with a timeout use
         :meth:`submit_call`; for no wait, :meth:`submit_nowait`.
         """
-        return self._submit(fn, args, kwargs, True, None)
+        # The common path, inlined (_check_open, _Task, _enqueue): it runs once per task.
+        if self._shutdown or self._broken is not None or _exiting:
+            self._check_open()
+        task = _Task(fn, args, kwargs)
+        try:
+            self._queue.put(task)
+        except ShutDown:
+            self._turned_away()
+        if self._growing:
+            self._start_worker_if_needed()
+        return task
 
     def submit_nowait(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         """Like :meth:`submit`, but raise :class:`ringq.Full` at once if the queue is full."""
@@ -394,50 +421,24 @@ class BoundedExecutor(Executor):
         without blocking the event loop; returns an awaitable asyncio future of the
         result (``result = await (await pool.asubmit(fn, x))``).
 
-        Cancelling the ``asubmit`` call while it waits leaves nothing behind: if
-        the task got queued meanwhile, its future is cancelled, so it never runs.
-        For a time limit wrap it in ``asyncio.wait_for``.
-
-        How it waits, only when the queue is full: with ``ringq.Queue.aput`` when
-        the queue has it (ringq's asyncio support); until then a thread of the
-        loop's default executor makes the blocking put, in slices of 50 ms so that
-        it leaves soon after a cancellation. That fallback is the seam where
-        ``aput`` plugs in: nothing else changes when it is there.
+        It waits with ``ringq.Queue.aput``, which any event loop can use. If it is
+        cancelled while it waits, nothing was queued (``aput`` is atomic under
+        cancellation; should the task have been queued anyway, its future is
+        cancelled, so it never runs). For a time limit wrap it in
+        ``asyncio.wait_for``. Every keyword argument goes to *fn*, as in :meth:`submit`.
         """
         self._check_open()
-        task = future = _Task(fn, args, kwargs)
+        task = _Task(fn, args, kwargs)
         try:
-            self._enqueue(task, False, None)
-        except Full:
-            try:
-                aput = getattr(self._queue, "aput", None)
-                try:
-                    if aput is not None:
-                        await aput(task)
-                    else:
-                        loop = asyncio.get_running_loop()
-                        await loop.run_in_executor(None, self._put_unless_cancelled, task)
-                except ShutDown:
-                    if self._broken is not None:
-                        raise BrokenThreadPool(self._broken) from None
-                    raise RuntimeError("cannot schedule new futures after shutdown") from None
-            except BaseException:
-                future.cancel()  # queued after all, behind our back: it must not run
-                raise
-            if self._growing:
-                self._start_worker_if_needed()
-        return asyncio.wrap_future(future)
-
-    def _put_unless_cancelled(self, task: _Task) -> None:
-        """asubmit's fallback while ringq.Queue has no ``aput``: a blocking put in a
-        helper thread that gives up soon after the task is cancelled (the thread
-        cannot be interrupted, so it waits in slices of 50 ms)."""
-        while not task.cancelled():
-            try:
-                self._queue.put(task, True, 0.05)
-                return
-            except Full:
-                continue
+            await self._queue.aput(task)
+        except ShutDown:
+            self._turned_away()
+        except BaseException:
+            task.cancel()
+            raise
+        if self._growing:
+            self._start_worker_if_needed()
+        return asyncio.wrap_future(task)
 
     # --- workers ---------------------------------------------------------------------
 

@@ -89,6 +89,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as _RedisTimeoutError
 
 from ._errors import Empty, Full, ShutDown
+from ._timeout import deadline as _deadline  # ringq.Queue's timeout checks and messages
 
 __all__ = ["ConnectionLost", "Message", "StreamQueue"]
 
@@ -97,8 +98,6 @@ log = logging.getLogger("ringq.redis")
 #: The entry field that holds the encoded item.
 DATA_FIELD = "d"
 
-# Timeouts longer than this (about 31 years) mean "wait forever", as in ringq.Queue.
-_FOREVER = 1e9
 # Entries per script call (one round trip) in put_many.
 _PUT_CHUNK = 1000
 # Backoff of a put waiting for room, and of join(): Redis has no event for "lag fell".
@@ -155,25 +154,6 @@ class ConnectionLost(_RedisConnectionError):
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
-
-
-def _deadline(timeout: Any) -> Optional[float]:
-    """Monotonic deadline for *timeout* seconds (None: forever); ringq.Queue's checks."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, (str, bytes, bytearray)):
-        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}")
-    try:
-        seconds = float(timeout)
-    except TypeError:
-        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}") from None
-    if math.isnan(seconds):
-        raise ValueError("'timeout' must be a non-negative number, not NaN")
-    if seconds < 0:
-        raise ValueError("'timeout' must be a non-negative number")
-    if seconds > _FOREVER:
-        return None
-    return time.monotonic() + seconds
 
 
 def _positive(name: str, value: Any) -> float:
@@ -340,7 +320,7 @@ class StreamQueue:
                 self._recover_from = "0-0"
             raise ConnectionLost(
                 f"lost the connection to Redis ({type(e).__name__}: {e}) on stream {self.stream!r}, "
-                f"group {self.group!r}, consumer {self.consumer!r}; nothing was retried, pending "
+                f"group {self.group!r}, consumer {self.consumer!r}; StreamQueue does not retry; pending "
                 f"entries stay pending and the next get() re-reads this consumer's own") from e
 
     def _encode(self, item: Any) -> Any:
@@ -453,14 +433,17 @@ class StreamQueue:
             if not block or (deadline is not None and time.monotonic() >= deadline):
                 raise Empty
 
+    def _recovery_cursor(self) -> Optional[str]:
+        with self._lock:
+            return self._recover_from
+
     def _read_own_pending(self, n: int) -> List[Message]:
         """Re-read entries this consumer name left unacknowledged (XREADGROUP from id 0)."""
         if self._recover_from is None or not self._recovering.acquire(blocking=False):
             return []  # caught up, or another thread is re-reading: it delivers those
         try:
             while True:  # until something to deliver, or caught up
-                with self._lock:
-                    start = self._recover_from
+                start = self._recovery_cursor()  # another thread's ConnectionLost may reset it
                 if start is None:
                     return []
                 reply = self._call(self.client.xreadgroup, self.group, self.consumer, {self.stream: start},

@@ -1,7 +1,7 @@
 """Async workloads (issue 7): ringq against janus, culsans and asyncio.Queue.
 
-Run with ``python -m ringq bench-async`` (options: ``--rounds``, ``--size``,
-``--loop uvloop``). Peers that are not installed are skipped (``pip install
+Run with ``python -m ringq bench-async`` (options: ``--rounds``, ``--scale``,
+``--loop uvloop``, ``--workload``). Peers that are not installed are skipped (``pip install
 'ringq[bench]'`` brings janus and culsans).
 
 Workloads, each checked (every item arrives, in order):

@@ -602,7 +602,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workload", action="append", metavar="NAME",
         help=f"run only this workload; repeatable or a comma-separated list. Names: {workloads}. "
-             "Default: all but those marked [only when named], in that order")
+             "Default: all but those marked [only when named], in that order. The "
+             "pool and pipeline workloads run on their own, also only when named: executor, "
+             "map, pipeline, map-memory, or toolkit for all four (BoundedExecutor and "
+             "Pipeline against ThreadPoolExecutor and a hand-written queue.Queue chain)")
     parser.add_argument(
         "--rounds", type=_rounds, default=MIN_ROUNDS, metavar="N",
         help=f"rounds per workload (default and minimum {MIN_ROUNDS}; fewer is an error); "
@@ -629,10 +632,18 @@ def main(args: argparse.Namespace, stdout: Optional[TextIO] = None,
     stdout = stdout if stdout is not None else sys.stdout
     stderr = stderr if stderr is not None else sys.stderr
     names = _workload_names(args.workload)
+    # The toolkit's workloads (executor, map, pipeline, map-memory; "toolkit" for all)
+    # compare pools and pipelines, not queues: ringq.bench.toolkit runs them.
+    from .toolkit import TOOLKIT_WORKLOADS
+    if "toolkit" in names:
+        at = names.index("toolkit")
+        names[at:at + 1] = [name for name in TOOLKIT_WORKLOADS if name not in names]
+    toolkit_names = [name for name in names if name in TOOLKIT_WORKLOADS]
+    names = [name for name in names if name not in TOOLKIT_WORKLOADS]
     unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
         stderr.write(f"ringq bench: unknown workload {', '.join(unknown)}; "
-                     f"choose from {', '.join(WORKLOADS)}\n")
+                     f"choose from {', '.join(list(WORKLOADS) + list(TOOLKIT_WORKLOADS) + ['toolkit'])}\n")
         return 2
     rounds = args.rounds
     if rounds < MIN_ROUNDS:  # the parser refuses it; this guards callers that build args
@@ -652,6 +663,18 @@ def main(args: argparse.Namespace, stdout: Optional[TextIO] = None,
     if args.plot and not plot_available():
         # Checked before running anything: no point benchmarking for a minute first.
         stderr.write(f"ringq bench: --plot needs matplotlib, which is not installed: {PLOT_HINT}\n")
+        return 2
+
+    if toolkit_names and not names:
+        if args.plot:
+            stderr.write("ringq bench: --plot draws the queue workloads only\n")
+            return 2
+        from .toolkit import main as toolkit_main
+
+        return toolkit_main(toolkit_names, rounds, args.quick, stdout, stderr, args.json)
+    if toolkit_names:
+        stderr.write("ringq bench: run the toolkit workloads (executor, map, pipeline, map-memory) "
+                     "on their own, not mixed with the queue workloads\n")
         return 2
 
     config = BenchConfig(names, rounds, args.quick, args.timeout)
