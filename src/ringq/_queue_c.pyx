@@ -1031,14 +1031,8 @@ cdef class Queue:
             raise MemoryError()
 
     def __init__(self, maxsize=0):
-        maxsize = _as_maxsize(maxsize)
-        cdef Py_ssize_t bound = _as_bound(maxsize)
-        self._lock()
-        old = self._maxsize  # dropped after unlocking (rule 2)
-        self._maxsize = maxsize
-        self._bound = bound
-        self._unlock()
-        del old
+        # The setter's checks and locking; it also wakes putters if __init__ is called again.
+        self.maxsize = maxsize
 
     def __dealloc__(self):
         # No other reference exists, so nothing can race us; drain as rule 3 says anyway.
