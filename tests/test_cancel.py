@@ -221,3 +221,40 @@ def test_priority_queue_calls_take_cancel(qmod, Token):
         c.wait()
         assert isinstance(c.exc, ringq.Cancelled)
     assert pq.get_many(5) == ["x"]
+
+
+ASYNC_BLOCKING = {
+    "aget": lambda Queue: (Queue(), lambda q, t: q.aget(cancel=t)),
+    "aget_many": lambda Queue: (Queue(), lambda q, t: q.aget_many(3, cancel=t)),
+    "aput": lambda Queue: (full(Queue), lambda q, t: q.aput("y", cancel=t)),
+    "aput_many": lambda Queue: (full(Queue), lambda q, t: q.aput_many(["y", "z"], cancel=t)),
+    "ajoin": lambda Queue: (full(Queue), lambda q, t: q.ajoin(cancel=t)),
+}
+
+
+@pytest.mark.parametrize("call", sorted(ASYNC_BLOCKING))
+def test_cancel_wakes_async_calls(Queue, Token, call):
+    import asyncio
+
+    q, fn = ASYNC_BLOCKING[call](Queue)
+    before = q.qsize()
+
+    async def main():
+        token = Token()
+        task = asyncio.ensure_future(fn(q, token))
+        await asyncio.sleep(0.1)
+        assert not task.done()  # it waits
+        threading.Thread(target=token.cancel).start()  # fired from another thread
+        with pytest.raises(ringq.Cancelled):
+            await asyncio.wait_for(task, LONG)
+        with pytest.raises(ringq.Cancelled, match="deadline"):
+            await asyncio.wait_for(fn(q, Token(timeout=0.05)), LONG)
+        fired = Token()
+        fired.cancel()
+        with pytest.raises(ringq.Cancelled):
+            await fn(q, fired)
+
+    asyncio.run(main())
+    assert q.qsize() == before
+    s = q.statistics()
+    assert s.waiting_getters == 0 and s.waiting_putters == 0

@@ -762,6 +762,7 @@ cdef class CancelToken:
         int64_t _deadline          # monotonic ns, or NO_DEADLINE
         object _children_lock      # a threading.Lock for _children: Python-level, never held with _mutex
         object _children           # weakref.WeakSet of child tokens, created on the first child()
+        object _callbacks          # {key: (loop, future)} of async waits, under _children_lock
         object __weakref__
 
         # ---- guarded by self._mutex (the lock rules of Queue apply) ----
@@ -848,8 +849,26 @@ cdef class CancelToken:
         wake_chain(chain)
         with self._children_lock:
             children = list(self._children) if self._children is not None else ()
+            waits = list(self._callbacks.values()) if self._callbacks else ()
         for child in children:
             child.cancel()
+        for loop, fut in waits:
+            _wake_future(loop, fut)
+
+    def _add_callback(self, loop, fut):
+        """Register an async wait: cancel() resolves *fut* on *loop*. Returns the key for _remove_callback."""
+        key = object()
+        with self._children_lock:
+            if self._callbacks is None:
+                self._callbacks = {}
+            self._callbacks[key] = (loop, fut)
+        if self._fired():  # cancel() may have copied the callbacks before the add
+            _wake_future(loop, fut)
+        return key
+
+    def _remove_callback(self, key):
+        with self._children_lock:
+            self._callbacks.pop(key, None)
 
     def child(self, timeout=None):
         """A new token that fires when this one does, or after *timeout* seconds, whichever is first."""
@@ -904,6 +923,21 @@ cdef class CancelToken:
     def __repr__(self):
         state = "cancelled" if self._fired() else "active"
         return f"<ringq.CancelToken {state}>"
+
+
+def _wake_future(loop, fut):
+    """Resolve *fut* on *loop* from any thread; a closed loop has no task left to wake."""
+    try:
+        loop.call_soon_threadsafe(_resolve, fut)
+    except RuntimeError:
+        pass
+
+
+cdef int _check_token(object token) except -1:
+    """Raise Cancelled if *token* (a CancelToken or None) has fired: an async call's check before each wait."""
+    if token is not None and (<CancelToken>token)._fired():
+        (<CancelToken>token)._raise()
+    return 0
 
 
 cdef CancelToken _as_token(object cancel):
@@ -997,14 +1031,8 @@ cdef class Queue:
             raise MemoryError()
 
     def __init__(self, maxsize=0):
-        maxsize = _as_maxsize(maxsize)
-        cdef Py_ssize_t bound = _as_bound(maxsize)
-        self._lock()
-        old = self._maxsize  # dropped after unlocking (rule 2)
-        self._maxsize = maxsize
-        self._bound = bound
-        self._unlock()
-        del old
+        # The setter's checks and locking; it also wakes putters if __init__ is called again.
+        self.maxsize = maxsize
 
     def __dealloc__(self):
         # No other reference exists, so nothing can race us; drain as rule 3 says anyway.
@@ -2047,9 +2075,18 @@ cdef class Queue:
         if unlinked:
             decref(<PyObject *>rec)  # the list's reference; the caller still holds one
 
-    async def _sleep(self, _AsyncWaiter rec, int64_t deadline):
-        """Await *rec*'s wake-up (or the deadline); on any exception leave atomically and re-raise."""
+    async def _sleep(self, _AsyncWaiter rec, int64_t deadline, token=None):
+        """Await *rec*'s wake-up (or the deadline, or *token*); on any exception leave atomically and re-raise.
+
+        A cancel token wakes the task like a waker would (its callback resolves the
+        future on the loop); the caller then re-checks the queue and, finding the
+        token fired before its next wait, raises Cancelled (_check_token).
+        """
         timer = None
+        key = None
+        if token is not None:
+            deadline = _earlier(deadline, (<CancelToken>token)._deadline)
+            key = (<CancelToken>token)._add_callback(rec.loop, rec.fut)
         if deadline != NO_DEADLINE:
             timer = rec.loop.call_later((deadline - ringq_monotonic_ns()) / 1e9, _resolve, rec.fut)
         try:
@@ -2062,6 +2099,8 @@ cdef class Queue:
         finally:
             if timer is not None:
                 timer.cancel()
+            if key is not None:
+                (<CancelToken>token)._remove_callback(key)
         self._leave(rec, False)
 
     @cython.final
@@ -2156,7 +2195,7 @@ cdef class Queue:
         self._unlock()
         return False
 
-    async def aput(self, item, timeout=None):
+    async def aput(self, item, timeout=None, *, cancel=None):
         """Put *item* at the tail, awaiting room for up to *timeout* seconds (async put()).
 
         Raises Full on a timeout and ShutDown if the queue is shut down. Cancelled,
@@ -2170,20 +2209,22 @@ cdef class Queue:
         cdef tuple batch
         if timeout is not None:
             deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
         if self._try_put(item, 0):
             return
         batch = (item,)
         if self._put_or_link(None, batch, 0, deadline, 0):
             return
         while True:
+            _check_token(token)
             rec = self._new_task_waiter(&self._putters)
             if self._put_or_link(rec, batch, 0, deadline, 0):
                 return
-            await self._sleep(rec, deadline)
+            await self._sleep(rec, deadline, token)
             if self._put_or_link(None, batch, 0, deadline, 0):
                 return
 
-    async def aput_many(self, items, timeout=None):
+    async def aput_many(self, items, timeout=None, *, cancel=None):
         """Put every item of *items*, in order, awaiting room as needed (async put_many()).
 
         As with put_many(), on a timeout (Full), a shutdown (ShutDown) or a
@@ -2197,17 +2238,19 @@ cdef class Queue:
         cdef Py_ssize_t done, n
         if timeout is not None:
             deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
         done = self._put_or_link(None, batch, 0, deadline, 0)
         while done < n:
+            _check_token(token)
             rec = self._new_task_waiter(&self._putters)
             done = self._put_or_link(rec, batch, done, deadline, 0)
             if done < n:
-                await self._sleep(rec, deadline)
+                await self._sleep(rec, deadline, token)
                 done = self._put_or_link(None, batch, done, deadline, 0)
 
-    async def aget(self, timeout=None):
+    async def aget(self, timeout=None, *, cancel=None):
         """Remove and return the oldest item, awaiting one for up to *timeout* seconds (async get()).
 
         Raises Empty on a timeout and ShutDown once the queue is shut down and
@@ -2220,16 +2263,18 @@ cdef class Queue:
         cdef _AsyncWaiter rec
         if timeout is not None:
             deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
         item = self._get_or_link(None, 0, deadline)
         while item is _WAIT:
+            _check_token(token)
             rec = self._new_task_waiter(&self._getters)
             item = self._get_or_link(rec, 0, deadline)
             if item is _WAIT:
-                await self._sleep(rec, deadline)
+                await self._sleep(rec, deadline, token)
                 item = self._get_or_link(None, 0, deadline)
         return item
 
-    async def aget_many(self, max_items, timeout=None):
+    async def aget_many(self, max_items, timeout=None, *, cancel=None):
         """Await like aget() for at least one item, then return up to *max_items* of them (async get_many())::
 
             batch = await q.aget_many(64)   # 1 to 64 items
@@ -2246,16 +2291,18 @@ cdef class Queue:
         wanted_c = wanted if wanted < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX
         if timeout is not None:
             deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
         batch = self._get_or_link(None, wanted_c, deadline)
         while batch is _WAIT:
+            _check_token(token)
             rec = self._new_task_waiter(&self._getters)
             batch = self._get_or_link(rec, wanted_c, deadline)
             if batch is _WAIT:
-                await self._sleep(rec, deadline)
+                await self._sleep(rec, deadline, token)
                 batch = self._get_or_link(None, wanted_c, deadline)
         return batch
 
-    async def ajoin(self, timeout=None):
+    async def ajoin(self, timeout=None, *, cancel=None):
         """Await until every item put has been marked done with task_done() (async join()).
 
         Raises TimeoutError if *timeout* seconds pass first. ``shutdown(immediate=True)``
@@ -2267,11 +2314,13 @@ cdef class Queue:
         cdef _AsyncWaiter rec
         if timeout is not None:
             deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
         while not self._joined_or_link(None, deadline):
+            _check_token(token)
             rec = self._new_task_waiter(&self._joiners)
             if self._joined_or_link(rec, deadline):
                 return
-            await self._sleep(rec, deadline)
+            await self._sleep(rec, deadline, token)
 
     def __aiter__(self):
         return self
@@ -2478,7 +2527,7 @@ cdef class PriorityQueue(Queue):
 
     # The async puts, with a level: Queue's loops, on the same steps and waiter lists.
 
-    async def aput(self, item, priority=None, timeout=None):
+    async def aput(self, item, priority=None, timeout=None, *, cancel=None):
         """Put *item* at level *priority* (None: ``levels // 2``), awaiting room like Queue.aput::
 
             await q.aput(alert, 0)
@@ -2490,20 +2539,22 @@ cdef class PriorityQueue(Queue):
         cdef tuple batch
         if timeout is not None:
             deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
         if self._try_put(item, level):
             return
         batch = (item,)
         if self._put_or_link(None, batch, 0, deadline, level):
             return
         while True:
+            _check_token(token)
             rec = self._new_task_waiter(&self._putters)
             if self._put_or_link(rec, batch, 0, deadline, level):
                 return
-            await self._sleep(rec, deadline)
+            await self._sleep(rec, deadline, token)
             if self._put_or_link(None, batch, 0, deadline, level):
                 return
 
-    async def aput_many(self, items, priority=None, timeout=None):
+    async def aput_many(self, items, priority=None, timeout=None, *, cancel=None):
         """Put every item of *items*, in order, at level *priority*, awaiting room like Queue.aput_many.
         """
         cdef Py_ssize_t level = self._level_of(priority)
@@ -2513,14 +2564,16 @@ cdef class PriorityQueue(Queue):
         cdef Py_ssize_t done, n
         if timeout is not None:
             deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
         done = self._put_or_link(None, batch, 0, deadline, level)
         while done < n:
+            _check_token(token)
             rec = self._new_task_waiter(&self._putters)
             done = self._put_or_link(rec, batch, done, deadline, level)
             if done < n:
-                await self._sleep(rec, deadline)
+                await self._sleep(rec, deadline, token)
                 done = self._put_or_link(None, batch, done, deadline, level)
 
     def __reduce_ex__(self, protocol):

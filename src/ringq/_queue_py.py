@@ -828,8 +828,13 @@ class Queue(Generic[T]):
     # a lock held by a waiting thread. Woken, it re-checks; cancelled or closed
     # while waiting, it leaves, passing on a wake-up it had already received.
 
-    async def _sleep(self, rec: _TaskWaiter, deadline: float | None) -> None:
+    async def _sleep(self, rec: _TaskWaiter, deadline: float | None, token: CancelToken | None = None) -> None:
         timer = None
+        key = None
+        if token is not None:
+            # The token wakes the task like a waker; the caller's next _check_token raises Cancelled.
+            deadline = _earlier(deadline, token._deadline)
+            key = token._add_callback(rec.loop, rec.fut)
         if deadline is not None:
             timer = rec.loop.call_later(deadline - monotonic(), _resolve, rec.fut)
         try:
@@ -841,19 +846,22 @@ class Queue(Generic[T]):
         finally:
             if timer is not None:
                 timer.cancel()
+            if key is not None:
+                token._remove_callback(key)
         with self._mutex:
             rec.wait_list.leave_task(rec, False)
 
-    async def aput(self, item: T, timeout: float | None = None) -> None:
+    async def aput(self, item: T, timeout: float | None = None, *, cancel: CancelToken | None = None) -> None:
         """Put *item* at the tail, awaiting room for up to *timeout* seconds (async put()).
 
         Raises Full on a timeout and ShutDown if the queue is shut down. Cancelled,
         it either put the item (and returned) or left the queue unchanged.
         """
-        await self._aput_at(item, 0, timeout)
+        await self._aput_at(item, 0, timeout, cancel)
 
-    async def _aput_at(self, item: T, level: int, timeout: float | None) -> None:
+    async def _aput_at(self, item: T, level: int, timeout: float | None, cancel: Any = None) -> None:
         deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
         while True:
             with self._mutex:
                 if self._shutdown:
@@ -870,21 +878,25 @@ class Queue(Generic[T]):
                     break
                 if deadline is not None and monotonic() >= deadline:
                     raise Full
+                _check_token(token)
                 rec = self._putters.link_task()
-            await self._sleep(rec, deadline)
+            await self._sleep(rec, deadline, token)
         if event:
             self._deliver_watermark()
 
-    async def aput_many(self, items: Iterable[T], timeout: float | None = None) -> None:
+    async def aput_many(
+        self, items: Iterable[T], timeout: float | None = None, *, cancel: CancelToken | None = None
+    ) -> None:
         """Put every item of *items*, in order, awaiting room as needed (async put_many()).
 
         As with put_many(), on a timeout (Full), a shutdown (ShutDown) or a
         cancellation the items already put stay in the queue.
         """
-        await self._aput_many_at(items, 0, timeout)
+        await self._aput_many_at(items, 0, timeout, cancel)
 
-    async def _aput_many_at(self, items: Iterable[T], level: int, timeout: float | None) -> None:
+    async def _aput_many_at(self, items: Iterable[T], level: int, timeout: float | None, cancel: Any = None) -> None:
         deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
         done = 0
@@ -913,19 +925,21 @@ class Queue(Generic[T]):
                         return
                     if deadline is not None and monotonic() >= deadline:
                         raise Full
+                    _check_token(token)
                     rec = self._putters.link_task()
             if event:
                 self._deliver_watermark()  # outside the lock, then check again
                 continue
-            await self._sleep(rec, deadline)
+            await self._sleep(rec, deadline, token)
 
-    async def aget(self, timeout: float | None = None) -> T:
+    async def aget(self, timeout: float | None = None, *, cancel: CancelToken | None = None) -> T:
         """Remove and return the oldest item, awaiting one for up to *timeout* seconds (async get()).
 
         Raises Empty on a timeout and ShutDown once the queue is shut down and
         empty. Cancelled, it either returned its item or left the queue unchanged.
         """
         deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
         while True:
             with self._mutex:
                 if self._items or self._lower_count:
@@ -939,13 +953,16 @@ class Queue(Generic[T]):
                     _raise_shutdown(self._shutdown_cause)
                 if deadline is not None and monotonic() >= deadline:
                     raise Empty
+                _check_token(token)
                 rec = self._getters.link_task()
-            await self._sleep(rec, deadline)
+            await self._sleep(rec, deadline, token)
         if event:
             self._deliver_watermark()
         return item
 
-    async def aget_many(self, max_items: int, timeout: float | None = None) -> list[T]:
+    async def aget_many(
+        self, max_items: int, timeout: float | None = None, *, cancel: CancelToken | None = None
+    ) -> list[T]:
         """Await like aget() for at least one item, then return up to *max_items* (async get_many())."""
         try:
             n = operator.index(max_items)
@@ -954,6 +971,7 @@ class Queue(Generic[T]):
         if n < 1:
             raise ValueError("max_items must be >= 1")
         deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
         while True:
             with self._mutex:
                 items = self._items
@@ -974,23 +992,26 @@ class Queue(Generic[T]):
                     _raise_shutdown(self._shutdown_cause)
                 if deadline is not None and monotonic() >= deadline:
                     raise Empty
+                _check_token(token)
                 rec = self._getters.link_task()
-            await self._sleep(rec, deadline)
+            await self._sleep(rec, deadline, token)
         if event:
             self._deliver_watermark()
         return batch
 
-    async def ajoin(self, timeout: float | None = None) -> None:
+    async def ajoin(self, timeout: float | None = None, *, cancel: CancelToken | None = None) -> None:
         """Await until every item put has been marked done (async join()); TimeoutError after *timeout*."""
         deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
         while True:
             with self._mutex:
                 if not self._unfinished:
                     return
                 if deadline is not None and monotonic() >= deadline:
                     raise TimeoutError("ajoin() timed out with unfinished tasks")
+                _check_token(token)
                 rec = self._joiners.link_task()
-            await self._sleep(rec, deadline)
+            await self._sleep(rec, deadline, token)
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self
@@ -1152,16 +1173,21 @@ class PriorityQueue(Queue[T]):
         return self._put_evict(item, self._level_of(priority))
 
     async def aput(  # type: ignore[override]
-        self, item: T, priority: int | None = None, timeout: float | None = None
+        self, item: T, priority: int | None = None, timeout: float | None = None, *, cancel: CancelToken | None = None
     ) -> None:
         """Put *item* at level *priority* (None: ``levels // 2``), awaiting room like Queue.aput."""
-        await self._aput_at(item, self._level_of(priority), timeout)
+        await self._aput_at(item, self._level_of(priority), timeout, cancel)
 
     async def aput_many(  # type: ignore[override]
-        self, items: Iterable[T], priority: int | None = None, timeout: float | None = None
+        self,
+        items: Iterable[T],
+        priority: int | None = None,
+        timeout: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
     ) -> None:
         """Put every item of *items*, in order, at level *priority*, awaiting room like Queue.aput_many."""
-        await self._aput_many_at(items, self._level_of(priority), timeout)
+        await self._aput_many_at(items, self._level_of(priority), timeout, cancel)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError("cannot pickle 'ringq.PriorityQueue' object")
@@ -1259,7 +1285,9 @@ class CancelToken:
     earlier deadline. See the core's docstring for an example.
     """
 
-    __slots__ = ("_lock", "_cancelled", "_links", "_deadline", "_children_lock", "_children", "__weakref__")
+    __slots__ = (
+        "_lock", "_cancelled", "_links", "_deadline", "_children_lock", "_children", "_callbacks", "__weakref__"
+    )
 
     def __init__(self, timeout: float | None = None) -> None:
         self._deadline = _deadline(timeout)
@@ -1268,6 +1296,7 @@ class CancelToken:
         self._links: list[_Link] = []
         self._children_lock = allocate_lock()
         self._children: weakref.WeakSet[CancelToken] | None = None
+        self._callbacks: dict[object, tuple[Any, Any]] | None = None  # async waits, under _children_lock
 
     def _expired(self) -> bool:
         return self._deadline is not None and monotonic() >= self._deadline
@@ -1313,8 +1342,27 @@ class CancelToken:
                 link.call.claim(link.source)
         with self._children_lock:
             children = list(self._children) if self._children is not None else ()
+            waits = list(self._callbacks.values()) if self._callbacks else ()
         for child in children:
             child.cancel()
+        for loop, fut in waits:
+            _wake_future(loop, fut)
+
+    def _add_callback(self, loop: Any, fut: Any) -> object:
+        """Register an async wait: cancel() resolves *fut* on *loop*. Returns the key for _remove_callback."""
+        key = object()
+        with self._children_lock:
+            if self._callbacks is None:
+                self._callbacks = {}
+            self._callbacks[key] = (loop, fut)
+        if self.cancelled:  # cancel() may have copied the callbacks before the add
+            _wake_future(loop, fut)
+        return key
+
+    def _remove_callback(self, key: object) -> None:
+        with self._children_lock:
+            if self._callbacks is not None:
+                self._callbacks.pop(key, None)
 
     def child(self, timeout: float | None = None) -> CancelToken:
         """A new token that fires when this one does, or after *timeout* seconds, whichever is first."""
@@ -1348,6 +1396,20 @@ class CancelToken:
 
     def __repr__(self) -> str:
         return f"<ringq.CancelToken {'cancelled' if self.cancelled else 'active'}>"
+
+
+def _wake_future(loop: Any, fut: Any) -> None:
+    """Resolve *fut* on *loop* from any thread; a closed loop has no task left to wake."""
+    try:
+        loop.call_soon_threadsafe(_resolve, fut)
+    except RuntimeError:
+        pass
+
+
+def _check_token(token: CancelToken | None) -> None:
+    """Raise Cancelled if *token* has fired: an async call's check before each wait."""
+    if token is not None and token.cancelled:
+        token._raise()
 
 
 def _as_token(cancel: Any) -> CancelToken:
