@@ -9,8 +9,11 @@ Switches, all read from the environment:
 """
 import os
 import sys
+import sysconfig
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+from setuptools.errors import CCompilerError, ExecError, PlatformError
 
 
 def flag(name):
@@ -22,6 +25,30 @@ if flag("RINGQ_NO_EXTENSIONS") or sys.implementation.name != "cpython":
     raise SystemExit(0)
 
 from Cython.Build import cythonize  # noqa: E402  (only needed when building the extension)
+
+HELP = """
+ringq: cannot build its C core: {reason}
+A source build needs a C compiler and the Python headers (Python.h). Two ways out:
+  1. install them, then install ringq again. Debian/Ubuntu: sudo apt install gcc python3-dev;
+     Fedora: sudo dnf install gcc python3-devel; Alpine: apk add build-base python3-dev;
+     macOS: xcode-select --install; Windows: the Microsoft C++ Build Tools;
+  2. or set RINGQ_NO_EXTENSIONS=1 and run the same pip install again: that installs the
+     pure-Python twin (same API, slower, no compiler needed). In PowerShell:
+     $env:RINGQ_NO_EXTENSIONS = "1"
+"""
+
+
+class BuildExt(build_ext):
+    """build_ext that names the two ways out instead of a bare compiler traceback."""
+
+    def build_extensions(self):
+        headers = sysconfig.get_paths()["include"]
+        if os.name != "nt" and not os.path.exists(os.path.join(headers, "Python.h")):
+            raise SystemExit(HELP.format(reason=f"Python.h is not in {headers}"))
+        try:
+            super().build_extensions()
+        except (CCompilerError, ExecError, PlatformError) as error:
+            raise SystemExit(HELP.format(reason=f"{type(error).__name__}: {error}")) from error
 
 macros, cflags, ldflags = [], [], []
 if flag("RINGQ_DEBUG"):
@@ -43,6 +70,7 @@ core = Extension(
 )
 
 setup(
+    cmdclass={"build_ext": BuildExt},
     ext_modules=cythonize(
         [core],
         language_level=3,

@@ -28,6 +28,7 @@ pytest.importorskip(
     "pytest_benchmark", reason="the benchmark suite needs pytest-benchmark: pip install 'ringq[bench]'")
 
 from ringq.bench.peers import QueueKind, available_queue_kinds, batch_queue_kinds, missing_optional_peers
+from ringq.bench.priority_broadcast import TOOLKIT_WORKLOADS
 from ringq.bench.workloads import WORKLOADS, Trial, WorkloadError
 
 #: Timed rounds per benchmark, after one warm-up round.
@@ -46,8 +47,15 @@ def kind_id(name: str) -> str:
 def queue_params(workload: str) -> List[Any]:
     """One pytest.param per queue of *workload*; missing optional peers are skipped."""
     kinds = available_queue_kinds()
-    entries = batch_queue_kinds(kinds) if workload == "batch" else kinds
+    if workload == "batch":
+        entries = batch_queue_kinds(kinds)
+    elif workload in TOOLKIT_WORKLOADS:
+        entries = WORKLOADS[workload].entries(kinds)  # their own contenders (PriorityQueue, Broadcast...)
+    else:
+        entries = kinds
     params = [pytest.param(kind, id=kind_id(kind.name)) for kind in entries]
+    if workload in TOOLKIT_WORKLOADS:
+        return params  # the optional peers take no part in these
     for name, reason in missing_optional_peers().items():
         params.append(pytest.param(None, id=kind_id(name), marks=pytest.mark.skip(
             reason=f"{name} is not importable ({reason}); pip install 'ringq[bench]'")))

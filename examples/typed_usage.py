@@ -10,7 +10,8 @@ Two checks use this file:
   It exits non-zero on the first broken promise.
 
 Public names used: Queue (and Queue[int]), Empty, Full, ShutDown, IMPLEMENTATION,
-__version__; every Queue method and property; iteration; the context manager.
+__version__; every Queue method and property; iteration; the context manager;
+PriorityQueue, Broadcast, Subscription, Router and UnroutableError.
 """
 from __future__ import annotations
 
@@ -140,11 +141,84 @@ def final_and_unpicklable() -> None:
         type("Sub", (ringq.Queue,), {})
 
 
+def priorities_and_eviction() -> None:
+    latest = ringq.Queue[int](maxsize=2)
+    assert assert_type(latest.put_evict(1), tuple[int, ...]) == ()
+    latest.put_evict(2)
+    assert latest.put_evict(3) == (1,)  # full: the oldest makes room
+
+    pq = ringq.PriorityQueue[str](levels=3, maxsize=10)
+    assert assert_type(pq.levels, int) == 3
+    pq.put("normal")  # the middle level, 1
+    pq.put("urgent", 0)
+    pq.put_nowait("later", priority=2)
+    pq.put_many(["a", "b"], priority=2, timeout=1.0)
+    assert assert_type(pq.get(), str) == "urgent"
+    assert assert_type(pq.get_many(10), list[str]) == ["normal", "later", "a", "b"]
+    with expect(ValueError, "a priority outside range(levels)"):
+        pq.put("x", 3)
+    assert isinstance(pq, ringq.Queue)
+
+
+def publish_and_route() -> None:
+    news = ringq.Broadcast[str](maxsize=4, overflow="drop_oldest")
+    with news.subscribe() as feed:
+        sub = assert_type(feed, ringq.Subscription[str])
+        news.publish("hello")
+        assert assert_type(sub.get(), str) == "hello"
+        assert assert_type(sub.dropped, int) == 0
+    news.shutdown()
+    with expect(ringq.ShutDown, "publish after shutdown"):
+        news.publish("late")
+
+    words = ringq.Queue[str]()
+    numbers = ringq.Queue[str]()
+    router = ringq.Router[str](str.isdigit, {True: numbers, False: words})
+    router.put("42")
+    router.put_many(["x", "7"])
+    assert numbers.get_many(5) == ["42", "7"] and words.get() == "x"
+    strict = ringq.Router[str](len, {1: words})
+    with expect(ringq.UnroutableError, "an item without a route"):
+        strict.put("too long")
+    with expect(KeyError, "UnroutableError is a KeyError"):
+        strict.put("too long")
+    router.shutdown()
+    assert numbers.is_shutdown and words.is_shutdown
+
+
+def asyncio_calls() -> None:
+    import asyncio
+
+    async def run() -> None:
+        q = ringq.Queue[int](maxsize=4)
+        await q.aput(1)
+        await q.aput_many([2, 3], timeout=1.0)
+        assert assert_type(await q.aget(), int) == 1
+        assert assert_type(await q.aget_many(5, timeout=1.0), list[int]) == [2, 3]
+        view = assert_type(q.async_q, ringq.AsyncQueueView[int])
+        await view.put(4)
+        assert assert_type(await view.get(), int) == 4
+        assert assert_type(q.sync_q, ringq.Queue[int]) is q
+        for _ in range(4):
+            view.task_done()
+        await q.ajoin(timeout=1.0)
+        q.put(5)
+        q.shutdown()
+        assert [item async for item in q] == [5]
+        with expect(ringq.ShutDown, "aget after shutdown and drain"):
+            await q.aget()
+
+    asyncio.run(run())
+
+
 def main() -> None:
     basics()
+    asyncio_calls()
     producer_consumer()
     context_manager()
     final_and_unpicklable()
+    priorities_and_eviction()
+    publish_and_route()
     print(f"typed_usage: ok (ringq {ringq.__version__}, {ringq.IMPLEMENTATION})")
 
 

@@ -2,7 +2,7 @@
 # One-command local check of ringq's packaging, the way a user receives it:
 #
 #   1. the sdist builds, and ships the .pyx/.h/.pyi sources but no generated C;
-#   2. for every CPython 3.9-3.13 found here (pyenv, else pythonX.Y on PATH): a wheel built
+#   2. for every CPython 3.9-3.15 found here (pyenv, else pythonX.Y on PATH): a wheel built
 #      FROM THE UNPACKED SDIST (Cython pinned by constraints/build.txt), repaired by
 #      auditwheel, installed into a fresh venv; then examples/typed_usage.py and the test
 #      suite run against that installed wheel from a folder where src/ is not importable;
@@ -16,7 +16,7 @@
 # Usage:  bash scripts/check-wheels.sh
 # Knobs (environment):
 #   RINGQ_CHECK_DIR       scratch folder, wiped first           (default /tmp/wheelcheck)
-#   RINGQ_CHECK_VERSIONS  CPython minor versions to test        (default "3.9 3.10 3.11 3.12 3.13")
+#   RINGQ_CHECK_VERSIONS  CPython minor versions to test        (default "3.9 3.10 3.11 3.12 3.13 3.14 3.15")
 #   RINGQ_CHECK_TIMEOUT   seconds allowed per pytest run        (default 1800)
 #   RINGQ_CHECK_ASAN=1    add the AddressSanitizer leg
 #   TOOLS_PYTHON          interpreter for build/auditwheel and the pure leg (default python3)
@@ -26,7 +26,7 @@ set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=${RINGQ_CHECK_DIR:-/tmp/wheelcheck}
-VERSIONS=${RINGQ_CHECK_VERSIONS:-"3.9 3.10 3.11 3.12 3.13"}
+VERSIONS=${RINGQ_CHECK_VERSIONS:-"3.9 3.10 3.11 3.12 3.13 3.14 3.15"}
 TEST_TIMEOUT=${RINGQ_CHECK_TIMEOUT:-1800}
 TOOLS_PYTHON=${TOOLS_PYTHON:-python3}
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
@@ -337,7 +337,7 @@ main() {
 
         # Native variants on the newest CPython found: the checked lock, and optionally ASan.
         py=
-        for v in 3.13 3.12 3.11; do
+        for v in 3.15 3.14 3.13 3.12 3.11; do
             py=$(find_python "$v")
             [[ -n $py ]] && break
         done

@@ -5,6 +5,7 @@ BlockingTestMixin, the 3.13 shutdown tests and the SimpleQueue many-thread
 tests). Anything here that fails for ringq but passes for queue.Queue is a
 drop-in incompatibility.
 """
+import queue
 import random
 import sys
 import threading
@@ -16,9 +17,10 @@ import pytest
 import ringq
 from _helpers import BLOCK_TIMEOUT, LONG, Call, assert_all_block, assert_blocks, blocking_then_released, join_all
 
-ShutDown = ringq.ShutDown
-Empty = ringq.Empty
-Full = ringq.Full
+# The stdlib's classes: ringq raises subclasses of them, and queue.Queue raises them.
+ShutDown = getattr(queue, "ShutDown", ringq.ShutDown)
+Empty = queue.Empty
+Full = queue.Full
 QUEUE_SIZE = 5
 
 
@@ -775,7 +777,9 @@ def test_many_threads(compat, maxsize, feed, consume):
 
 
 @pytest.mark.skipif(sys.version_info < (3, 13), reason="queue.Queue.shutdown is 3.13+")
-def test_exceptions_identical_to_stdlib_313():
+def test_shutdown_subclasses_stdlib_313():
+    import asyncio
     import queue
 
-    assert ringq.ShutDown is queue.ShutDown
+    assert issubclass(ringq.ShutDown, queue.ShutDown)
+    assert issubclass(ringq.ShutDown, asyncio.QueueShutDown)

@@ -68,11 +68,15 @@ def test_module_queue_is_a_class(qmod, impl):
     assert qmod.Queue.__name__ == "Queue"
 
 
-def test_exceptions_are_the_stdlib_ones():
-    assert ringq.Empty is queue.Empty
-    assert ringq.Full is queue.Full
+def test_exceptions_subclass_the_stdlib_and_asyncio_ones():
+    import asyncio
+
+    assert issubclass(ringq.Empty, queue.Empty) and issubclass(ringq.Empty, asyncio.QueueEmpty)
+    assert issubclass(ringq.Full, queue.Full) and issubclass(ringq.Full, asyncio.QueueFull)
+    assert not issubclass(ringq.Empty, queue.Full) and not issubclass(ringq.Full, queue.Empty)
     if sys.version_info >= (3, 13):
-        assert ringq.ShutDown is queue.ShutDown
+        assert issubclass(ringq.ShutDown, queue.ShutDown)
+        assert issubclass(ringq.ShutDown, asyncio.QueueShutDown)
     else:
         assert issubclass(ringq.ShutDown, Exception)
         assert ringq.ShutDown not in (queue.Empty, queue.Full)
@@ -80,10 +84,10 @@ def test_exceptions_are_the_stdlib_ones():
 
 def test_each_impl_raises_the_package_exceptions(Queue):
     q = Queue(1)
-    with pytest.raises(queue.Empty):
+    with pytest.raises(ringq.Empty):
         q.get_nowait()
     q.put_nowait(1)
-    with pytest.raises(queue.Full):
+    with pytest.raises(ringq.Full):
         q.put_nowait(2)
     q.shutdown()
     with pytest.raises(ringq.ShutDown):

@@ -10,4 +10,4 @@ def test_fifo_and_batch_roundtrip():
     assert q.full()
     assert q.get_many(10) == [0, 1, 2, 3]
     assert q.unfinished_tasks == 4
-    assert ringq.Empty is queue.Empty and ringq.Full is queue.Full
+    assert issubclass(ringq.Empty, queue.Empty) and issubclass(ringq.Full, queue.Full)

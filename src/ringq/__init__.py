@@ -11,10 +11,47 @@
 ``ringq.IMPLEMENTATION`` says which implementation is loaded: "cython" (the
 compiled core) or "python" (the pure-Python twin, chosen by
 RINGQ_NO_EXTENSIONS=1 or when no compiled module fits this interpreter).
+
+The toolkit, pure Python on top of ``ringq.Queue`` (the core never imports it):
+``ringq.BoundedExecutor`` (a ``concurrent.futures.Executor`` with a bounded queue),
+``ringq.Pipeline`` (stages of workers joined by bounded queues; ``ringq.SKIP``,
+``ringq.StageStats``), ``ringq.RateLimiter`` (a token bucket), ``ringq.Broadcast``
+and ``ringq.Router``.
 """
-from ._errors import Empty, Full, ShutDown
-from ._queue import IMPLEMENTATION, Queue
+from ._asyncview import AsyncQueueView
+from ._errors import Cancelled, Empty, Full, ShutDown
+from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue, aselect, select
+from ._stats import QueueStatistics
+from .broadcast import Broadcast, Subscription
+from .pipeline import SKIP, Pipeline, StageStats
+from .pool import BoundedExecutor
+from .ratelimit import RateLimiter
+from .router import Router, UnroutableError
 
 __version__ = "0.1.0"
 
-__all__ = ["IMPLEMENTATION", "Empty", "Full", "Queue", "ShutDown", "__version__"]
+__all__ = [
+    "IMPLEMENTATION",
+    "SKIP",
+    "AsyncQueueView",
+    "BoundedExecutor",
+    "Broadcast",
+    "CancelToken",
+    "Cancelled",
+    "Empty",
+    "Full",
+    "Pipeline",
+    "PriorityQueue",
+    "Producer",
+    "Queue",
+    "QueueStatistics",
+    "RateLimiter",
+    "Router",
+    "ShutDown",
+    "StageStats",
+    "Subscription",
+    "UnroutableError",
+    "__version__",
+    "aselect",
+    "select",
+]

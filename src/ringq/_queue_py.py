@@ -3,93 +3,113 @@
 It is used on PyPy, where no extension is built, and wherever RINGQ_NO_EXTENSIONS=1
 is set. It keeps the core's design so that both behave the same way:
 
-* one lock guards every field (here a ``threading.RLock``: a signal handler, or an
-  item's ``__del__`` run by the GC, may call back into the same queue from the
-  thread that holds it, and a plain Lock would deadlock there);
+* one lock guards every field (here a ``threading.RLock``: an item's ``__del__``,
+  run by the GC at an allocation inside a locked section, may call back into the
+  same queue, and a plain Lock would deadlock there);
 * waiting threads park on a private lock each, queued FIFO per condition
   (getters, putters, joiners). A waker only removes the waiter from its list and
   releases its lock: the woken thread re-checks the queue itself. A waiter that
-  leaves after being woken without using the wake-up (timeout, Ctrl-C, or an
-  exception from a signal handler after its wake-up) passes it on to the next
-  waiter.
-
-Signals, ``__del__`` and fork: each call is all or nothing
-----------------------------------------------------------
-Unlike the core, the twin runs bytecode while it holds its lock, so a signal
-handler (main thread, between bytecodes; it may raise or use the queue), a
-``__del__`` run by the GC, or a ``fork()`` from another thread may land in the
-middle of a call. The twin keeps this guarantee against all three: **a handler, a
-``__del__`` or a fork child sees each call's effect on the queue either entirely
-or not at all**, and an exception from a handler lands before or after a call's
-effect, never half-way (a batch is put and counted, or returned, or not moved).
-
-How: CPython runs signal handlers, switches threads (so another thread can fork)
-and, from 3.12, runs the GC only at "check points": after a CALL, at a backward
-jump, at a function's entry. So every change of state here is one *step*: plain
-field updates (no call, no allocation of a GC object) followed by at most one C
-call that moves the data and cannot run Python code (``deque.append``, or
-``deque.extend`` of a ready-made tuple iterator), or by a pure-bytecode move
-(``item = items[0]; del items[0]``; ``batch += iterator``). No check point lies
-inside a step. ``_count`` mirrors ``len(_items)`` so that room and availability
-are decided by plain reads right before the step; anything computed earlier (a
-tuple slice, an iterator: allocations, where the GC may run) is re-validated by
-plain reads first. A get also takes its items as one step, and when an exception
-lands after the take but before the call returns (at the wake-up or the lock's
-release), ``_give_back`` puts the items back at the head, as one step too.
-
-Limits, said plainly: the guarantee is CPython's with a GIL (3.10 and later;
-3.9 checks for signals at almost every bytecode). On free-threaded builds other
-threads are excluded by the lock alone, which holds for threads but not for a
-fork from a thread that is mid-call; that is what the compiled core is for. A
-second exception that lands while ``_give_back`` runs is dropped in favour of the
-first, so that the items always go back.
+  leaves after being woken without using the wake-up (timeout, Ctrl-C) passes
+  it on to the next waiter, so no wake-up is ever lost.
 """
 from __future__ import annotations
 
+import asyncio
 import operator
 import os
-import threading
 import weakref
 from _thread import allocate_lock, get_ident
 from collections import deque
-from itertools import islice, repeat
-from math import isnan
 from threading import RLock
 from time import monotonic
 from types import GenericAlias
-from typing import Any, Generic, Iterable, Iterator, TypeVar
+from typing import Any, AsyncIterator, Generic, Iterable, Iterator, TypeVar
 
-from ._errors import Empty, Full, ShutDown
+from ._asyncview import AsyncQueueView
+import math
+import random
+import threading
 
-__all__ = ["Queue"]
+from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
+from ._stats import QueueStatistics
+from ._timeout import deadline as _deadline  # shared with the toolkit modules
+
+__all__ = ["CancelToken", "PriorityQueue", "Producer", "Queue", "aselect", "select"]
 
 T = TypeVar("T")
 
-# Timeouts longer than this (about 31 years) mean "wait forever".
-_FOREVER = 1e9
-_popleft = deque.popleft
-_NOTHING: Any = object()  # "no item taken yet" (an item may be None)
+
+def _earlier(a: float | None, b: float | None) -> float | None:
+    """The earlier of two deadlines (None is the latest)."""
+    if a is None:
+        return b
+    if b is None or a < b:
+        return a
+    return b
 
 
-def _deadline(timeout: Any) -> float | None:
-    """Monotonic deadline for *timeout* seconds; None waits forever."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, (str, bytes, bytearray)):
-        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}")
-    try:
-        seconds = float(timeout)
-    except TypeError:
-        raise TypeError(
-            f"timeout must be a number or None, not {type(timeout).__name__!r}"
-        ) from None
-    if isnan(seconds):
-        raise ValueError("'timeout' must be a non-negative number, not NaN")
-    if seconds < 0:
-        raise ValueError("'timeout' must be a non-negative number")
-    if seconds > _FOREVER:
-        return None
-    return monotonic() + seconds
+def _acquire_until(lock: Any, deadline: float | None) -> bool:
+    """Acquire *lock* before *deadline* (None: no limit); False if the deadline passed first."""
+    if deadline is None:
+        return lock.acquire()
+    remaining = deadline - monotonic()
+    return remaining > 0 and lock.acquire(True, _clamped(remaining))
+
+
+def _clamped(seconds: float) -> float:
+    """*seconds* no longer than threading.TIMEOUT_MAX (about 49.7 days on Windows).
+
+    A longer wait wakes early; every caller re-checks its deadline and waits again.
+    """
+    limit = threading.TIMEOUT_MAX
+    return limit if seconds > limit else seconds
+
+
+class _Call:
+    """One waiting call that sits in several waiter lists at once (select, cancel tokens).
+
+    Every list holds a _Link to it. The first waker whose link wins the claim wakes
+    the call; the others find it claimed and skip it (see _WaitList.wake).
+    """
+
+    __slots__ = ("parker", "_claim", "won")
+
+    def __init__(self) -> None:
+        self.parker = allocate_lock()
+        self.parker.acquire()
+        self._claim = allocate_lock()  # acquired (non-blocking) by the winner: an atomic test-and-set
+        self.won: Any = None
+
+    def claim(self, source: Any) -> bool:
+        """Called by a waker under its list's lock: True if this claim won the call."""
+        if self._claim.acquire(False):
+            self.won = source
+            self.parker.release()
+            return True
+        return False
+
+    def close(self) -> Any:
+        """Once no link is reachable: the source whose claim won, or None (nobody can win now)."""
+        if self._claim.acquire(False):
+            return None
+        return self.won
+
+
+class _Link:
+    """One of a _Call's links, in a queue's or a token's list."""
+
+    __slots__ = ("call", "source")
+
+    def __init__(self, call: _Call, source: Any) -> None:
+        self.call = call
+        self.source = source
+
+    def release(self) -> bool:
+        """The waker's call (list's lock held): False if the call was claimed through another list.
+
+        _WaitList.wake then gives the wake-up to the next waiter, as for a task that left.
+        """
+        return self.call.claim(self.source)
 
 
 def _as_maxsize(maxsize: Any) -> int:
@@ -99,123 +119,175 @@ def _as_maxsize(maxsize: Any) -> int:
         raise TypeError(f"maxsize must be an integer, not {type(maxsize).__name__!r}") from None
 
 
-if hasattr(RLock(), "_recursion_count"):  # 3.11 and later
-    # How deep this thread holds the lock; a method descriptor, so calling it
-    # allocates nothing.
-    _depth = type(RLock())._recursion_count
-    _DEPTH_SLACK = 0
-else:  # 3.9, 3.10: no way to ask; release always (as "with" would)
-    def _depth(mutex: Any) -> int:
-        return 0
-
-    _DEPTH_SLACK = 1
-
-
-def _saved_state(mutex: Any) -> Any:
-    """What ``mutex._release_save()`` will return, computed before releasing it.
-
-    Taken first so that an exception landing right after the release (a signal
-    handler) cannot lose it: the except clause restores the lock from it.
-    """
-    count = getattr(mutex, "_recursion_count", None)
-    return (count() if count is not None else 1, get_ident())
-
-
 class _WaitList:
     """A FIFO of parked threads, each represented by a lock it is blocked on.
 
     Every method is called with the queue's lock held.
     """
 
-    __slots__ = ("_parked",)
+    __slots__ = ("_parked", "_gone")
 
     def __init__(self) -> None:
         self._parked: deque[Any] = deque()
+        self._gone = 0  # task waiters that left but are still in the deque
 
     def __bool__(self) -> bool:
         return bool(self._parked)
 
     def wake(self, n: int = 1) -> None:
-        """Wake the *n* oldest waiters (fewer if fewer wait)."""
+        """Wake the *n* oldest waiters (fewer if fewer wait).
+
+        A thread's lock.release() returns None; a task waiter's release() returns
+        False when it cannot take the wake-up (it left, or its loop is closed), and
+        the wake-up then goes to the next waiter.
+        """
         parked = self._parked
         while n > 0 and parked:
-            # Unlink (pure bytecode), then release: no check point between the two,
-            # so an exception from a signal handler cannot orphan a waiter.
-            waiter = parked[0]
-            del parked[0]
-            waiter.release()
-            n -= 1
+            if parked.popleft().release() is not False:
+                n -= 1
+
+    def link_task(self) -> _TaskWaiter:
+        """Append a waiter for the running task (RuntimeError outside a running loop)."""
+        rec = _TaskWaiter(self)
+        self._parked.append(rec)
+        return rec
+
+    def leave_task(self, rec: _TaskWaiter, pass_on: bool) -> None:
+        """After a task's wait: leave the list, or, if already woken and *pass_on*, wake the next waiter.
+
+        A task that leaves unwoken stays in the deque, marked gone (removing it
+        would cost O(n)); wake() skips it, and the deque is compacted once such
+        records are the majority, so polling with timeouts cannot grow it.
+        """
+        if rec.state == _LINKED:
+            rec.state = _GONE
+            self._gone += 1
+            if self._gone > 32 and 2 * self._gone > len(self._parked):
+                self._parked = deque(w for w in self._parked if getattr(w, "state", _LINKED) != _GONE)
+                self._gone = 0
+        elif rec.state == _WOKEN and pass_on:
+            self.wake(1)
+
+    def __len__(self) -> int:
+        """Waiting calls (a left task's record may still sit in the deque: not counted)."""
+        return len(self._parked) - self._gone
 
     def wake_all(self) -> None:
         self.wake(len(self._parked))
 
-    def park(self, mutex: Any, deadline: float | None) -> bool:
-        """Sleep until woken, *deadline* or an exception (Ctrl-C), with *mutex* released.
+    def park(self, mutex: Any, deadline: float | None, token: CancelToken | None = None) -> None:
+        """Sleep until woken, *deadline*, *token* or an exception (Ctrl-C), with *mutex* released.
 
         *mutex* is the queue's RLock, held by the caller (possibly re-entrantly: it
         is released fully, as threading.Condition does). It is held again on return
-        and when an exception escapes. Returns True when a waker chose this waiter:
-        the caller must use that wake-up or pass it on (``wake(1)``) if it leaves on
-        an exception. Callers re-check their condition and deadline.
+        and when an exception escapes. Callers re-check their condition and deadline.
+        Raises Cancelled when *token* fires.
         """
+        if token is not None:
+            self._park_with_token(mutex, deadline, token)
+            return
         waiter = allocate_lock()
         waiter.acquire()
-        saved = _saved_state(mutex)
-        parked = self._parked
-        # Each flag is set by plain bytecode right before its one C call, with no
-        # check point between: a flag that is set means the call took effect.
-        linked = released = restored = False
+        self._parked.append(waiter)
+        saved = mutex._release_save()
         try:
-            linked = True
-            parked.append(waiter)
-            released = True
-            mutex._release_save()
             if deadline is None:
                 acquired = waiter.acquire()
             else:
                 remaining = deadline - monotonic()
-                if remaining > threading.TIMEOUT_MAX:
-                    # Windows' limit is about 49.7 days: wake early, the caller re-parks.
-                    remaining = threading.TIMEOUT_MAX
-                acquired = remaining > 0 and waiter.acquire(True, remaining)
-            restored = True
-            mutex._acquire_restore(saved)
+                acquired = remaining > 0 and waiter.acquire(True, _clamped(remaining))
         except BaseException:
-            # Another exception may land at any check point in here: the finally
-            # clauses make each step run anyway, as one uninterruptible step.
+            mutex._acquire_restore(saved)
             try:
-                if released and not restored:
-                    restored = True
-                    mutex._acquire_restore(saved)
-            finally:
-                if linked:
-                    if waiter in parked:
-                        parked.remove(waiter)
-                    elif parked:
-                        # A waker chose us just before the exception: hand its wake-up
-                        # on (inline, as in wake()), so no other waiter sleeps through it.
-                        other = parked[0]
-                        del parked[0]
-                        other.release()
+                self._parked.remove(waiter)
+            except ValueError:
+                # A waker chose us just before the exception: hand its wake-up on,
+                # so that no other waiter sleeps through it.
+                self.wake(1)
             raise
-        if acquired:
-            return True
-        if waiter in parked:
-            parked.remove(waiter)
+        mutex._acquire_restore(saved)
+        if not acquired:
+            try:
+                self._parked.remove(waiter)
+            except ValueError:
+                pass  # woken as the deadline passed: the caller's re-check uses it
+
+
+    def _park_with_token(self, mutex: Any, deadline: float | None, token: CancelToken) -> None:
+        call = _Call()
+        link = _Link(call, self)
+        tlink = _Link(call, token)
+        self._parked.append(link)
+        saved = mutex._release_save()
+        linked = False
+        try:
+            # Linked after the queue link: a token that fires in between is seen by _link.
+            linked = token._link(tlink)
+            if linked:
+                _acquire_until(call.parker, _earlier(deadline, token._deadline))
+        except BaseException:
+            mutex._acquire_restore(saved)
+            if self._unlink_call(link, token, tlink if linked else None, call) is self:
+                self.wake(1)  # a wake-up we will not use: hand it on
+            raise
+        mutex._acquire_restore(saved)
+        won = self._unlink_call(link, token, tlink if linked else None, call)
+        if not linked or won is token:
+            if won is self:
+                self.wake(1)
+            token._raise()
+
+    def _unlink_call(self, link: _Link, token: CancelToken, tlink: _Link | None, call: _Call) -> Any:
+        """Mutex held: make both links unreachable, then return who claimed the call (or None)."""
+        try:
+            self._parked.remove(link)
+        except ValueError:
+            pass
+        if tlink is not None:
+            token._unlink(tlink)
+        return call.close()
+
+_LINKED, _WOKEN, _GONE = 0, 1, 2
+
+
+def _resolve(fut: Any) -> None:
+    """Wake a parked task: runs on its loop (call_soon_threadsafe or a timer)."""
+    if not fut.done():
+        fut.set_result(None)
+
+
+class _TaskWaiter:
+    """One wait of one asyncio task, in the same FIFO deque as the threads' locks.
+
+    Fresh per wait. Its state changes under the queue's lock: LINKED, then WOKEN
+    (by a waker's release()) or GONE (the task left: timeout, cancellation).
+    """
+
+    __slots__ = ("loop", "fut", "thread_ident", "state", "wait_list")
+
+    def __init__(self, wait_list: _WaitList) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.fut = self.loop.create_future()
+        self.thread_ident = get_ident()
+        self.state = _LINKED
+        self.wait_list = wait_list
+
+    def release(self) -> bool:
+        """The waker's call (lock held). False if this waiter cannot take the wake-up."""
+        if self.state != _LINKED:
+            self.wait_list._gone -= 1
             return False
-        return True  # woken as the deadline passed: the caller's re-check uses it
-
-
-# _put_run's answers besides a count of items put.
-_SHUT_DOWN = -1
-_NO_ROOM_FOR_ALL = -2
-_CHANGED = -3
-
-
-def _with_put_count(exc: BaseException, count: int) -> BaseException:
-    """*exc* (Full or ShutDown from put_many) with the number of items put before it."""
-    exc.put_count = count  # type: ignore[attr-defined]
-    return exc
+        self.state = _WOKEN
+        try:
+            if get_ident() == self.thread_ident:
+                # The waker runs on the task's loop: no self-pipe write needed.
+                if not self.fut.done():
+                    self.fut.set_result(None)
+            else:
+                self.loop.call_soon_threadsafe(_resolve, self.fut)
+        except Exception:  # noqa: BLE001 - RuntimeError: the loop is closed; pass the wake-up on
+            return False
+        return True
 
 
 # Every live twin queue, so that a fork child can reset them (see _reset_after_fork).
@@ -247,39 +319,72 @@ class Queue(Generic[T]):
     __slots__ = (
         "_mutex",
         "_items",
-        "_count",
+        "_lower",
+        "_lower_count",
         "_maxsize",
         "_unfinished",
         "_shutdown",
         "_getters",
         "_putters",
         "_joiners",
+        "_puts",
+        "_gets",
+        "_high_water",
+        "_alert_up",
+        "_alert_down",
+        "_wm_high",
+        "_wm_low",
+        "_wm_above",
+        "_wm_callback",
+        "_wm_delivery",
+        "_wm_delivered_above",
+        "_producers",
+        "_shutdown_cause",
         "__weakref__",
     )
 
     def __init__(self, maxsize: int = 0) -> None:
         self._maxsize = _as_maxsize(maxsize)
         self._mutex = RLock()
+        # Storage, as in the core: _items is level 0 (a plain queue's only level),
+        # _lower holds a PriorityQueue's levels 1.., _lower_count the items in them.
         self._items: deque[T] = deque()
-        self._count = 0  # == len(self._items) at every check point (see the module docstring)
+        self._lower: tuple[deque[T], ...] = ()
+        self._lower_count = 0
         self._unfinished = 0
         self._shutdown = False
         self._getters = _WaitList()
         self._putters = _WaitList()
         self._joiners = _WaitList()
+        # Statistics and watermarks, as in the core: a put looks further only when
+        # the size reaches _alert_up, a get only when it falls to _alert_down.
+        self._puts = 0
+        self._gets = 0
+        self._high_water = 0
+        self._alert_up = 1
+        self._alert_down = -1
+        self._wm_high = 0
+        self._wm_low = 0
+        self._wm_above = False
+        self._wm_callback: Any = None
+        self._wm_delivery: Any = None
+        self._wm_delivered_above = False
+        self._producers = 0
+        self._shutdown_cause: BaseException | None = None
         _live_queues.add(self)
 
     def _reset_after_fork(self) -> None:
         # In a fork child only the forking thread exists: the parked waiters, and any
-        # thread that held the lock at the fork, are gone. Forget them. The data is
-        # consistent: the forking thread ran only at a check point of the others.
+        # thread that held the lock at the fork, are gone. Forget them.
         self._mutex = RLock()
         self._getters = _WaitList()
         self._putters = _WaitList()
         self._joiners = _WaitList()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        raise TypeError("type 'ringq.Queue' is not an acceptable base type")
+        if cls.__module__ != __name__:  # PriorityQueue, below, is the one subclass
+            raise TypeError(f"type {_closed_base_name(cls)!r} is not an acceptable base type")
+        super().__init_subclass__(**kwargs)
 
     __class_getitem__ = classmethod(GenericAlias)
 
@@ -296,264 +401,236 @@ class Queue(Generic[T]):
             self._maxsize = value
             self._putters.wake_all()  # room may have grown: let them re-check
 
+    def _room(self) -> int:
+        """Free slots (lock held); a large number when unbounded."""
+        if self._maxsize <= 0:
+            return 1 << 62
+        # No call that allocates here (max() packs a tuple, which may run the GC and a
+        # re-entrant __del__ after the size was read): maxsize may be below qsize.
+        room = self._maxsize - len(self._items) - self._lower_count
+        return room if room > 0 else 0
+
     def qsize(self) -> int:
         """Number of items in the queue (a snapshot)."""
-        return self._count
+        return len(self._items) + self._lower_count
 
     def empty(self) -> bool:
         """True if the queue holds no item (a snapshot)."""
-        return not self._count
+        return not self._items and not self._lower_count
 
     def full(self) -> bool:
         """True if the queue is bounded and holds maxsize items or more (a snapshot)."""
-        return 0 < self._maxsize <= self._count
+        with self._mutex:
+            return 0 < self._maxsize <= len(self._items) + self._lower_count
+
+    # -- storage: the only steps that know about priority levels (lock held) --
+    def _level_deque(self, level: int) -> deque[T]:
+        return self._items if level == 0 else self._lower[level - 1]
+
+    def _pop_first(self) -> T:
+        """Remove the oldest item of the most urgent non-empty level (size > 0)."""
+        if self._items:
+            return self._items.popleft()
+        lower = self._lower
+        k = 0
+        while not lower[k]:
+            k += 1
+        self._lower_count -= 1
+        return lower[k].popleft()
+
+    def _least_urgent_level(self) -> int:
+        """The least urgent level that holds an item (size > 0)."""
+        k = len(self._lower)
+        while k > 0 and not self._lower[k - 1]:
+            k -= 1
+        return k
 
     # -- put ---------------------------------------------------------------
-    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+    def put(
+        self, item: T, block: bool = True, timeout: float | None = None, *, cancel: CancelToken | None = None
+    ) -> None:
         """Put *item* at the tail, waiting up to *timeout* seconds for room.
 
-        Raises Full if there is no room (at once with ``block=False``), and
-        ShutDown if the queue is shut down.
+        Raises Full if there is no room (at once with ``block=False``), ShutDown if
+        the queue is shut down, and Cancelled if the ``cancel`` token fires first.
         """
-        deadline = _deadline(timeout) if block else None
-        # Not "with self._mutex": on 3.11 and earlier its __exit__ lookup allocates a
-        # bound method, where the GC may run a __del__ that put()s before this item
-        # (CPython's test_reentrancy). acquire() allocates nothing.
-        mutex = self._mutex
-        held = _depth(mutex) - _DEPTH_SLACK
-        try:
-            mutex.acquire()
-            self._put_locked(item, block, deadline)
-        finally:
-            # Release only what we took: acquire() may have been interrupted (Ctrl-C).
-            # The depth is read again if a handler raises at the read's check point.
-            try:
-                taken = _depth(mutex) > held
-            except BaseException:
-                taken = _depth(mutex) > held
-            if taken:
-                mutex.release()
-
-    # put() and put_many() are kept short, their work done in helpers: on 3.11 an
-    # exception that passes a handler far into a long function makes the interpreter
-    # allocate an int, which loops forever when no memory is left at all (see the
-    # MemoryError tests in test_errors.py).
-
-    def _put_locked(self, item: T, block: bool, deadline: float | None) -> None:
-        if self._put_one(item):
-            if self._getters._parked:
-                self._getters.wake(1)
-            return
-        if not block:
-            raise Full
-        self._put_wait(item, deadline)
-
-    def _put_wait(self, item: T, deadline: float | None) -> None:
-        """Lock held. put()'s slow path: wait for room."""
-        woken = False
-        try:
-            while True:
-                if deadline is not None and monotonic() >= deadline:
-                    raise Full
-                woken = self._putters.park(self._mutex, deadline)
-                if self._put_one(item):
-                    woken = False
-                    if self._getters._parked:
-                        self._getters.wake(1)
-                    return
-        finally:
-            if woken:
-                # Leaving on an exception with an unused wake-up (a success clears the
-                # flag): pass it on, inline, as calling a function is itself a check
-                # point where a signal handler may raise.
-                parked = self._putters._parked
-                if parked:
-                    other = parked[0]
-                    del parked[0]
-                    other.release()
-
-    def _put_one(self, item: T) -> bool:
-        """Lock held. Put *item* as one step if there is room; False if there is none.
-
-        A helper, so that the room check follows the check point at its entry (a
-        handler run there may take the room) and nothing lies between check and step.
-        """
-        # extend() of a ready-made iterator, not append(): it allocates nothing that
-        # could run the GC inside the step, and, unlike deque.append, it does not leak
-        # a reference to the item when it fails with MemoryError (CPython 3.11-3.13).
-        one = iter((item,))
-        if self._shutdown:
-            raise ShutDown
-        maxsize = self._maxsize
-        if maxsize > 0 and self._count >= maxsize:
-            return False
-        # One step: the counts, then the extend (a C call that runs no Python code).
-        self._count += 1
-        self._unfinished += 1
-        try:
-            self._items.extend(one)
-        except MemoryError:  # nothing was added: undo the counts
-            self._count -= 1
-            self._unfinished -= 1
-            raise
-        return True
+        self._put_at(item, 0, block, timeout, cancel)
 
     def put_nowait(self, item: T) -> None:
         """Put *item* without waiting; Full if there is no room."""
-        self.put(item, False)
+        self._put_at(item, 0, False, None, None)
 
-    def put_many(self, items: Iterable[T], block: bool = True, timeout: float | None = None) -> None:
+    def _put_at(self, item: T, level: int, block: bool, timeout: float | None, cancel: Any) -> None:
+        deadline = _deadline(timeout) if block else None
+        token = _as_token(cancel) if cancel is not None else None
+        with self._mutex:
+            while True:
+                if self._shutdown:
+                    raise ShutDown
+                if self._room() > 0:
+                    self._level_deque(level).append(item)
+                    self._unfinished += 1
+                    if level:
+                        self._lower_count += 1
+                    self._puts += 1
+                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
+                    if self._getters:
+                        self._getters.wake(1)
+                    break
+                if not block or (deadline is not None and monotonic() >= deadline):
+                    raise Full
+                self._putters.park(self._mutex, deadline, token)
+        if event:
+            self._deliver_watermark()
+
+    def put_many(
+        self,
+        items: Iterable[T],
+        block: bool = True,
+        timeout: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> None:
         """Put every item of *items*, in order.
 
         *items* is read into a tuple first; if iterating it raises, nothing is put.
         With ``block=False`` it is all or nothing: Full unless every item fits.
-        Otherwise items go in as room frees up; on a timeout (Full) or a shutdown
-        (ShutDown) the items already put stay in the queue, and the exception's
-        ``put_count`` attribute says how many went in::
+        Otherwise items go in as room frees up; on a timeout (Full), a shutdown
+        (ShutDown) or a fired ``cancel`` token (Cancelled) the items already put
+        stay in the queue, in order, and the rest are not put::
 
             q.put_many([1, 2, 3])
         """
+        self._put_many_at(items, 0, block, timeout, cancel)
+
+    def _put_many_at(self, items: Iterable[T], level: int, block: bool, timeout: float | None, cancel: Any) -> None:
         deadline = _deadline(timeout) if block else None
-        self._put_batch(items if type(items) is tuple else tuple(items), block, deadline)
-
-    def _put_batch(self, batch: tuple[T, ...], block: bool, deadline: float | None) -> None:
-        mutex = self._mutex
-        held = _depth(mutex) - _DEPTH_SLACK  # see put()
-        try:
-            mutex.acquire()
-            self._put_many_locked(batch, block, deadline)
-        finally:
-            try:
-                taken = _depth(mutex) > held
-            except BaseException:
-                taken = _depth(mutex) > held
-            if taken:
-                mutex.release()
-
-    def _put_many_locked(self, batch: tuple[T, ...], block: bool, deadline: float | None) -> None:
+        token = _as_token(cancel) if cancel is not None else None
+        batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
         done = 0
-        woken = False
-        try:
+        event = False
+        with self._mutex:
             while True:
-                took = self._put_run(batch, done, block)
-                if took > 0:
-                    woken = False
-                    done += took
-                    if self._getters._parked:
-                        self._getters.wake(took)
-                elif took == _CHANGED:
-                    continue
-                elif took != 0:
-                    raise _with_put_count(ShutDown() if took == _SHUT_DOWN else Full(), done)
+                if self._shutdown:
+                    raise ShutDown
+                append = self._level_deque(level).append  # allocated before the room check (see below)
+                room = self._room()
+                if not block and room < n:
+                    raise Full
+                take = n - done if n - done < room else room  # not min(): see _room()
+                if take > 0:
+                    # No allocation between the room check and the appends: one could
+                    # run the GC, whose __del__ could re-enter put() and take the room.
+                    for k in range(done, done + take):
+                        append(batch[k])
+                    done += take
+                    self._unfinished += take
+                    if level:
+                        self._lower_count += take
+                    self._puts += take
+                    if len(self._items) + self._lower_count >= self._alert_up and self._grew():
+                        event = True
+                    if self._getters:
+                        self._getters.wake(take)
+                    if event and done < n:
+                        # Deliver now, not after the wait for room: outside the lock, as the core does.
+                        event = False
+                        saved = self._mutex._release_save()
+                        try:
+                            self._deliver_watermark()
+                        finally:
+                            self._mutex._acquire_restore(saved)
+                        continue
                 if done == n:
-                    return
+                    break
                 if deadline is not None and monotonic() >= deadline:
-                    raise _with_put_count(Full(), done)
-                woken = self._putters.park(self._mutex, deadline)
-        finally:
-            if woken:  # as in _put_wait()
-                parked = self._putters._parked
-                if parked:
-                    other = parked[0]
-                    del parked[0]
-                    other.release()
+                    raise Full
+                self._putters.park(self._mutex, deadline, token)
+        if event:
+            self._deliver_watermark()
 
-    def _put_run(self, batch: tuple[T, ...], done: int, block: bool) -> int:
-        """Lock held. Put as many of batch[done:] as fit now, as one step; return how many.
+    def put_evict(self, item: T) -> tuple[T, ...]:
+        """Put *item* without waiting; if the queue is full, first evict its oldest item.
 
-        Or _SHUT_DOWN, _NO_ROOM_FOR_ALL (block=False and not all fit: nothing put),
-        or _CHANGED (the queue changed while the run was prepared: decide again).
+        Returns the evicted items as a tuple: ``()`` when there was room, else
+        ``(oldest,)`` (more only if maxsize was lowered below the size). An evicted
+        item counts as done for join()::
+
+            dropped = latest.put_evict(reading)   # never blocks
         """
-        if self._shutdown:
-            return _SHUT_DOWN
-        n = len(batch)
-        maxsize = self._maxsize
-        room = n - done if maxsize <= 0 else maxsize - self._count
-        if room < 0:
-            room = 0  # maxsize may have been lowered below qsize
-        if not block and room < n:
-            return _NO_ROOM_FOR_ALL
-        take = n - done if n - done < room else room  # not min(): no call needed
-        if take <= 0:
-            return 0
-        # The iterator is made first (an allocation: the GC may run a __del__ that uses
-        # this queue); then the room is re-checked by plain reads; then one step:
-        # the counts, then extend (it iterates a tuple: no Python code runs).
-        run = iter(batch if take == n else batch[done:done + take])
-        maxsize = self._maxsize
-        if self._shutdown or (maxsize > 0 and self._count + take > maxsize):
-            return _CHANGED
-        self._count += take
-        self._unfinished += take
-        try:
-            self._items.extend(run)
-        except MemoryError:
-            # Out of memory part-way: keep what went in, counted (plain reads).
-            short = self._count - len(self._items)
-            self._count -= short
-            self._unfinished -= short
-            raise
-        return take
+        return self._put_evict(item, 0)
+
+    def _put_evict(self, item: T, level: int) -> tuple[T, ...]:
+        evicted: list[T] = []
+        event = False
+        with self._mutex:
+            while True:
+                if self._shutdown:
+                    raise ShutDown
+                target = self._level_deque(level)
+                if 0 < self._maxsize <= len(self._items) + self._lower_count:
+                    victim_level = self._least_urgent_level()
+                    if level > victim_level:
+                        evicted.append(item)  # less urgent than everything queued: refused
+                        break
+                    evicted.append(self._level_deque(victim_level).popleft())
+                    if victim_level:
+                        self._lower_count -= 1
+                    if self._unfinished > 0:
+                        self._unfinished -= 1  # an evicted item will never be task_done()
+                if self._room() > 0:
+                    target.append(item)
+                    self._unfinished += 1
+                    if level:
+                        self._lower_count += 1
+                    self._puts += 1
+                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
+                    if self._getters:
+                        self._getters.wake(1)
+                    break
+                if self._unfinished == 0:
+                    self._joiners.wake_all()
+        if event:
+            self._deliver_watermark()
+        # The evicted items leave with the caller: their last reference dies outside the lock.
+        return tuple(evicted)
 
     # -- get ---------------------------------------------------------------
-    def get(self, block: bool = True, timeout: float | None = None) -> T:
+    def get(self, block: bool = True, timeout: float | None = None, *, cancel: CancelToken | None = None) -> T:
         """Remove and return the oldest item, waiting up to *timeout* seconds.
 
-        Raises Empty if none arrives (at once with ``block=False``), and ShutDown
-        once the queue is shut down and empty.
+        Raises Empty if none arrives (at once with ``block=False``), ShutDown
+        once the queue is shut down and empty (chained to the cause a producer
+        passed on, see producer()), and Cancelled if the ``cancel`` token fires.
         """
         deadline = _deadline(timeout) if block else None
-        item = _NOTHING
-        woken = False
-        try:
-            with self._mutex:
-                while True:
-                    if self._count:
-                        # Wake a putter first: it needs our lock, so it runs after the take.
-                        if self._putters._parked:
-                            self._putters.wake(1)
-                        if self._count:  # re-checked: a handler may have run in wake()
-                            # One step, pure bytecode: no check point until we return.
-                            woken = False
-                            item = self._items[0]
-                            del self._items[0]
-                            self._count -= 1
-                            return item
-                        continue
-                    if self._shutdown:
-                        raise ShutDown
-                    if not block or (deadline is not None and monotonic() >= deadline):
-                        raise Empty
-                    woken = self._getters.park(self._mutex, deadline)
-        except BaseException:
-            # Everything here is inline, each step plain bytecode plus one C call:
-            # even calling a helper is a check point where a handler may raise.
-            if item is not _NOTHING:
-                # The exception landed after the take (at the lock's release): the
-                # item goes back to the head, neither lost nor delivered.
-                try:
-                    self._count += 1
-                    self._items.appendleft(item)
-                finally:
-                    parked = self._getters._parked
-                    if parked:  # a getter may have parked meanwhile
-                        other = parked[0]
-                        del parked[0]
-                        other.release()
-            elif woken:
-                parked = self._getters._parked
-                if parked:
-                    other = parked[0]
-                    del parked[0]
-                    other.release()
-            raise
+        token = _as_token(cancel) if cancel is not None else None
+        with self._mutex:
+            while True:
+                if self._items or self._lower_count:
+                    item = self._pop_first()
+                    self._gets += 1
+                    event = len(self._items) + self._lower_count <= self._alert_down and self._shrank()
+                    if self._putters:
+                        self._putters.wake(1)
+                    break
+                if self._shutdown:
+                    _raise_shutdown(self._shutdown_cause)
+                if not block or (deadline is not None and monotonic() >= deadline):
+                    raise Empty
+                self._getters.park(self._mutex, deadline, token)
+        if event:
+            self._deliver_watermark()
+        return item
 
     def get_nowait(self) -> T:
         """Remove and return the oldest item without waiting; Empty if there is none."""
         return self.get(False)
 
-    def get_many(self, max_items: int, block: bool = True, timeout: float | None = None) -> list[T]:
+    def get_many(
+        self, max_items: int, block: bool = True, timeout: float | None = None, *, cancel: CancelToken | None = None
+    ) -> list[T]:
         """Wait like get() for at least one item, then return up to *max_items*, oldest first::
 
             batch = q.get_many(64)   # 1 to 64 items
@@ -565,55 +642,142 @@ class Queue(Generic[T]):
         if n < 1:
             raise ValueError("max_items must be >= 1")
         deadline = _deadline(timeout) if block else None
-        batch: list[T] = []
-        woken = False
-        items = self._items
-        pops = map(_popleft, repeat(items))  # allocated before the lock (MemoryError: nothing done)
-        try:
+        token = _as_token(cancel) if cancel is not None else None
+        event = False
+        with self._mutex:
+            while True:
+                items = self._items
+                if items or self._lower_count:
+                    batch: list[T] = []
+                    # Re-check emptiness at every pop: creating the list may have run the
+                    # GC, and a __del__ may have taken items through re-entrant calls.
+                    while items and len(batch) < n:
+                        batch.append(items.popleft())
+                    while self._lower_count and len(batch) < n:
+                        batch.append(self._pop_first())  # the other levels, most urgent first
+                    self._gets += len(batch)
+                    if len(items) + self._lower_count <= self._alert_down and self._shrank():
+                        event = True
+                    if self._putters:
+                        self._putters.wake(len(batch))
+                    if batch:
+                        break
+                    continue
+                if self._shutdown:
+                    _raise_shutdown(self._shutdown_cause)
+                if not block or (deadline is not None and monotonic() >= deadline):
+                    raise Empty
+                self._getters.park(self._mutex, deadline, token)
+        if event:
+            self._deliver_watermark()
+        return batch
+
+    # -- statistics and watermarks -----------------------------------------
+    def _set_alerts(self) -> None:
+        """Lock held: recompute _alert_up and _alert_down (see __init__)."""
+        up = self._high_water + 1
+        if self._wm_high > 0 and not self._wm_above and self._wm_high < up:
+            up = self._wm_high
+        self._alert_up = up
+        self._alert_down = self._wm_low if (self._wm_high > 0 and self._wm_above) else -1
+
+    def _grew(self) -> bool:
+        """Lock held; the size reached _alert_up. True if the high watermark was just crossed."""
+        n = (len(self._items) + self._lower_count)
+        crossed = False
+        if n > self._high_water:
+            self._high_water = n
+        if self._wm_high > 0 and not self._wm_above and n >= self._wm_high:
+            self._wm_above = True
+            crossed = True
+        self._set_alerts()
+        return crossed
+
+    def _shrank(self) -> bool:
+        """Lock held; the size fell to _alert_down. True if it just fell back to the low watermark."""
+        if self._wm_high > 0 and self._wm_above and (len(self._items) + self._lower_count) <= self._wm_low:
+            self._wm_above = False
+            self._set_alerts()
+            return True
+        return False
+
+    def _deliver_watermark(self) -> None:
+        """Outside the lock: call the callback with the current state if it differs from the last delivered.
+
+        See the core's _deliver_watermark: events alternate strictly and may coalesce.
+        """
+        delivery = self._wm_delivery
+        if delivery is None:
+            return
+        with delivery:
             with self._mutex:
-                while True:
-                    count = self._count
-                    if count:
-                        k = n if n < count else count
-                        if items is not self._items:  # replaced by shutdown(immediate=True)
-                            items = self._items
-                            pops = map(_popleft, repeat(items))
-                        take = islice(pops, k)  # allocates: re-checked below
-                        if self._putters._parked:
-                            self._putters.wake(k)  # they need our lock: they run after the take
-                        if items is not self._items or self._count < k:
-                            continue  # a handler or __del__ took items meanwhile: decide again
-                        # One step, pure bytecode: the count, then k pops into our list.
-                        woken = False
-                        got = k
-                        self._count -= k
-                        batch += take
-                        return batch
-                    if self._shutdown:
-                        raise ShutDown
-                    if not block or (deadline is not None and monotonic() >= deadline):
-                        raise Empty
-                    woken = self._getters.park(self._mutex, deadline)
-        except BaseException:
-            # As in get(): inline steps only.
-            if batch:
-                try:
-                    back = batch[::-1]
-                    self._count += got
-                    self._items.extendleft(back)
-                finally:
-                    parked = self._getters._parked
-                    if parked:
-                        other = parked[0]
-                        del parked[0]
-                        other.release()
-            elif woken:
-                parked = self._getters._parked
-                if parked:
-                    other = parked[0]
-                    del parked[0]
-                    other.release()
-            raise
+                above = self._wm_above
+                callback = self._wm_callback
+            if callback is None or above == self._wm_delivered_above:
+                return
+            self._wm_delivered_above = above
+            try:
+                callback("high" if above else "low")
+            except Exception:
+                report_callback_error(callback, "ringq watermark callback")
+
+    def on_watermark(self, high: float = 0.8, low: float = 0.7, callback: Any = None) -> None:
+        """Call ``callback("high")`` when the size reaches *high*, then ``callback("low")`` when it falls to *low*.
+
+        *high* and *low* are fractions of maxsize (floats) or sizes (ints); see the
+        core's docstring and docs/api.md. ``callback=None`` removes the watermark.
+        """
+        hi = lo = 0
+        if callback is not None:
+            if not callable(callback):
+                raise TypeError("callback must be callable or None")
+            hi, lo = _watermark_sizes(high, low, self._maxsize)
+            with _config_lock:
+                if self._wm_delivery is None:
+                    self._wm_delivery = RLock()
+        with self._mutex:
+            self._wm_callback = callback
+            self._wm_high = hi
+            self._wm_low = lo
+            self._wm_above = False
+            self._set_alerts()
+        self._wm_delivered_above = False
+
+    def statistics(self) -> QueueStatistics:
+        """A snapshot of the queue's counters, as a QueueStatistics named tuple."""
+        with self._mutex:
+            return QueueStatistics(
+                (len(self._items) + self._lower_count),
+                self._maxsize,
+                self._high_water,
+                self._puts,
+                self._gets,
+                len(self._putters),
+                len(self._getters),
+            )
+
+    # -- producers ---------------------------------------------------------
+    def producer(self) -> Producer:
+        """Register a producer; the queue shuts down (gracefully) when the last registered one closes.
+
+        A producer that leaves on an exception passes it on: once the queue is shut
+        down and drained, get() raises ShutDown chained to it. Raises ShutDown if
+        the queue is already shut down. See the core's docstring for an example.
+        """
+        with self._mutex:
+            if self._shutdown:
+                raise ShutDown
+            self._producers += 1
+        return Producer(self)
+
+    def _producer_closed(self, exc: BaseException | None) -> None:
+        with self._mutex:
+            if exc is not None and self._shutdown_cause is None:
+                self._shutdown_cause = exc
+            self._producers -= 1
+            last = self._producers == 0
+        if last:
+            self.shutdown()
 
     # -- tasks -------------------------------------------------------------
     @property
@@ -627,14 +791,15 @@ class Queue(Generic[T]):
             if self._unfinished <= 0:
                 raise ValueError("task_done() called too many times")
             self._unfinished -= 1
-            if self._unfinished == 0 and self._joiners._parked:
+            if self._unfinished == 0:
                 self._joiners.wake_all()
 
-    def join(self) -> None:
-        """Block until every item put has been marked done by task_done()."""
+    def join(self, *, cancel: CancelToken | None = None) -> None:
+        """Block until every item put has been marked done by task_done(); Cancelled if *cancel* fires."""
+        token = _as_token(cancel) if cancel is not None else None
         with self._mutex:
             while self._unfinished:
-                self._joiners.park(self._mutex, None)
+                self._joiners.park(self._mutex, None, token)
 
     # -- shutdown ----------------------------------------------------------
     @property
@@ -649,32 +814,251 @@ class Queue(Generic[T]):
         counted as done, releasing join()). Blocked callers are woken.
         """
         immediate = bool(immediate)  # first: it may raise, and nothing has changed yet
-        dropped: Any = None
-        fresh: deque[T] = deque()
+        dropped: list[T] = []
         with self._mutex:
-            # One step, pure bytecode: a handler's get_nowait() sees the items or none.
             self._shutdown = True
             if immediate:
-                dropped = self._items
-                n = self._count
-                unfinished = self._unfinished
-                self._items = fresh
-                self._count = 0
-                self._unfinished = unfinished - n if unfinished > n else 0
+                dropped = list(self._items)
+                self._items.clear()
+                for level in self._lower:
+                    dropped.extend(level)
+                    level.clear()
+                self._lower_count = 0
+                self._unfinished = max(0, self._unfinished - len(dropped))
                 self._joiners.wake_all()
             self._getters.wake_all()
             self._putters.wake_all()
         # The dropped items die here, outside the lock: their __del__ may use this queue.
         del dropped
 
+    # -- asyncio -----------------------------------------------------------
+    # An async call checks the queue like the sync call; to wait, it appends a
+    # _TaskWaiter to the same FIFO deque a thread would join (in the same locked
+    # section as the failed check) and awaits its future: the loop never blocks on
+    # a lock held by a waiting thread. Woken, it re-checks; cancelled or closed
+    # while waiting, it leaves, passing on a wake-up it had already received.
+
+    async def _sleep(self, rec: _TaskWaiter, deadline: float | None, token: CancelToken | None = None) -> None:
+        timer = None
+        key = None
+        if token is not None:
+            # The token wakes the task like a waker; the caller's next _check_token raises Cancelled.
+            deadline = _earlier(deadline, token._deadline)
+            key = token._add_callback(rec.loop, rec.fut)
+        if deadline is not None:
+            timer = rec.loop.call_later(deadline - monotonic(), _resolve, rec.fut)
+        try:
+            await rec.fut
+        except BaseException:
+            with self._mutex:
+                rec.wait_list.leave_task(rec, True)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if key is not None:
+                token._remove_callback(key)
+        with self._mutex:
+            rec.wait_list.leave_task(rec, False)
+
+    async def aput(self, item: T, timeout: float | None = None, *, cancel: CancelToken | None = None) -> None:
+        """Put *item* at the tail, awaiting room for up to *timeout* seconds (async put()).
+
+        Raises Full on a timeout and ShutDown if the queue is shut down. Cancelled,
+        it either put the item (and returned) or left the queue unchanged.
+        """
+        await self._aput_at(item, 0, timeout, cancel)
+
+    async def _aput_at(self, item: T, level: int, timeout: float | None, cancel: Any = None) -> None:
+        deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
+        while True:
+            with self._mutex:
+                if self._shutdown:
+                    raise ShutDown
+                if self._room() > 0:
+                    self._level_deque(level).append(item)
+                    self._unfinished += 1
+                    if level:
+                        self._lower_count += 1
+                    self._puts += 1
+                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
+                    if self._getters:
+                        self._getters.wake(1)
+                    break
+                if deadline is not None and monotonic() >= deadline:
+                    raise Full
+                _check_token(token)
+                rec = self._putters.link_task()
+            await self._sleep(rec, deadline, token)
+        if event:
+            self._deliver_watermark()
+
+    async def aput_many(
+        self, items: Iterable[T], timeout: float | None = None, *, cancel: CancelToken | None = None
+    ) -> None:
+        """Put every item of *items*, in order, awaiting room as needed (async put_many()).
+
+        As with put_many(), on a timeout (Full), a shutdown (ShutDown) or a
+        cancellation the items already put stay in the queue.
+        """
+        await self._aput_many_at(items, 0, timeout, cancel)
+
+    async def _aput_many_at(self, items: Iterable[T], level: int, timeout: float | None, cancel: Any = None) -> None:
+        deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
+        batch = items if type(items) is tuple else tuple(items)
+        n = len(batch)
+        done = 0
+        while True:
+            with self._mutex:
+                if self._shutdown:
+                    raise ShutDown
+                append = self._level_deque(level).append  # allocated before the room check (see put_many)
+                room = self._room()
+                take = n - done if n - done < room else room
+                if take > 0:
+                    for k in range(done, done + take):
+                        append(batch[k])
+                    done += take
+                    self._unfinished += take
+                    if level:
+                        self._lower_count += take
+                    self._puts += take
+                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
+                    if self._getters:
+                        self._getters.wake(take)
+                else:
+                    event = False
+                if not event:
+                    if done == n:
+                        return
+                    if deadline is not None and monotonic() >= deadline:
+                        raise Full
+                    _check_token(token)
+                    rec = self._putters.link_task()
+            if event:
+                self._deliver_watermark()  # outside the lock, then check again
+                continue
+            await self._sleep(rec, deadline, token)
+
+    async def aget(self, timeout: float | None = None, *, cancel: CancelToken | None = None) -> T:
+        """Remove and return the oldest item, awaiting one for up to *timeout* seconds (async get()).
+
+        Raises Empty on a timeout and ShutDown once the queue is shut down and
+        empty. Cancelled, it either returned its item or left the queue unchanged.
+        """
+        deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
+        while True:
+            with self._mutex:
+                if self._items or self._lower_count:
+                    item = self._pop_first()
+                    self._gets += 1
+                    event = len(self._items) + self._lower_count <= self._alert_down and self._shrank()
+                    if self._putters:
+                        self._putters.wake(1)
+                    break
+                if self._shutdown:
+                    _raise_shutdown(self._shutdown_cause)
+                if deadline is not None and monotonic() >= deadline:
+                    raise Empty
+                _check_token(token)
+                rec = self._getters.link_task()
+            await self._sleep(rec, deadline, token)
+        if event:
+            self._deliver_watermark()
+        return item
+
+    async def aget_many(
+        self, max_items: int, timeout: float | None = None, *, cancel: CancelToken | None = None
+    ) -> list[T]:
+        """Await like aget() for at least one item, then return up to *max_items* (async get_many())."""
+        try:
+            n = operator.index(max_items)
+        except TypeError:
+            raise TypeError(f"max_items must be an integer, not {type(max_items).__name__!r}") from None
+        if n < 1:
+            raise ValueError("max_items must be >= 1")
+        deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
+        while True:
+            with self._mutex:
+                items = self._items
+                if items or self._lower_count:
+                    batch: list[T] = []
+                    while items and len(batch) < n:
+                        batch.append(items.popleft())
+                    while self._lower_count and len(batch) < n:
+                        batch.append(self._pop_first())
+                    self._gets += len(batch)
+                    event = len(items) + self._lower_count <= self._alert_down and self._shrank()
+                    if self._putters:
+                        self._putters.wake(len(batch))
+                    if batch:
+                        break
+                    continue
+                if self._shutdown:
+                    _raise_shutdown(self._shutdown_cause)
+                if deadline is not None and monotonic() >= deadline:
+                    raise Empty
+                _check_token(token)
+                rec = self._getters.link_task()
+            await self._sleep(rec, deadline, token)
+        if event:
+            self._deliver_watermark()
+        return batch
+
+    async def ajoin(self, timeout: float | None = None, *, cancel: CancelToken | None = None) -> None:
+        """Await until every item put has been marked done (async join()); TimeoutError after *timeout*."""
+        deadline = _deadline(timeout)
+        token = _as_token(cancel) if cancel is not None else None
+        while True:
+            with self._mutex:
+                if not self._unfinished:
+                    return
+                if deadline is not None and monotonic() >= deadline:
+                    raise TimeoutError("ajoin() timed out with unfinished tasks")
+                _check_token(token)
+                rec = self._joiners.link_task()
+            await self._sleep(rec, deadline, token)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.aget()
+        except ShutDown as e:
+            if e.__cause__ is not None:
+                raise  # a producer passed a cause on: the consumer learns why the stream ended
+            raise StopAsyncIteration from None
+
+    @property
+    def async_q(self) -> AsyncQueueView[T]:
+        """An ``asyncio.Queue``-compatible view of this queue (for janus-style code)."""
+        return AsyncQueueView(self)
+
+    @property
+    def sync_q(self) -> Queue[T]:
+        """The queue itself: it is already the ``queue.Queue``-compatible side."""
+        return self
+
     # -- protocols ---------------------------------------------------------
     def __iter__(self) -> Iterator[T]:
         return self
 
     def __next__(self) -> T:
+        """Return get(); the iteration ends when the queue is shut down and empty.
+
+        If a producer passed on an exception (see producer()), the iteration ends
+        with ShutDown chained to it instead, so the consumer learns why.
+        """
         try:
             return self.get()
-        except ShutDown:
+        except ShutDown as e:
+            if e.__cause__ is not None:
+                raise
             raise StopIteration from None
 
     def __enter__(self) -> Queue[T]:
@@ -694,4 +1078,567 @@ class Queue(Generic[T]):
 
     def __repr__(self) -> str:
         state = " shutdown" if self._shutdown else ""
-        return f"<ringq.Queue maxsize={self._maxsize} qsize={self._count}{state}>"
+        return f"<ringq.Queue maxsize={self._maxsize} qsize={self.qsize()}{state}>"
+
+
+def _closed_base_name(cls: type) -> str:
+    return "ringq.PriorityQueue" if issubclass(cls, PriorityQueue) else "ringq.Queue"
+
+
+def _as_levels(levels: Any) -> int:
+    if isinstance(levels, bool):
+        raise TypeError("levels must be an integer, not 'bool'")
+    try:
+        n = operator.index(levels)
+    except TypeError:
+        raise TypeError(f"levels must be an integer, not {type(levels).__name__!r}") from None
+    if n < 1:
+        raise ValueError(f"levels must be >= 1, not {n}")
+    return n
+
+
+class PriorityQueue(Queue[T]):
+    """A bounded queue with *levels* priority levels: ``0`` is the most urgent.
+
+    ``get()`` always takes the oldest item of the most urgent non-empty level.
+    Within a level it is FIFO, and items are never compared. ``put(item,
+    priority)`` takes the level; without one an item goes to the middle level,
+    ``levels // 2`` (with 3 levels: 0 high, 1 normal, 2 low). *maxsize* bounds
+    all the levels together. The rest is ``ringq.Queue``'s API::
+
+        q = PriorityQueue(levels=3)
+        q.put("report")                # priority 1 (the default)
+        q.put("cleanup", priority=2)
+        q.put("alert", priority=0)
+        q.get_many(3)                  # ['alert', 'report', 'cleanup']
+    """
+
+    __slots__ = ()
+
+    def __init__(self, levels: int = 3, maxsize: int = 0) -> None:
+        n = _as_levels(levels)
+        try:
+            current = len(self._lower)
+        except AttributeError:  # not initialised yet
+            current = 0
+        if current and current != n - 1:
+            raise RuntimeError("the levels of a PriorityQueue cannot be changed")
+        super().__init__(maxsize)
+        self._lower = tuple(deque() for _ in range(n - 1))
+
+    @property
+    def levels(self) -> int:
+        """The number of priority levels; 0 is the most urgent, ``levels - 1`` the least."""
+        return len(self._lower) + 1
+
+    def _level_of(self, priority: Any) -> int:
+        levels = len(self._lower) + 1
+        if priority is None:
+            return levels // 2
+        if isinstance(priority, bool):
+            raise TypeError("priority must be an integer, not 'bool'")
+        try:
+            p = operator.index(priority)
+        except TypeError:
+            raise TypeError(f"priority must be an integer, not {type(priority).__name__!r}") from None
+        if not 0 <= p < levels:
+            raise ValueError(f"priority must be in range({levels}), not {p}")
+        return p
+
+    def put(  # type: ignore[override]
+        self,
+        item: T,
+        priority: int | None = None,
+        block: bool = True,
+        timeout: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        """Put *item* at the tail of level *priority* (None: ``levels // 2``), like Queue.put."""
+        self._put_at(item, self._level_of(priority), block, timeout, cancel)
+
+    def put_nowait(self, item: T, priority: int | None = None) -> None:
+        """Put *item* at level *priority* without waiting; Full if there is no room."""
+        self._put_at(item, self._level_of(priority), False, None, None)
+
+    def put_many(  # type: ignore[override]
+        self,
+        items: Iterable[T],
+        priority: int | None = None,
+        block: bool = True,
+        timeout: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        """Put every item of *items*, in order, at level *priority*; otherwise like Queue.put_many."""
+        self._put_many_at(items, self._level_of(priority), block, timeout, cancel)
+
+    def put_evict(self, item: T, priority: int | None = None) -> tuple[T, ...]:
+        """Put *item* at level *priority* without waiting, evicting when the queue is full.
+
+        The evicted item is the oldest of the least urgent non-empty level; when
+        *item* is less urgent than every queued item, *item* itself is refused.
+        Returns the evicted (or refused) items as a tuple, ``()`` if there was room.
+        """
+        return self._put_evict(item, self._level_of(priority))
+
+    async def aput(  # type: ignore[override]
+        self, item: T, priority: int | None = None, timeout: float | None = None, *, cancel: CancelToken | None = None
+    ) -> None:
+        """Put *item* at level *priority* (None: ``levels // 2``), awaiting room like Queue.aput."""
+        await self._aput_at(item, self._level_of(priority), timeout, cancel)
+
+    async def aput_many(  # type: ignore[override]
+        self,
+        items: Iterable[T],
+        priority: int | None = None,
+        timeout: float | None = None,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        """Put every item of *items*, in order, at level *priority*, awaiting room like Queue.aput_many."""
+        await self._aput_many_at(items, self._level_of(priority), timeout, cancel)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("cannot pickle 'ringq.PriorityQueue' object")
+
+    def __copy__(self) -> Any:
+        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+
+    def __repr__(self) -> str:
+        state = " shutdown" if self._shutdown else ""
+        return (f"<ringq.PriorityQueue levels={self.levels} maxsize={self._maxsize} "
+                f"qsize={self.qsize()}{state}>")
+
+
+_config_lock = threading.Lock()  # serialises one-time set-up of a queue's watermark delivery lock
+
+
+def _raise_shutdown(cause: BaseException | None) -> None:
+    """Raise ShutDown, chained to *cause* when a producer passed one on."""
+    if cause is not None:
+        raise ShutDown from cause
+    raise ShutDown
+
+
+def _watermark_sizes(high: Any, low: Any, maxsize: int) -> tuple[int, int]:
+    """(high, low) as sizes: floats are fractions of a bounded maxsize, ints are sizes."""
+    if isinstance(high, bool) or isinstance(low, bool):
+        raise TypeError("high and low must be numbers")
+    if isinstance(high, int) and isinstance(low, int):
+        if not 0 <= low < high:
+            raise ValueError("watermark sizes need 0 <= low < high")
+        return high, low
+    try:
+        h = float(high)
+        lo_f = float(low)
+    except TypeError:
+        raise TypeError("high and low must be numbers") from None
+    if not (0.0 <= lo_f < h <= 1.0):
+        raise ValueError("watermark fractions need 0 <= low < high <= 1")
+    if maxsize <= 0:
+        raise ValueError("fractional watermarks need a bounded queue (maxsize > 0); give sizes as ints")
+    hi = math.ceil(h * maxsize)
+    lo = math.floor(lo_f * maxsize)
+    if lo >= hi:
+        lo = hi - 1
+    return max(hi, 1), lo
+
+
+class Producer:
+    """A registered producer of a queue (see Queue.producer()); close it once, or use it as a context manager."""
+
+    __slots__ = ("queue", "_closed")
+
+    def __init__(self, queue: Queue[Any]) -> None:
+        self.queue = queue
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self, exc: BaseException | None = None) -> None:
+        """Unregister; the last producer to close shuts the queue down.
+
+        *exc* (an exception instance) is passed on: getters that find the queue shut
+        down and drained raise ShutDown chained to the first one passed. Closing
+        again does nothing.
+        """
+        if exc is not None and not isinstance(exc, BaseException):
+            raise TypeError("exc must be an exception instance or None")
+        if self._closed:
+            return
+        self._closed = True
+        self.queue._producer_closed(exc)
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.close(exc)
+
+    def __repr__(self) -> str:
+        return f"<ringq.Producer {'closed' if self._closed else 'open'} of {self.queue!r}>"
+
+
+class CancelToken:
+    """A cancellation signal for blocking calls: Go's ``context`` done the Python way.
+
+    Pass it as ``cancel=token`` to any blocking call (put, get, put_many, get_many,
+    join, select); ``cancel()`` from any thread makes them raise Cancelled at once.
+    ``CancelToken(timeout=...)`` also fires by itself after that many seconds, and
+    ``child(timeout=...)`` makes a token that fires with its parent or at its own
+    earlier deadline. See the core's docstring for an example.
+    """
+
+    __slots__ = (
+        "_lock", "_cancelled", "_links", "_deadline", "_children_lock", "_children", "_callbacks", "__weakref__"
+    )
+
+    def __init__(self, timeout: float | None = None) -> None:
+        self._deadline = _deadline(timeout)
+        self._lock = allocate_lock()  # guards _cancelled and _links
+        self._cancelled = False
+        self._links: list[_Link] = []
+        self._children_lock = allocate_lock()
+        self._children: weakref.WeakSet[CancelToken] | None = None
+        self._callbacks: dict[object, tuple[Any, Any]] | None = None  # async waits, under _children_lock
+
+    def _expired(self) -> bool:
+        return self._deadline is not None and monotonic() >= self._deadline
+
+    def _raise(self) -> None:
+        if self._expired() and not self._cancelled:
+            raise Cancelled("the cancel token's deadline has passed")
+        raise Cancelled("the cancel token was cancelled")
+
+    def _link(self, link: _Link) -> bool:
+        """Link a waiting call; False if the token has fired."""
+        with self._lock:
+            if self._cancelled or self._expired():
+                return False
+            self._links.append(link)
+            return True
+
+    def _unlink(self, link: _Link) -> None:
+        with self._lock:
+            try:
+                self._links.remove(link)
+            except ValueError:
+                pass  # cancel() took it
+
+    @property
+    def cancelled(self) -> bool:
+        """True once cancel() was called, the deadline passed, or a parent fired."""
+        return self._cancelled or self._expired()
+
+    @property
+    def deadline(self) -> float | None:
+        """The deadline on the ``time.monotonic()`` clock, or None."""
+        return self._deadline
+
+    def cancel(self) -> None:
+        """Fire the token: every call blocked with it raises Cancelled, and so does every later one."""
+        with self._lock:
+            if self._cancelled:
+                return
+            self._cancelled = True
+            links, self._links = self._links, []
+            for link in links:
+                link.call.claim(link.source)
+        with self._children_lock:
+            children = list(self._children) if self._children is not None else ()
+            waits = list(self._callbacks.values()) if self._callbacks else ()
+        for child in children:
+            child.cancel()
+        for loop, fut in waits:
+            _wake_future(loop, fut)
+
+    def _add_callback(self, loop: Any, fut: Any) -> object:
+        """Register an async wait: cancel() resolves *fut* on *loop*. Returns the key for _remove_callback."""
+        key = object()
+        with self._children_lock:
+            if self._callbacks is None:
+                self._callbacks = {}
+            self._callbacks[key] = (loop, fut)
+        if self.cancelled:  # cancel() may have copied the callbacks before the add
+            _wake_future(loop, fut)
+        return key
+
+    def _remove_callback(self, key: object) -> None:
+        with self._children_lock:
+            if self._callbacks is not None:
+                self._callbacks.pop(key, None)
+
+    def child(self, timeout: float | None = None) -> CancelToken:
+        """A new token that fires when this one does, or after *timeout* seconds, whichever is first."""
+        kid = CancelToken(timeout)
+        kid._deadline = _earlier(kid._deadline, self._deadline)
+        with self._children_lock:
+            if self._children is None:
+                self._children = weakref.WeakSet()
+            self._children.add(kid)
+        if self._cancelled:  # cancel() may have copied the children before the add
+            kid.cancel()
+        return kid
+
+    def raise_if_cancelled(self) -> None:
+        """Raise Cancelled if the token has fired (a check point for loops that do not block)."""
+        if self.cancelled:
+            self._raise()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the token fires or *timeout* seconds pass; return ``self.cancelled``."""
+        deadline = _earlier(_deadline(timeout), self._deadline)
+        call = _Call()
+        link = _Link(call, self)
+        if not self._link(link):
+            return True
+        try:
+            _acquire_until(call.parker, deadline)
+        finally:
+            self._unlink(link)
+        return call.close() is not None or self.cancelled
+
+    def __repr__(self) -> str:
+        return f"<ringq.CancelToken {'cancelled' if self.cancelled else 'active'}>"
+
+
+def _wake_future(loop: Any, fut: Any) -> None:
+    """Resolve *fut* on *loop* from any thread; a closed loop has no task left to wake."""
+    try:
+        loop.call_soon_threadsafe(_resolve, fut)
+    except RuntimeError:
+        pass
+
+
+def _check_token(token: CancelToken | None) -> None:
+    """Raise Cancelled if *token* has fired: an async call's check before each wait."""
+    if token is not None and token.cancelled:
+        token._raise()
+
+
+def _as_token(cancel: Any) -> CancelToken:
+    """*cancel* as a CancelToken; raises Cancelled if it has already fired."""
+    if type(cancel) is not CancelToken:
+        raise TypeError(f"cancel must be a ringq.CancelToken or None, not {type(cancel).__name__!r}")
+    if cancel.cancelled:
+        cancel._raise()
+    return cancel
+
+
+# -- select ------------------------------------------------------------------
+
+_shuffle = random.Random().shuffle
+
+
+def _pass_on(q: Queue[Any]) -> None:
+    """Wake one getter of *q* if it has items: a wake-up we received from it and did not use."""
+    with q._mutex:
+        if (q._items or q._lower_count) and q._getters:
+            q._getters.wake(1)
+
+
+def select(
+    *queues: Queue[Any], timeout: float | None = None, priority: bool = False, cancel: CancelToken | None = None
+) -> tuple[Queue[Any], Any]:
+    """Wait until any of *queues* has an item; take it and return ``(queue, item)``.
+
+    Same contract as the core's select(): one item from exactly one queue; random
+    and fair among ready queues (argument order with ``priority=True``); shut-down
+    and drained queues are skipped, ShutDown once all are; Empty after *timeout*;
+    Cancelled when *cancel* fires.
+    """
+    k = len(queues)
+    if k == 0:
+        raise TypeError("select() needs at least one queue")
+    for q in queues:
+        if not isinstance(q, Queue):
+            raise TypeError(f"select() takes ringq.Queue objects, not {type(q).__name__!r}")
+    deadline = _deadline(timeout)
+    token = _as_token(cancel) if cancel is not None else None
+    order = list(range(k))
+    won: Any = None
+    while True:
+        if not priority:
+            _shuffle(order)
+        closed = [False] * k
+        for i in order:
+            q = queues[i]
+            with q._mutex:
+                if not q._items and not q._lower_count:
+                    closed[i] = q._shutdown
+                    continue
+                item = q._pop_first()
+                q._gets += 1
+                event = len(q._items) + q._lower_count <= q._alert_down and q._shrank()
+                if q._putters:
+                    q._putters.wake(1)
+            if won is not None and won is not q:
+                _pass_on(won)
+            if event:
+                q._deliver_watermark()
+            return q, item
+        if won is not None:
+            _pass_on(won)
+            won = None
+        if all(closed):
+            for q in queues:
+                if q._shutdown_cause is not None:
+                    _raise_shutdown(q._shutdown_cause)
+            raise ShutDown
+        if deadline is not None and monotonic() >= deadline:
+            raise Empty
+        if token is not None and token.cancelled:
+            token._raise()
+
+        # Link one waiter per open queue; any change seen meanwhile means scan again.
+        call = _Call()
+        links: list[tuple[Queue[Any], _Link]] = []
+        ready = False
+        for i in range(k):
+            if closed[i]:
+                continue  # shut down and drained at the scan: it stays so
+            q = queues[i]
+            with q._mutex:
+                if q._items or q._lower_count or q._shutdown:
+                    ready = True
+                    break
+                link = _Link(call, q)
+                q._getters._parked.append(link)
+                links.append((q, link))
+        tlink = None
+        cancelled = False
+        try:
+            if not ready:
+                if token is not None:
+                    tlink = _Link(call, token)
+                    if not token._link(tlink):
+                        tlink = None
+                        cancelled = True
+                if not cancelled:
+                    _acquire_until(call.parker, _earlier(deadline, token._deadline if token is not None else None))
+        except BaseException:
+            won = _unlink_select(links, token, tlink, call)
+            if isinstance(won, Queue):
+                _pass_on(won)
+            raise
+        won = _unlink_select(links, token, tlink, call)
+        if won is not None and won is token:
+            won = None
+            cancelled = True
+        if cancelled:
+            if won is not None:
+                _pass_on(won)
+            token._raise()  # type: ignore[union-attr]
+
+
+def _unlink_select(links: list[tuple[Queue[Any], _Link]], token: Any, tlink: _Link | None, call: _Call) -> Any:
+    """Make every link of a select unreachable, then return who claimed it (a queue, the token or None)."""
+    for q, link in links:
+        with q._mutex:
+            try:
+                q._getters._parked.remove(link)
+            except ValueError:
+                pass
+    if tlink is not None:
+        token._unlink(tlink)
+    return call.close()
+
+
+class _TaskSelectLink:
+    """One link of an aselect: in one queue's getters deque, sharing the task's future and claim."""
+
+    __slots__ = ("call", "queue", "loop", "fut", "thread_ident")
+
+    def __init__(self, call: _Call, queue: Queue[Any], loop: Any, fut: Any) -> None:
+        self.call = call
+        self.queue = queue
+        self.loop = loop
+        self.fut = fut
+        self.thread_ident = get_ident()
+
+    def release(self) -> bool:
+        """The waker's call (lock held): False if the task was already claimed through another queue."""
+        if not self.call._claim.acquire(False):
+            return False
+        self.call.won = self.queue
+        try:
+            if get_ident() == self.thread_ident:
+                if not self.fut.done():
+                    self.fut.set_result(None)
+            else:
+                self.loop.call_soon_threadsafe(_resolve, self.fut)
+        except Exception:  # noqa: BLE001 - the loop is closed: nobody will take this wake-up
+            return False
+        return True
+
+
+async def aselect(
+    *queues: Queue[Any], timeout: float | None = None, priority: bool = False
+) -> tuple[Queue[Any], Any]:
+    """select() for asyncio: await an item from whichever of *queues* has one first.
+
+    Same contract as the core's aselect() and as select().
+    """
+    k = len(queues)
+    if k == 0:
+        raise TypeError("select() needs at least one queue")
+    for q in queues:
+        if not isinstance(q, Queue):
+            raise TypeError(f"select() takes ringq.Queue objects, not {type(q).__name__!r}")
+    deadline = _deadline(timeout)
+    won: Any = None
+    while True:
+        try:
+            got: Any = select(*queues, timeout=0, priority=priority)  # a scan that does not wait
+        except Empty:
+            got = None
+        except BaseException:
+            if won is not None:
+                _pass_on(won)
+            raise
+        if won is not None and (got is None or got[0] is not won):
+            _pass_on(won)
+        won = None
+        if got is not None:
+            return got  # type: ignore[no-any-return]
+        if deadline is not None and monotonic() >= deadline:
+            raise Empty
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        call = _Call()
+        links: list[tuple[Queue[Any], Any]] = []
+        ready = False
+        open_queues = 0
+        for q in queues:
+            with q._mutex:
+                if q._items or q._lower_count:
+                    ready = True
+                    break
+                link = _TaskSelectLink(call, q, loop, fut)
+                q._getters._parked.append(link)
+                links.append((q, link))
+                if not q._shutdown:
+                    open_queues += 1
+        if open_queues == 0:
+            ready = True  # all shut down meanwhile: the scan raises ShutDown
+        if not ready:
+            timer = None
+            if deadline is not None:
+                timer = loop.call_later(deadline - monotonic(), _resolve, fut)
+            try:
+                await fut
+            except BaseException:
+                won = _unlink_select(links, None, None, call)
+                if won is not None:
+                    _pass_on(won)
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        won = _unlink_select(links, None, None, call)

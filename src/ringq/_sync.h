@@ -140,6 +140,49 @@ static inline int64_t ringq_monotonic_ns(void) {
 #  define RINGQ_GIL_BUILD 1
 #endif
 
+/* ---- shared claim flags (select and cancel tokens) --------------------------
+ *
+ * One waiting call may sit in several waiter lists at once (each queue of a
+ * select, and a cancel token), each list under its own lock. All its links point
+ * at one claim flag: the first waker to change it from 0 to its link's tag wins
+ * the call; the others unlink their link and skip it. Different locks guard the
+ * lists, so on free-threaded builds the flag is changed with an atomic
+ * compare-and-swap. On GIL builds every locked section runs under the GIL, which
+ * already serialises them: a plain int is enough.
+ *
+ * ringq_seed is a Weyl counter that select() turns into a random permutation
+ * (splitmix64 of the counter): an atomic add makes it safe without a GIL.
+ */
+#if defined(Py_GIL_DISABLED)
+static inline int ringq_claim(int *flag, int tag) {
+    int expected = 0;
+    return _Py_atomic_compare_exchange_int(flag, &expected, tag);
+}
+static inline int ringq_claim_read(int *flag) { return _Py_atomic_load_int(flag); }
+static inline uint64_t ringq_next_seed(uint64_t *counter) {
+    return _Py_atomic_add_uint64(counter, 0x9E3779B97F4A7C15ULL) + 0x9E3779B97F4A7C15ULL;
+}
+#else
+static inline int ringq_claim(int *flag, int tag) {
+    if (*flag != 0) {
+        return 0;
+    }
+    *flag = tag;
+    return 1;
+}
+static inline int ringq_claim_read(int *flag) { return *flag; }
+static inline uint64_t ringq_next_seed(uint64_t *counter) {
+    return *counter += 0x9E3779B97F4A7C15ULL;
+}
+#endif
+
+/* splitmix64's finaliser: a well-mixed 64-bit value from a Weyl counter value. */
+static inline uint64_t ringq_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
 /* ---- references -------------------------------------------------------- */
 
 /* Cython treats an extern function returning `object` as giving a new reference;

@@ -7,6 +7,9 @@ The same workload code backs both front ends:
   optional JSON and PNG output;
 * the pytest-benchmark suite in the repository's ``benchmarks/`` folder.
 
+:mod:`ringq.bench.summary` turns several ``--json`` runs into the range of every
+ratio (``python -m ringq.bench.summary bench-*.json``), which is what to quote.
+
 :mod:`ringq.bench.workloads` holds the workloads themselves (what is measured and
 how) and :mod:`ringq.bench.peers` the queues ringq is compared with.
 """

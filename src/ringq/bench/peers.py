@@ -33,7 +33,9 @@ __all__ = [
     "DequeConditionQueue",
     "QueueKind",
     "available_queue_kinds",
+    "CAPACITY_ROW_MAXSIZE",
     "batch_queue_kinds",
+    "capacity_queue_kinds",
     "missing_optional_peers",
     "REFERENCE",
     "SIMPLE_REFERENCE",
@@ -188,6 +190,15 @@ class QueueKind:
     def __call__(self, maxsize: int) -> Any:
         return self.factory(maxsize)
 
+    def with_maxsize(self, name: str, maxsize: int) -> "QueueKind":
+        """The same queue under another name, always built with *maxsize*.
+
+        A capacity row: the workload's own maxsize is ignored, so a table can show
+        what a bigger (or smaller) bound does to the same workload.
+        """
+        factory = self.factory
+        return dataclasses.replace(self, name=name, factory=lambda _ignored: factory(maxsize))
+
     def with_batch(self, name: str, put_batch: Callable[[Any, Sequence[Any]], None],
                    get_batch: Callable[[Any, int], List[Any]], batch_method: str) -> "QueueKind":
         """The same queue under another name and another way of moving batches."""
@@ -322,4 +333,22 @@ def batch_queue_kinds(kinds: Sequence[QueueKind]) -> List[QueueKind]:
         if kind.name == "ringq":
             entries.append(kind.with_batch("ringq (per-item loop)", put_each, get_each,
                                            "per-item loop"))
+    return entries
+
+
+#: The bigger bound of the capacity row in the spsc workload. A bounded queue makes
+#: producer and consumer take turns every maxsize items (two thread wake-ups a turn);
+#: at 16384 those hand-offs are rare enough that ringq overtakes the unbounded
+#: queue.SimpleQueue on a machine where a wake-up costs tens of microseconds.
+CAPACITY_ROW_MAXSIZE = 16384
+
+
+def capacity_queue_kinds(kinds: Sequence[QueueKind]) -> List[QueueKind]:
+    """Every kind, plus ringq at maxsize CAPACITY_ROW_MAXSIZE right after ringq."""
+    entries: List[QueueKind] = []
+    for kind in kinds:
+        entries.append(kind)
+        if kind.name == "ringq":
+            entries.append(kind.with_maxsize(f"ringq maxsize={CAPACITY_ROW_MAXSIZE}",
+                                             CAPACITY_ROW_MAXSIZE))
     return entries

@@ -16,14 +16,18 @@ throughput. Above 1 the queue beats the reference; the references are
 ``queue.Queue`` and ``queue.SimpleQueue``.
 
 Outputs: the table on stdout, progress on stderr, ``--json PATH`` (every raw round
-value, the medians, the ratios, the machine), ``--plot PATH.png`` (a bar chart of
-the ratios against queue.Queue, needs matplotlib: ``pip install 'ringq[plot]'``).
+value, the medians, the ratios, the machine, a timestamp; ``--json -`` writes it to
+stdout and moves the table to stderr), ``--plot PATH.png`` (bars of the ratios
+against both references with the rounds' range as error bars, needs matplotlib:
+``pip install 'ringq[plot]'``). A row whose spread is above 20% is flagged with
+``!`` and the footer says how to get a steadier figure.
 Exit status: 0 on success, 1 when a workload failed (lost items, a hang, an
 exception: the table marks it FAILED), 2 on a usage error.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import gc
 import importlib
 import importlib.util
@@ -42,6 +46,7 @@ from .workloads import DEFAULT_TIMEOUT, WORKLOADS, Metric, WorkloadError, Worklo
 
 __all__ = [
     "MIN_ROUNDS",
+    "NOISY_SPREAD",
     "BenchConfig",
     "EntryResult",
     "WorkloadResult",
@@ -54,6 +59,11 @@ __all__ = [
 MIN_ROUNDS = 5
 #: Size of the unrecorded warm-up run, as a fraction of the measured size.
 WARMUP_FRACTION = 0.02
+#: A row whose spread (half the range of its rounds, relative to the median) is above
+#: this is flagged in the table: its rounds disagree too much to trust the median alone.
+NOISY_SPREAD = 0.20
+#: The mark of a noisy row, after its spread.
+NOISY_MARK = "!"
 
 
 # --- configuration ---------------------------------------------------------------
@@ -261,13 +271,28 @@ def _fmt_ratio(ratio: Optional[float]) -> str:
 
 
 def _fmt_spread(spread: Optional[float]) -> str:
-    return "n/a" if spread is None else f"±{spread * 100:.1f}%"
+    if spread is None:
+        return "n/a"
+    mark = f" {NOISY_MARK}" if spread > NOISY_SPREAD else "  "
+    return f"±{spread * 100:.1f}%{mark}"
+
+
+def noisy_rows(results: Sequence[WorkloadResult]) -> List[str]:
+    """``workload/queue`` of every row whose spread is above NOISY_SPREAD."""
+    return [f"{result.spec.name}/{entry.queue}" for result in results for entry in result.entries
+            for metric in result.spec.metrics
+            if not entry.error and (entry.spread(metric.key) or 0.0) > NOISY_SPREAD]
 
 
 def _table(result: WorkloadResult, metric: Metric) -> List[str]:
     """The rows of one metric of one workload, as aligned text."""
-    header = ["queue", metric.label, f"vs {REFERENCE}", f"vs {SIMPLE_REFERENCE}", "spread"]
-    show_method = result.spec.name == "batch"
+    reference = result.spec.reference
+    # Workloads with their own contenders (priority, broadcast) have no SimpleQueue row.
+    show_simple = result.entry(SIMPLE_REFERENCE) is not None
+    header = ["queue", metric.label, f"vs {reference}", f"vs {SIMPLE_REFERENCE}", "spread"]
+    if not show_simple:
+        del header[3]
+    show_method = result.spec.uses_batch_method
     if show_method:
         header.insert(1, "method")
     rows: List[List[str]] = []
@@ -278,9 +303,11 @@ def _table(result: WorkloadResult, metric: Metric) -> List[str]:
         else:
             median = entry.median(metric.key)
             row = [name, metric.fmt.format(median) if median is not None else "n/a",
-                   _fmt_ratio(result.ratio(entry.queue, REFERENCE, metric)),
+                   _fmt_ratio(result.ratio(entry.queue, reference, metric)),
                    _fmt_ratio(result.ratio(entry.queue, SIMPLE_REFERENCE, metric)),
                    _fmt_spread(entry.spread(metric.key))]
+        if not show_simple:
+            del row[3]
         if show_method:
             row.insert(1, entry.batch_method)
         rows.append(row)
@@ -300,6 +327,9 @@ def report(results: Sequence[WorkloadResult], environment: Dict[str, Any], confi
            total_seconds: float, missing: Dict[str, str]) -> str:
     """The full human-readable report."""
     lines = header_lines(environment)
+    if config.quick:
+        lines.append("Mode: QUICK (--quick): smaller sizes, rougher figures; run without "
+                     "--quick for figures to quote.")
     lines.append(
         f"Method: each figure is the median of {config.rounds} rounds; each round runs every "
         "queue once, in an order rotated per round; spread = half the range of the rounds.")
@@ -321,7 +351,7 @@ def report(results: Sequence[WorkloadResult], environment: Dict[str, Any], confi
             lines.append(f"  * {entry.queue} ran {entry.size:,} {result.spec.size_unit}, not "
                          f"{result.size:,}, to keep the run under a minute (figures are per {per}, "
                          "so they stay comparable)")
-        if result.spec.name == "batch":
+        if result.spec.uses_batch_method:
             lines.extend(_batch_summary(result))
         for entry in result.entries:
             if not entry.comparable:
@@ -334,6 +364,16 @@ def report(results: Sequence[WorkloadResult], environment: Dict[str, Any], confi
         lines.append("")
         lines.append("Notes:")
         lines.extend(f"  - {note}" for note in notes.values())
+    noisy = noisy_rows(results)
+    if noisy:
+        lines.append("")
+        lines.append(f"{NOISY_MARK} {len(noisy)} row(s) with a spread above {NOISY_SPREAD:.0%} (marked "
+                     f"{NOISY_MARK}): their rounds disagree, so read those medians as rough.")
+        lines.append("  For a steadier figure: run on a quiet machine (close other heavy programs; "
+                     "a laptop plugged in),")
+        lines.append(f"  with more rounds (--rounds {3 * MIN_ROUNDS}), and compare several runs "
+                     "rather than trusting one.")
+        lines.append("  Noisy rows: " + ", ".join(noisy))
     lines.append("")
     lines.append(f"Total time: {total_seconds:.1f} s")
     return "\n".join(lines)
@@ -355,7 +395,8 @@ def _batch_summary(result: WorkloadResult) -> List[str]:
 
 
 def to_json(results: Sequence[WorkloadResult], environment: Dict[str, Any], config: BenchConfig,
-            total_seconds: float, missing: Dict[str, str]) -> Dict[str, Any]:
+            total_seconds: float, missing: Dict[str, str],
+            timestamp: Optional[str] = None) -> Dict[str, Any]:
     """Everything measured, machine-readable."""
     workloads: Dict[str, Any] = {}
     for result in results:
@@ -363,13 +404,15 @@ def to_json(results: Sequence[WorkloadResult], environment: Dict[str, Any], conf
         for entry in result.entries:
             entries[entry.queue] = {
                 "size": entry.size,
-                "batch_method": entry.batch_method,
+                **({"batch_method": entry.batch_method} if result.spec.uses_batch_method else {}),
                 "error": entry.error,
                 "rounds": entry.rounds,
                 "median": {metric.key: entry.median(metric.key) for metric in result.spec.metrics},
                 "spread": {metric.key: entry.spread(metric.key) for metric in result.spec.metrics},
-                "ratio_vs_" + REFERENCE: {
-                    metric.key: result.ratio(entry.queue, REFERENCE, metric)
+                "noisy": any((entry.spread(metric.key) or 0.0) > NOISY_SPREAD
+                             for metric in result.spec.metrics),
+                "ratio_vs_" + result.spec.reference: {
+                    metric.key: result.ratio(entry.queue, result.spec.reference, metric)
                     for metric in result.spec.metrics},
                 "ratio_vs_" + SIMPLE_REFERENCE: {
                     metric.key: result.ratio(entry.queue, SIMPLE_REFERENCE, metric)
@@ -377,6 +420,7 @@ def to_json(results: Sequence[WorkloadResult], environment: Dict[str, Any], conf
             }
         workloads[result.spec.name] = {
             "description": result.spec.describe(result.size),
+            "reference": result.spec.reference,
             "size": result.size,
             "size_unit": result.spec.size_unit,
             "metrics": [{"key": m.key, "label": m.label, "higher_is_better": m.higher_is_better}
@@ -386,6 +430,8 @@ def to_json(results: Sequence[WorkloadResult], environment: Dict[str, Any], conf
         }
     return {
         "format": "ringq-bench/1",
+        # When the run finished, UTC, ISO 8601.
+        "timestamp": timestamp or _utc_now(),
         "environment": environment,
         "method": {
             "rounds": config.rounds,
@@ -395,11 +441,16 @@ def to_json(results: Sequence[WorkloadResult], environment: Dict[str, Any], conf
             "interleaving": "each round runs every queue once; the order rotates by one per round",
             "ratio": "times better than the reference; > 1 beats it",
             "references": [REFERENCE, SIMPLE_REFERENCE],
+            "noisy_spread": NOISY_SPREAD,
         },
         "missing_peers": missing,
         "total_seconds": total_seconds,
         "workloads": workloads,
     }
+
+
+def _utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 # --- plot ------------------------------------------------------------------------
@@ -412,62 +463,100 @@ def plot_available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
+def round_ratios(result: WorkloadResult, queue: str, reference: str, metric: Metric) -> List[float]:
+    """The ratio of *queue* to *reference* in each round (both ran in every round, side by side)."""
+    mine, theirs = result.entry(queue), result.entry(reference)
+    if mine is None or theirs is None or mine.error or theirs.error:
+        return []
+    if not (mine.comparable and theirs.comparable):
+        return []
+    ratios = []
+    for own, ref in zip(mine.rounds, theirs.rounds):
+        value, ref_value = own.get(metric.key), ref.get(metric.key)
+        if not value or not ref_value:
+            continue
+        ratios.append(value / ref_value if metric.higher_is_better else ref_value / value)
+    return ratios
+
+
 def write_plot(results: Sequence[WorkloadResult], environment: Dict[str, Any], path: str,
-               rounds: int) -> None:
-    """A grouped bar chart of every queue's ratio against queue.Queue (log scale)."""
+               rounds: int, missing_peers: Sequence[str] = ()) -> None:
+    """Grouped bars of every queue's ratio against both references (log scale).
+
+    Two panels, one per reference (queue.Queue, then queue.SimpleQueue). A bar is the
+    ratio of the medians; its error bar spans the lowest to the highest per-round ratio.
+    A peer with no figure in a workload (failed, not comparable, or not run there
+    although other workloads ran it) gets "n/a" in its slot instead of a bar, so a
+    missing peer is never mistaken for a tiny one; a row that belongs to one workload
+    only (such as a capacity row) is simply absent elsewhere. Peers that are not
+    installed are named in the title.
+    """
     # Imported by name: matplotlib is optional, and mypy (checking for Python 3.9)
     # must not follow into its sources.
     matplotlib: Any = importlib.import_module("matplotlib")
     matplotlib.use("Agg")  # files only: never needs a display
     plt: Any = importlib.import_module("matplotlib.pyplot")
 
-    groups: List[Tuple[str, Dict[str, float]]] = []  # (x label, {queue: ratio})
+    groups: List[Tuple[str, WorkloadResult, Metric]] = []
     for result in results:
         for metric in result.spec.metrics:
             label = result.spec.name if len(result.spec.metrics) == 1 else \
                 f"{result.spec.name}\n{metric.label}"
-            ratios: Dict[str, float] = {}
-            for entry in result.entries:
-                ratio = result.ratio(entry.queue, REFERENCE, metric)
-                if ratio is not None:
-                    ratios[entry.queue] = ratio
-            groups.append((label, ratios))
-    # Bar order: the order of the workload with the most entries (batch lists
+            groups.append((label, result, metric))
+    # Slot order: the order of the workload with the most entries (batch lists
     # "ringq (per-item loop)" right after "ringq"), then any other queue.
     queues: List[str] = []
     for result in sorted(results, key=lambda r: -len(r.entries)):
         queues.extend(entry.queue for entry in result.entries if entry.queue not in queues)
 
-    figure, axes = plt.subplots(figsize=(max(8.0, 1.6 * len(groups) + 2), 5.5))
+    # Queues run by more than one workload are peers: their absence is worth marking.
+    peers = {name for name in queues
+             if sum(result.entry(name) is not None for result in results) > 1}
+
     palette = plt.get_cmap("tab10")
     colour = {name: palette(index % 10) for index, name in enumerate(queues)}
+    width = 0.8 / max(1, len(queues))
+    figure, panels = plt.subplots(2, 1, figsize=(max(8.0, 1.8 * len(groups) + 2), 10.0))
     legend_handles: Dict[str, Any] = {}
-    for position, (_, ratios) in enumerate(groups):
-        # Each group's bars share its 0.8-wide slot: no gaps for absent queues.
-        present = [name for name in queues if name in ratios]
-        width = 0.8 / max(1, len(present))
-        for index, name in enumerate(present):
-            x = position - 0.4 + width * (index + 0.5)
-            height = ratios[name]
-            bars = axes.bar([x], [height], width, color=colour[name])
-            legend_handles.setdefault(name, bars)
-            if name == "ringq":
-                label = f"{height:.1f}x" if height < 10 else f"{height:,.0f}x"
-                axes.annotate(label, (x, height), ha="center", va="bottom", fontsize=8)
-    axes.axhline(1.0, color="black", linewidth=0.8)
-    axes.set_yscale("log")
-    axes.set_xticks(range(len(groups)))
-    axes.set_xticklabels([label for label, _ in groups])
-    axes.set_ylabel(f"times better than {REFERENCE} (log scale)")
+    for axes, reference in zip(panels, (REFERENCE, SIMPLE_REFERENCE)):
+        missing: List[Tuple[float, str]] = []
+        for position, (_, result, metric) in enumerate(groups):
+            for index, name in enumerate(queues):
+                x = position - 0.4 + width * (index + 0.5)
+                ratio = result.ratio(name, reference, metric)
+                if ratio is None:  # not run here, failed, or not comparable
+                    if result.entry(name) is not None or name in peers:
+                        missing.append((x, name))
+                    continue
+                per_round = round_ratios(result, name, reference, metric)
+                low = max(0.0, ratio - min(per_round)) if per_round else 0.0
+                high = max(0.0, max(per_round) - ratio) if per_round else 0.0
+                bars = axes.bar([x], [ratio], width, color=colour[name],
+                                yerr=[[low], [high]], capsize=2, error_kw={"linewidth": 0.8})
+                legend_handles.setdefault(name, bars)
+                if name == "ringq":
+                    text = f"{ratio:.2f}x" if ratio < 10 else f"{ratio:,.0f}x"
+                    axes.annotate(text, (x, ratio + high), ha="center", va="bottom", fontsize=7)
+        axes.axhline(1.0, color="black", linewidth=0.8)
+        axes.set_yscale("log")
+        for x, name in missing:
+            axes.annotate("n/a", (x, 1.0), ha="center", va="bottom", fontsize=6, rotation=90,
+                          color=colour[name])
+        axes.set_xticks(range(len(groups)))
+        axes.set_xticklabels([label for label, _, _ in groups])
+        axes.set_ylabel(f"times better than {reference}\n(log scale; 1 = {reference})")
     machine = environment["machine"]
     python = environment["python"]
-    axes.set_title(
+    panels[0].set_title(
         f"ringq {environment['ringq']['version']} ({environment['ringq']['implementation']}) vs "
-        f"peers: median of {rounds} rounds\nPython {python['version']} "
-        f"{python['implementation']}, {machine['cpu_model'] or 'unknown CPU'}, "
-        f"{machine['cpu_count']} cores", fontsize=10)
+        f"peers: median of {rounds} rounds, error bars = lowest to highest round\n"
+        f"Python {python['version']} {python['implementation']}, "
+        f"{machine['cpu_model'] or 'unknown CPU'}, {machine['cpu_count']} cores; "
+        "n/a = no figure for that queue in that workload"
+        + (f"; not installed: {', '.join(sorted(missing_peers))}" if missing_peers else ""),
+        fontsize=10)
     names = [name for name in queues if name in legend_handles]
-    axes.legend([legend_handles[name] for name in names], names, fontsize=8, ncol=2)
+    panels[0].legend([legend_handles[name] for name in names], names, fontsize=8, ncol=2)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -478,7 +567,7 @@ def write_plot(results: Sequence[WorkloadResult], environment: Dict[str, Any], p
 
 def _workload_names(values: Optional[List[str]]) -> List[str]:
     if not values:
-        return list(WORKLOADS)
+        return [name for name, spec in WORKLOADS.items() if spec.in_default_run]
     names: List[str] = []
     for value in values:
         for name in value.split(","):
@@ -488,9 +577,23 @@ def _workload_names(values: Optional[List[str]]) -> List[str]:
     return names
 
 
+def _rounds(text: str) -> int:
+    """argparse type of --rounds: an integer of at least MIN_ROUNDS."""
+    try:
+        rounds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if rounds < MIN_ROUNDS:
+        raise argparse.ArgumentTypeError(
+            f"{rounds} is below the minimum of {MIN_ROUNDS}: a median of fewer rounds is not "
+            "a steady figure")
+    return rounds
+
+
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``python -m ringq bench``."""
     workloads = ", ".join(f"{spec.name} ({spec.describe(spec.default_size)})"
+                          + ("" if spec.in_default_run else " [only when named]")
                           for spec in WORKLOADS.values())
     parser.add_argument(
         "--quick", action="store_true",
@@ -499,49 +602,79 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workload", action="append", metavar="NAME",
         help=f"run only this workload; repeatable or a comma-separated list. Names: {workloads}. "
-             "Default: all, in that order")
+             "Default: all but those marked [only when named], in that order. The "
+             "pool and pipeline workloads run on their own, also only when named: executor, "
+             "map, pipeline, map-memory, or toolkit for all four (BoundedExecutor and "
+             "Pipeline against ThreadPoolExecutor and a hand-written queue.Queue chain)")
     parser.add_argument(
-        "--rounds", type=int, default=MIN_ROUNDS, metavar="N",
-        help=f"rounds per workload (default and minimum {MIN_ROUNDS}; fewer is raised to "
-             f"{MIN_ROUNDS} with a warning); every figure is the median of the rounds")
+        "--rounds", type=_rounds, default=MIN_ROUNDS, metavar="N",
+        help=f"rounds per workload (default and minimum {MIN_ROUNDS}; fewer is an error); "
+             "every figure is the median of the rounds. More rounds give steadier figures")
     parser.add_argument(
         "--json", metavar="PATH",
-        help="also write every raw round value, the medians, the ratios and the machine "
-             "description to PATH as JSON")
+        help="also write every raw round value, the medians, the ratios, the machine "
+             "description and a timestamp to PATH as JSON; '-' writes the JSON to stdout "
+             "(the table then goes to stderr)")
     parser.add_argument(
         "--plot", metavar="PATH.png",
-        help=f"also draw a bar chart of the ratios against {REFERENCE} to PATH.png "
-             f"(needs matplotlib: {PLOT_HINT})")
+        help=f"also draw a bar chart of the ratios against {REFERENCE} and {SIMPLE_REFERENCE}, "
+             f"with the spread of the rounds as error bars, to PATH.png (needs matplotlib: {PLOT_HINT})")
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
         help="seconds one run may take before its threads count as hung and the workload "
              f"fails (default {DEFAULT_TIMEOUT:g})")
 
 
-def main(args: argparse.Namespace, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+def main(args: argparse.Namespace, stdout: Optional[TextIO] = None,
+         stderr: Optional[TextIO] = None) -> int:
     """Run ``python -m ringq bench`` with parsed *args*; returns the exit status."""
+    # Looked up at call time, so a redirected sys.stdout/sys.stderr is honoured.
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
     names = _workload_names(args.workload)
+    # The toolkit's workloads (executor, map, pipeline, map-memory; "toolkit" for all)
+    # compare pools and pipelines, not queues: ringq.bench.toolkit runs them.
+    from .toolkit import TOOLKIT_WORKLOADS
+    if "toolkit" in names:
+        at = names.index("toolkit")
+        names[at:at + 1] = [name for name in TOOLKIT_WORKLOADS if name not in names]
+    toolkit_names = [name for name in names if name in TOOLKIT_WORKLOADS]
+    names = [name for name in names if name not in TOOLKIT_WORKLOADS]
     unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
         stderr.write(f"ringq bench: unknown workload {', '.join(unknown)}; "
-                     f"choose from {', '.join(WORKLOADS)}\n")
+                     f"choose from {', '.join(list(WORKLOADS) + list(TOOLKIT_WORKLOADS) + ['toolkit'])}\n")
         return 2
     rounds = args.rounds
-    if rounds < MIN_ROUNDS:
-        stderr.write(f"ringq bench: warning: --rounds {rounds} is below the minimum of "
-                     f"{MIN_ROUNDS}; running {MIN_ROUNDS} rounds\n")
-        rounds = MIN_ROUNDS
+    if rounds < MIN_ROUNDS:  # the parser refuses it; this guards callers that build args
+        stderr.write(f"ringq bench: --rounds must be at least {MIN_ROUNDS}, not {rounds}\n")
+        return 2
     if not (args.timeout > 0 and math.isfinite(args.timeout)):
         stderr.write("ringq bench: --timeout must be a positive number of seconds\n")
         return 2
+    json_to_stdout = args.json == "-"
     for option, path in (("--json", args.json), ("--plot", args.plot)):
         # Checked up front, like matplotlib below: fail before the minute of work.
+        if option == "--json" and json_to_stdout:
+            continue
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             stderr.write(f"ringq bench: {option} {path}: no such directory\n")
             return 2
     if args.plot and not plot_available():
         # Checked before running anything: no point benchmarking for a minute first.
         stderr.write(f"ringq bench: --plot needs matplotlib, which is not installed: {PLOT_HINT}\n")
+        return 2
+
+    if toolkit_names and not names:
+        if args.plot:
+            stderr.write("ringq bench: --plot draws the queue workloads only\n")
+            return 2
+        from .toolkit import main as toolkit_main
+
+        return toolkit_main(toolkit_names, rounds, args.quick, stdout, stderr, args.json)
+    if toolkit_names:
+        stderr.write("ringq bench: run the toolkit workloads (executor, map, pipeline, map-memory) "
+                     "on their own, not mixed with the queue workloads\n")
         return 2
 
     config = BenchConfig(names, rounds, args.quick, args.timeout)
@@ -562,16 +695,24 @@ def main(args: argparse.Namespace, stdout: TextIO = sys.stdout, stderr: TextIO =
         return 130
     total_seconds = progress.elapsed()
 
-    stdout.write(report(results, environment, config, total_seconds, missing) + "\n")
-    stdout.flush()
+    # With --json -, stdout carries the JSON alone (pipe it to jq), and the table goes to stderr.
+    table_stream = stderr if json_to_stdout else stdout
+    table_stream.write(report(results, environment, config, total_seconds, missing) + "\n")
+    table_stream.flush()
     try:
         if args.json:
-            with open(args.json, "w", encoding="utf-8") as out:
-                json.dump(to_json(results, environment, config, total_seconds, missing), out, indent=2)
-                out.write("\n")
-            progress.line(f"wrote {args.json}")
+            document = to_json(results, environment, config, total_seconds, missing)
+            if json_to_stdout:
+                json.dump(document, stdout, indent=2)
+                stdout.write("\n")
+                stdout.flush()
+            else:
+                with open(args.json, "w", encoding="utf-8") as out:
+                    json.dump(document, out, indent=2)
+                    out.write("\n")
+                progress.line(f"wrote {args.json}")
         if args.plot:
-            write_plot(results, environment, args.plot, rounds)
+            write_plot(results, environment, args.plot, rounds, list(missing))
             progress.line(f"wrote {args.plot}")
     except (OSError, ValueError) as exc:  # unwritable path, unknown image format
         stderr.write(f"ringq bench: could not write the output: {exc}\n")

@@ -11,7 +11,9 @@ every item arrived, and reports the time of the measured part only:
 ``spsc``
     One producer thread puts the ints ``0..n-1`` then a ``None`` sentinel; one
     consumer thread gets until the sentinel (maxsize 1024). The consumer's list
-    must equal ``list(range(n))``: nothing lost, duplicated or reordered.
+    must equal ``list(range(n))``: nothing lost, duplicated or reordered. One more
+    row runs ringq at maxsize 16384 (the capacity row): how the bound changes the
+    figure, since a bounded queue forces a thread hand-off every maxsize items.
 ``mpmc``
     4 producers put disjoint ranges of ``0..n-1``; the last producer to finish puts
     one sentinel per consumer; 4 consumers get until their sentinel (maxsize 1024).
@@ -26,8 +28,9 @@ every item arrived, and reports the time of the measured part only:
     latency of a hand-off. Each reply must equal the int sent.
 ``memory``
     With tracemalloc: the bytes allocated by n empty queues of maxsize 1024, divided
-    by n, and the bytes a queue of maxsize 1024 grows by when 1024 pre-built items
-    are put in it, divided by 1024. tracemalloc sees only memory allocated through
+    by n, and the bytes a queue grows by per item when it goes from 1024 to 2048
+    pre-built items (the marginal cost of an item; see :func:`measure_memory` for why
+    not from 0). tracemalloc sees only memory allocated through
     Python's allocators (PyMem_*/PyObject_*, including PyMem_RawMalloc, which
     ringq's C core uses); plain malloc or mmap (faster_fifo's shared buffer) is
     invisible to it.
@@ -54,7 +57,7 @@ import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .peers import QueueKind, batch_queue_kinds
+from .peers import CAPACITY_ROW_MAXSIZE, REFERENCE, QueueKind, batch_queue_kinds, capacity_queue_kinds
 
 __all__ = [
     "BATCH_SIZE",
@@ -492,8 +495,16 @@ def measure_memory(kind: QueueKind, n_queues: int, n_items: int = MAXSIZE) -> Me
     keeps the queues alive are allocated before the baseline, so only the queues'
     own allocations are counted. One queue is built and dropped first so that
     one-time costs (imports, caches) are not charged to the measured ones.
+
+    Per item: the growth from *n_items* to ``2 * n_items`` queued items, divided by
+    *n_items*, in a queue of maxsize ``2 * n_items``. The first *n_items* puts are not
+    counted because an allocator free list can serve them from memory freed earlier,
+    which tracemalloc does not see being allocated again: CPython 3.9's deque keeps up
+    to 16 freed blocks (64 items each) module-wide, so counting from an empty queue
+    charged queue.Queue about 2 bytes an item, less than the pointer each item needs.
+    Any such cache is bounded, and the first *n_items* puts drain it.
     """
-    items = list(range(1_000_000, 1_000_000 + n_items))
+    items = list(range(1_000_000, 1_000_000 + 2 * n_items))
     keep_alive: List[Any] = [None] * n_queues
     started_here = not tracemalloc.is_tracing()
     if started_here:
@@ -502,17 +513,19 @@ def measure_memory(kind: QueueKind, n_queues: int, n_items: int = MAXSIZE) -> Me
         kind(MAXSIZE)  # warm-up: one-time allocations are not per-queue costs
         before = _traced_bytes()
         for index in range(n_queues):
-            keep_alive[index] = kind(max(MAXSIZE, n_items))
+            keep_alive[index] = kind(MAXSIZE)
         per_queue = (_traced_bytes() - before) / n_queues
         del keep_alive[:]
 
-        q = kind(max(MAXSIZE, n_items))
-        before = _traced_bytes()
+        q = kind(2 * n_items)
         put = q.put
-        for item in items:
+        for item in items[:n_items]:
+            put(item)  # fills the queue past any free list; not counted
+        before = _traced_bytes()
+        for item in items[n_items:]:
             put(item)
         per_item = (_traced_bytes() - before) / n_items
-        drained = [q.get() for _ in range(n_items)]
+        drained = [q.get() for _ in range(2 * n_items)]
         if drained != items:
             raise WorkloadError(f"{kind.name}: memory: the items did not come back in order")
     finally:
@@ -586,6 +599,13 @@ class WorkloadSpec:
     #: True for the memory workload: queues whose storage tracemalloc cannot see
     #: (QueueKind.memory_traced false) get no ratios there.
     measures_memory: bool = False
+    #: True when the entries move items with their QueueKind's batch_method (the
+    #: table and the JSON then name the method of each entry).
+    uses_batch_method: bool = False
+    #: The entry the first ratio column compares with (an entry of this workload).
+    reference: str = REFERENCE
+    #: False for workloads that run only when asked for by name (--workload).
+    in_default_run: bool = True
 
     def size_for(self, kind: QueueKind, size: int) -> int:
         """The size *kind* runs at in the CLI: *size*, or less for a slow peer."""
@@ -615,10 +635,11 @@ WORKLOADS: Dict[str, WorkloadSpec] = {
             default_size=200_000, quick_size=20_000, pytest_size=10_000,
             secondary_cap=100_000),
         WorkloadSpec(
-            "spsc", "1 producer + 1 consumer thread, {size} small ints, maxsize 1024", "items",
+            "spsc", "1 producer + 1 consumer thread, {size} small ints, maxsize 1024 "
+            f"(and ringq at maxsize {CAPACITY_ROW_MAXSIZE})", "items",
             (ITEMS_PER_S,), prepare_spsc,
             default_size=1_000_000, quick_size=100_000, pytest_size=50_000,
-            secondary_cap=250_000),
+            secondary_cap=250_000, entries=capacity_queue_kinds),
         WorkloadSpec(
             "mpmc", "4 producer + 4 consumer threads, {size} small ints, maxsize 1024", "items",
             (ITEMS_PER_S,), prepare_mpmc,
@@ -629,7 +650,7 @@ WORKLOADS: Dict[str, WorkloadSpec] = {
             # ringq's batch calls move 100k items in well under a millisecond: more
             # items make its runs long enough to rise above timer and scheduler noise.
             default_size=300_000, quick_size=20_000, pytest_size=20_000,
-            secondary_cap=100_000, entries=batch_queue_kinds),
+            secondary_cap=100_000, entries=batch_queue_kinds, uses_batch_method=True),
         WorkloadSpec(
             "pingpong", "round trips between two threads, maxsize 1, {size} round trips",
             "round trips",
@@ -639,7 +660,7 @@ WORKLOADS: Dict[str, WorkloadSpec] = {
             # Latency is not a matter of item counts: every queue runs in full.
             default_size=2_000, quick_size=500, pytest_size=500, scalable=False),
         WorkloadSpec(
-            "memory", "tracemalloc: {size} empty queues of maxsize 1024; 1024 queued items",
+            "memory", "tracemalloc: {size} empty queues of maxsize 1024; items 1025-2048 of a queue",
             "queues",
             (Metric("bytes_per_empty_queue", "bytes/empty queue", higher_is_better=False),
              Metric("bytes_per_item", "bytes/queued item", higher_is_better=False,
@@ -649,3 +670,12 @@ WORKLOADS: Dict[str, WorkloadSpec] = {
             default_size=500, quick_size=100, pytest_size=100, measures_memory=True),
     )
 }
+
+# Workloads of ringq's toolkit (PriorityQueue, Broadcast), run only when named.
+from .priority_broadcast import TOOLKIT_WORKLOADS  # noqa: E402 - it imports this module's names
+
+WORKLOADS.update(TOOLKIT_WORKLOADS)
+
+from .select_bench import SELECT_WORKLOADS  # noqa: E402 - it imports this module's names
+
+WORKLOADS.update(SELECT_WORKLOADS)

@@ -1,0 +1,637 @@
+"""``ringq.Pipeline``: stages of worker threads joined by bounded ``ringq.Queue`` s.
+
+    >>> import ringq
+    >>> with ringq.Pipeline(range(10)) as p:
+    ...     p.stage(lambda x: x * x, workers=4, maxsize=8, ordered=True)
+    ...     p.stage(lambda x: x if x % 2 else ringq.SKIP, workers=2)   # a filter
+    ...     print(list(p))
+    [1, 9, 25, 49, 81]
+
+Shape. A reader thread takes the source's items and puts them into the first
+stage's queue; each stage's workers take items from their queue, call the stage's
+function and put what it returns into the next stage's queue; the caller takes the
+last stage's results by iterating the pipeline (or lets :meth:`Pipeline.run` do it,
+optionally into a sink queue). Every queue is bounded, so a slow stage slows down
+everything before it, back to the source (backpressure, end to end).
+
+Clean close. When the source is exhausted, the reader shuts the first queue down
+(``Queue.shutdown()``, not immediate): the workers drain it, and the last worker of
+a stage to leave shuts the next queue down in the same way. The iteration ends once
+the last queue is drained.
+
+The first error stops everything. An exception raised by a stage's function, or
+by the source while it is read, is recorded (the first one wins), every queue is
+shut down immediately (queued items are dropped, blocked threads wake up), and the
+iteration (or ``run()``) joins every thread, then raises that exception, with the
+traceback of where it was raised. Leaving the iteration early (``break``, an
+exception in the loop body, ``close()``, leaving the ``with`` block) stops the
+pipeline in the same way, without an error.
+
+What a stage's function returns:
+
+* a value - passed on, ``None`` included;
+* :data:`ringq.SKIP` - nothing is passed on (a filter);
+* if the function is a generator function (``def f(x): yield ...``, also through
+  ``functools.partial`` or as a method), every item it yields is passed on, none
+  if it yields nothing (one in, many out).
+
+This module is a toolkit layer on top of ``ringq.Queue``; the queue's core never
+imports it. Sources and sinks are duck-typed: any iterable is a source, and an
+object with ``get`` and ``shutdown`` methods (``ringq.Queue``, or another queue
+with its API) is also shut down when the pipeline stops early, so the thread
+reading it can leave; a sink needs ``put`` (and ``shutdown``, see :meth:`run`).
+"""
+from __future__ import annotations
+
+import inspect
+import sys
+import threading
+from collections.abc import Collection
+from collections.abc import Iterator as IteratorABC
+from itertools import islice
+from time import perf_counter
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Type, Union
+
+from ._errors import ShutDown
+from ._queue import Queue
+from .ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # only for the annotations, which are never evaluated
+
+__all__ = ["SKIP", "Pipeline", "StageStats"]
+
+#: Default bound of a stage's input queue.
+DEFAULT_MAXSIZE = 128
+#: A worker takes as many queued items at once as it can process in about this
+#: long (measured on the items before), between 1 and MAX_BATCH: trivial functions
+#: move in batches, slow ones one item at a time so that the work spreads evenly
+#: over the workers.
+BATCH_SECONDS = 0.0005
+MAX_BATCH = 256
+#: A generator stage passes its outputs on in groups of at most this many.
+FLUSH_EVERY = 64
+
+
+class _Skip:
+    """The type of :data:`SKIP` (one instance; copies and pickles are that instance)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ringq.SKIP"
+
+    def __reduce__(self) -> str:
+        return "SKIP"
+
+
+#: Returned by a stage's function: pass nothing on for this input (``None`` is a value).
+SKIP: Any = _Skip()
+
+
+class StageStats(NamedTuple):
+    """What one part of a pipeline did so far (:meth:`Pipeline.stats`).
+
+    Times are summed over the part's workers, in seconds. ``queue_*`` describe the
+    queue this part puts into: the next stage's, or the results' for the last one.
+    A part that spends its time blocked on put waits for a slower part after it;
+    one blocked on get waits for a slower part before it.
+    """
+
+    #: "source", or the stage's name (its function's ``__name__`` by default).
+    name: str
+    workers: int
+    #: Items taken from its queue (for the source: items read from it).
+    items_in: int
+    #: Items put into the next queue.
+    items_out: int
+    #: Exceptions raised by its function (or by the source): 0 or 1, since the first stops everything.
+    errors: int
+    #: Time spent in its function (for the source: getting the next item from it).
+    busy_seconds: float
+    #: Time blocked waiting for an item from its queue.
+    get_wait_seconds: float
+    #: Time blocked waiting for room in the next queue (backpressure).
+    put_wait_seconds: float
+    #: Time waiting for the stage's rate limiter.
+    rate_wait_seconds: float
+    queue_maxsize: int
+    #: The most items seen in the next queue, right after a put.
+    queue_high_water: int
+
+
+class _Counters:
+    """One thread's tallies; written by that thread only, summed by stats()."""
+
+    __slots__ = ("items_in", "items_out", "errors", "busy", "get_wait", "put_wait", "rate_wait",
+                 "high_water")
+
+    def __init__(self) -> None:
+        self.items_in = 0
+        self.items_out = 0
+        self.errors = 0
+        self.busy = 0.0
+        self.get_wait = 0.0
+        self.put_wait = 0.0
+        self.rate_wait = 0.0
+        self.high_water = 0
+
+
+class _Stopped(Exception):
+    """Internal: the next queue was shut down under a worker (the pipeline stops)."""
+
+
+def _is_generator_function(fn: Callable[..., Any]) -> bool:
+    # Sees through functools.partial and bound methods.
+    return inspect.isgeneratorfunction(fn)
+
+
+class _Stage:
+    """A stage's settings, its queue, and its ordering state."""
+
+    def __init__(self, fn: Callable[[Any], Any], name: str, workers: int, maxsize: int, ordered: bool,
+                 limiter: Optional[RateLimiter], window: int) -> None:
+        self.fn = fn
+        self.name = name
+        self.workers = workers
+        self.maxsize = maxsize
+        self.ordered = ordered
+        self.limiter = limiter
+        self.window = window
+        self.generator = _is_generator_function(fn)
+        self.inbox: Queue[Any] = Queue(maxsize)
+        self.counters = [_Counters() for _ in range(workers)]
+        self.lock = threading.Lock()
+        self.alive = workers
+        # Ordered stages: a worker takes a batch and its sequence number under
+        # take_lock (held while it waits for items: the other workers would be
+        # waiting for that same next item anyway). Finished batches wait in `done`
+        # until every earlier one has been passed on; whoever finishes the next
+        # batch due becomes the one `emitting` them, in order, outside the lock.
+        # `window` tokens bound how many batches may be taken and not yet passed
+        # on, so one slow item holds back at most window - 1 others.
+        self.take_lock = threading.Lock()
+        self.next_seq = 0
+        self.next_emit = 0
+        self.done: Dict[int, List[Any]] = {}
+        self.emitting = False
+        self.tokens: Optional[Queue[None]] = None
+        if ordered:
+            self.tokens = Queue(window)
+            self.tokens.put_many([None] * window)
+
+
+class Pipeline:
+    """Stages of worker threads joined by bounded queues, fed from *source*.
+
+    ``Pipeline(source)``: *source* is any iterable (a list, a generator, a file...)
+    or a queue-like object such as ``ringq.Queue`` (iterated until it is shut
+    down). Add stages with :meth:`stage`, then iterate the pipeline for the
+    results, or call :meth:`run`. Use it as a context manager, so that leaving the
+    block stops it and joins its threads whatever happened::
+
+        with ringq.Pipeline(read_lines(path)) as p:
+            p.stage(parse, workers=4, maxsize=100)
+            p.stage(store, workers=2, maxsize=10, ordered=True)
+            for result in p:
+                ...
+
+    A pipeline runs once. See the module documentation for the close, error and
+    return-value rules.
+    """
+
+    def __init__(self, source: Iterable[Any]) -> None:
+        self._source = source
+        self._source_is_queue = callable(getattr(source, "get", None)) and callable(
+            getattr(source, "shutdown", None))
+        self._stages: List[_Stage] = []
+        self._source_counters = _Counters()
+        self._outbox: Optional[Queue[Any]] = None
+        self._threads: List[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._error: Optional[BaseException] = None
+        self._started = False
+
+    # --- building -----------------------------------------------------------------------
+
+    def stage(self, fn: Callable[[Any], Any], *, workers: int = 1, maxsize: int = DEFAULT_MAXSIZE,
+              ordered: bool = False, rate: Union[float, RateLimiter, None] = None,
+              name: Optional[str] = None, window: Optional[int] = None) -> Pipeline:
+        """Add a stage: *workers* threads calling ``fn(item)`` for each item.
+
+        * *maxsize*: bound of this stage's input queue (>= 1). The last stage's
+          results wait in a queue of the same bound.
+        * *ordered*: pass results on in the order the items came in, while the
+          workers still run in parallel. At most *window* batches (default
+          ``4 * workers``) may be in progress or waiting for an earlier one, so a
+          slow item lets the other workers go on with up to ``window - 1`` more.
+          A generator stage's outputs for one item are then kept together.
+        * *rate*: at most this many calls a second over all the stage's workers
+          (a :class:`ringq.RateLimiter` with burst 1), or a ``RateLimiter`` to
+          share with others.
+        * *name*: for :meth:`stats` (default: ``fn.__name__``).
+
+        Returns the pipeline, so calls can be chained.
+        """
+        if self._started:
+            raise RuntimeError("cannot add a stage to a pipeline that has started")
+        if not callable(fn):
+            raise TypeError(f"a stage needs a callable, not {type(fn).__name__!r}")
+        for label, value in (("workers", workers), ("maxsize", maxsize), ("window", window)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{label} must be an integer, not {type(value).__name__!r}")
+            if value < 1:
+                raise ValueError(f"{label} must be >= 1")
+        limiter: Optional[RateLimiter]
+        if rate is None or isinstance(rate, RateLimiter):
+            limiter = rate
+        else:
+            limiter = RateLimiter(rate, 1)
+        if name is None:
+            name = getattr(fn, "__name__", None) or type(fn).__name__
+        self._stages.append(_Stage(fn, name, workers, maxsize, ordered, limiter,
+                                   window if window is not None else 4 * workers))
+        return self
+
+    # --- running ------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._started:
+                raise RuntimeError("a pipeline runs once")
+            self._started = True
+        last_size = self._stages[-1].maxsize if self._stages else DEFAULT_MAXSIZE
+        self._outbox = Queue(last_size)
+        queues = [stage.inbox for stage in self._stages] + [self._outbox]
+        threads = [threading.Thread(target=self._read_source, args=(queues[0],), daemon=True,
+                                    name="ringq-pipeline-source")]
+        for index, stage in enumerate(self._stages):
+            work = self._work_ordered if stage.ordered else self._work
+            for worker in range(stage.workers):
+                threads.append(threading.Thread(
+                    target=work, args=(stage, stage.counters[worker], queues[index + 1]),
+                    daemon=True, name=f"ringq-pipeline-{stage.name}-{worker}"))
+        self._threads = threads
+        for thread in threads:
+            thread.start()
+
+    def __iter__(self) -> Iterator[Any]:
+        """Start the pipeline and yield the last stage's results as they come."""
+        self._start()
+        return self._results()
+
+    def _results(self) -> Iterator[Any]:
+        assert self._outbox is not None
+        get_many = self._outbox.get_many
+        finished = False
+        try:
+            while True:
+                try:
+                    batch = get_many(MAX_BATCH)
+                except ShutDown:
+                    break
+                yield from batch
+            finished = True
+        finally:
+            if not finished:
+                self._halt()  # the caller left early: stop every stage
+            self._join()
+        error = self._error
+        if error is not None:
+            try:
+                raise error
+            finally:
+                error = None
+
+    def run(self, sink: Any = None, *, shutdown_sink: bool = True) -> int:
+        """Run the pipeline to its end; return how many results came out.
+
+        Without *sink* the results are dropped. With one, each result is
+        ``sink.put(result)`` (so backpressure reaches the sink), and when the
+        pipeline ends - cleanly or not - ``sink.shutdown()`` is called if
+        *shutdown_sink* is true, so that the sink's consumers finish too. The
+        first error is raised, as by the iteration.
+        """
+        results = iter(self)
+        put = sink.put if sink is not None else None
+        count = 0
+        try:
+            for item in results:
+                if put is not None:
+                    put(item)
+                count += 1
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+            if sink is not None and shutdown_sink:
+                sink.shutdown()
+        return count
+
+    def close(self) -> None:
+        """Stop the pipeline (queued items are dropped) and wait for its threads."""
+        if self._started:
+            self._halt()
+            self._join()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+    # --- stopping -----------------------------------------------------------------------
+
+    def _fail(self, exc: BaseException, where: str) -> None:
+        with self._lock:
+            first = self._error is None
+            if first:
+                self._error = exc
+        if first and sys.version_info >= (3, 11):
+            exc.add_note(f"(raised in ringq.Pipeline {where})")
+        self._halt()
+
+    def _halt(self) -> None:
+        """Stop everything now: every blocked thread wakes up and leaves."""
+        self._stop.set()
+        for stage in self._stages:
+            stage.inbox.shutdown(immediate=True)
+            if stage.tokens is not None:
+                stage.tokens.shutdown(immediate=True)
+        if self._outbox is not None:
+            self._outbox.shutdown(immediate=True)
+        if self._source_is_queue:
+            try:
+                # Not immediate: what the source still holds stays there for its owner.
+                self._source.shutdown()  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - best effort; the reader may still be blocked
+                pass
+
+    def _join(self) -> None:
+        me = threading.current_thread()
+        for thread in self._threads:
+            if thread is not me:
+                thread.join()
+
+    # --- threads ------------------------------------------------------------------------
+
+    def _read_source(self, out: Queue[Any]) -> None:
+        counters = self._source_counters
+        put = out.put
+        put_many = out.put_many
+        qsize = out.qsize
+        stop = self._stop
+        source = self._source
+        iterator: Any = None
+        try:
+            get_many = getattr(source, "get_many", None) if self._source_is_queue else None
+            if get_many is not None:
+                # A queue: take what it holds (up to MAX_BATCH) without waiting for more.
+                def pull() -> List[Any]:
+                    try:
+                        return list(get_many(MAX_BATCH))
+                    except ShutDown:
+                        return []  # shut down and drained: the end of the source
+            elif isinstance(source, Collection) and not isinstance(source, IteratorABC):
+                # In memory (list, tuple, range, dict, set...): taking a slice never waits.
+                iterator = iter(source)
+
+                def pull() -> List[Any]:
+                    return list(islice(iterator, MAX_BATCH))
+            else:
+                # Anything else (generators, files, sockets) one item at a time: an item
+                # already read must not wait in here while the next one is slow to come.
+                iterator = iter(source)
+                next_item = iterator.__next__
+
+                def pull() -> List[Any]:
+                    try:
+                        return [next_item()]
+                    except (StopIteration, ShutDown):
+                        return []  # exhausted (a queue-like iterator: shut down and drained)
+            while True:
+                t0 = perf_counter()
+                batch = pull()
+                if not batch:
+                    break
+                t1 = perf_counter()
+                counters.busy += t1 - t0
+                counters.items_in += len(batch)
+                if stop.is_set():
+                    return
+                if len(batch) == 1:
+                    put(batch[0])
+                else:
+                    put_many(batch)
+                counters.put_wait += perf_counter() - t1
+                counters.items_out += len(batch)
+                size = qsize()
+                if size > counters.high_water:
+                    counters.high_water = size
+        except ShutDown:
+            return  # our queue was shut down: the pipeline is stopping
+        except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
+            counters.errors += 1
+            self._fail(exc, "source")
+            return
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None and not self._source_is_queue:
+                try:
+                    close()  # a generator source runs its finally blocks now
+                except Exception:  # noqa: BLE001 - an error while closing is not the pipeline's
+                    pass
+        out.shutdown()  # clean end: the first stage drains its queue, then stops
+
+    def _call_all(self, stage: _Stage, batch: List[Any], counters: _Counters,
+                  flush: Optional[Callable[[List[Any]], None]]) -> List[Any]:
+        """Run the stage's function on *batch*; return the outputs not yet passed on."""
+        fn = stage.fn
+        limiter = stage.limiter
+        out: List[Any] = []
+        if limiter is None and not stage.generator:
+            append = out.append
+            for item in batch:
+                result = fn(item)
+                if result is not SKIP:
+                    append(result)
+            return out
+        stop = self._stop
+        for item in batch:
+            if limiter is not None:
+                t0 = perf_counter()
+                if not limiter._acquire_or_stop(stop):
+                    raise _Stopped
+                counters.rate_wait += perf_counter() - t0
+            if stage.generator:
+                for result in fn(item):
+                    out.append(result)
+                    if flush is not None and len(out) >= FLUSH_EVERY:
+                        flush(out)
+                        out = []
+            else:
+                result = fn(item)
+                if result is not SKIP:
+                    out.append(result)
+        return out
+
+    def _worker_done(self, stage: _Stage, out: Queue[Any]) -> None:
+        with stage.lock:
+            stage.alive -= 1
+            last = stage.alive == 0
+        if last:
+            out.shutdown()  # clean end: the next stage drains, then stops
+
+    def _work(self, stage: _Stage, counters: _Counters, out: Queue[Any]) -> None:
+        get_many = stage.inbox.get_many
+        put_many = out.put_many
+        qsize = out.qsize
+        batch_size = 1
+
+        def flush(items: List[Any]) -> None:
+            t0 = perf_counter()
+            try:
+                put_many(items)
+            except ShutDown:
+                raise _Stopped from None
+            counters.put_wait += perf_counter() - t0
+            counters.items_out += len(items)
+            size = qsize()
+            if size > counters.high_water:
+                counters.high_water = size
+
+        try:
+            while True:
+                t0 = perf_counter()
+                try:
+                    batch = get_many(batch_size)
+                except ShutDown:
+                    break
+                t1 = perf_counter()
+                counters.get_wait += t1 - t0
+                counters.items_in += len(batch)
+                rate_wait = counters.rate_wait
+                try:
+                    results = self._call_all(stage, batch, counters, flush)
+                except _Stopped:
+                    return
+                except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
+                    counters.errors += 1
+                    self._fail(exc, f"stage {stage.name!r}")
+                    return
+                busy = perf_counter() - t1 - (counters.rate_wait - rate_wait)
+                counters.busy += busy
+                if results:
+                    try:
+                        flush(results)
+                    except _Stopped:
+                        return
+                batch_size = max(1, min(MAX_BATCH, int(BATCH_SECONDS * len(batch) / busy))
+                                 if busy > 0 else MAX_BATCH)
+        finally:
+            self._worker_done(stage, out)
+
+    def _work_ordered(self, stage: _Stage, counters: _Counters, out: Queue[Any]) -> None:
+        get_many = stage.inbox.get_many
+        put_many = out.put_many
+        qsize = out.qsize
+        assert stage.tokens is not None
+        take_token = stage.tokens.get
+        give_tokens = stage.tokens.put_many
+        batch_size = 1
+        try:
+            while True:
+                t0 = perf_counter()
+                try:
+                    take_token()
+                    with stage.take_lock:
+                        batch = get_many(batch_size)
+                        seq = stage.next_seq
+                        stage.next_seq = seq + 1
+                except ShutDown:
+                    break
+                t1 = perf_counter()
+                counters.get_wait += t1 - t0
+                counters.items_in += len(batch)
+                rate_wait = counters.rate_wait
+                try:
+                    results = self._call_all(stage, batch, counters, None)
+                except _Stopped:
+                    return
+                except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
+                    counters.errors += 1
+                    self._fail(exc, f"stage {stage.name!r}")
+                    return
+                busy = perf_counter() - t1 - (counters.rate_wait - rate_wait)
+                counters.busy += busy
+                batch_size = max(1, min(MAX_BATCH, int(BATCH_SECONDS * len(batch) / busy))
+                                 if busy > 0 else MAX_BATCH)
+                # Hand the results in; pass on every batch now due, in order.
+                with stage.lock:
+                    stage.done[seq] = results
+                    if stage.emitting:
+                        continue  # the emitting worker will pass ours on
+                    stage.emitting = True
+                while True:
+                    with stage.lock:
+                        due = stage.done.pop(stage.next_emit, None)
+                        if due is None:
+                            stage.emitting = False
+                            break
+                        stage.next_emit += 1
+                    t2 = perf_counter()
+                    try:
+                        if due:
+                            put_many(due)
+                        give_tokens([None])
+                    except ShutDown:
+                        return
+                    counters.put_wait += perf_counter() - t2
+                    counters.items_out += len(due)
+                    size = qsize()
+                    if size > counters.high_water:
+                        counters.high_water = size
+        finally:
+            self._worker_done(stage, out)
+
+    # --- statistics ---------------------------------------------------------------------
+
+    def stats(self) -> List[StageStats]:
+        """Per part, in order: the source, then each stage (see :class:`StageStats`).
+
+        May be called at any time, also while the pipeline runs (the figures are
+        then a moment's snapshot) and after it ended.
+        """
+        first_queue = self._stages[0].maxsize if self._stages else (
+            self._outbox.maxsize if self._outbox is not None else DEFAULT_MAXSIZE)
+        parts = [("source", 1, [self._source_counters], first_queue)]
+        for index, stage in enumerate(self._stages):
+            if index + 1 < len(self._stages):
+                next_size = self._stages[index + 1].maxsize
+            else:
+                next_size = stage.maxsize  # the results' queue has the last stage's bound
+            parts.append((stage.name, stage.workers, stage.counters, next_size))
+        return [
+            StageStats(
+                name=name, workers=workers,
+                items_in=sum(c.items_in for c in counters),
+                items_out=sum(c.items_out for c in counters),
+                errors=sum(c.errors for c in counters),
+                busy_seconds=sum(c.busy for c in counters),
+                get_wait_seconds=sum(c.get_wait for c in counters),
+                put_wait_seconds=sum(c.put_wait for c in counters),
+                rate_wait_seconds=sum(c.rate_wait for c in counters),
+                queue_maxsize=size,
+                queue_high_water=max(c.high_water for c in counters),
+            )
+            for name, workers, counters, size in parts
+        ]
+
+    def __repr__(self) -> str:
+        stages = " -> ".join(f"{s.name}x{s.workers}" for s in self._stages) or "(no stages)"
+        return f"<ringq.Pipeline source -> {stages}>"

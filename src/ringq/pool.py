@@ -1,0 +1,586 @@
+"""``ringq.BoundedExecutor``: a thread pool whose queue of pending tasks is bounded.
+
+    >>> import ringq
+    >>> with ringq.BoundedExecutor(max_workers=4, max_pending=100) as pool:
+    ...     future = pool.submit(pow, 2, 10)      # waits while 100 tasks are pending
+    ...     future.result()
+    1024
+
+It is a :class:`concurrent.futures.Executor`: ``submit``, ``map``, ``shutdown`` and
+the context manager behave as :class:`~concurrent.futures.ThreadPoolExecutor`'s do,
+``concurrent.futures.wait``/``as_completed`` accept its futures, and code written
+for ``ThreadPoolExecutor`` keeps its meaning. The difference is the bound: at most
+*max_pending* tasks wait for a worker, so a producer that submits faster than the
+workers finish is slowed down instead of filling memory (CPython gh-73781).
+
+The pending tasks live in a :class:`ringq.Queue` of maxsize *max_pending*; each
+worker thread takes a task, runs it and completes its future. Shutting the pool
+down shuts that queue down: workers finish what is queued, then leave.
+
+This module is a toolkit layer on top of ``ringq.Queue``; the queue's core never
+imports it.
+"""
+from __future__ import annotations
+
+import _thread
+import asyncio
+import itertools
+import threading
+import weakref
+from concurrent.futures import CancelledError, Executor, Future
+from concurrent.futures import TimeoutError as FuturesTimeoutError
+from concurrent.futures._base import PENDING as _PENDING
+from concurrent.futures.thread import BrokenThreadPool
+from time import monotonic
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Set, Tuple, TypeVar
+
+from ._errors import Empty, ShutDown
+from ._queue import Queue
+
+__all__ = ["BoundedExecutor"]
+
+_T = TypeVar("_T")
+
+# --- interpreter exit ----------------------------------------------------------------
+# Worker threads are not daemons (as in ThreadPoolExecutor since 3.9): a task that is
+# running when the program ends is finished, not killed. At exit, before the
+# interpreter joins those threads, every live pool's queue is shut down so that its
+# idle workers wake up and leave once the queued tasks are done.
+_live_pools: "weakref.WeakSet[BoundedExecutor]" = weakref.WeakSet()
+_exit_lock = threading.Lock()
+_exiting = False
+_exit_hook_registered = False
+
+
+def _at_interpreter_exit() -> None:
+    global _exiting
+    with _exit_lock:
+        _exiting = True
+        pools = list(_live_pools)
+    for pool in pools:
+        pool._queue.shutdown()
+
+
+def _register_exit_hook() -> None:
+    global _exit_hook_registered
+    with _exit_lock:
+        if _exit_hook_registered:
+            return
+        _exit_hook_registered = True
+    # threading._register_atexit (3.9+) runs before non-daemon threads are joined;
+    # the atexit module would run too late (after that join, which would hang).
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        register(_at_interpreter_exit)
+    else:  # pragma: no cover - other implementations
+        import atexit
+
+        atexit.register(_at_interpreter_exit)
+
+
+# --- futures ---------------------------------------------------------------------------
+
+
+class _FutureCondition(_thread.RLock):  # type: ignore[misc]
+    """What ``threading.Condition`` does for a Future, for a fraction of its cost.
+
+    A ``threading.Condition`` is a Python object holding an RLock, a deque and five
+    bound methods: about ten garbage-collected objects per future, built by Python
+    code. A pool with many futures alive spends more time creating them and in the
+    garbage collector than running trivial tasks. This is the RLock itself (C code
+    for ``with``, ``acquire`` and ``release``, which is all that
+    ``concurrent.futures.wait``/``as_completed`` use) plus the two methods a Future
+    calls, with the list of sleepers made only when somebody waits.
+    """
+
+    __slots__ = ("_sleepers",)
+    #: Set to None by whoever creates it (no __init__: one Python call less per future).
+    _sleepers: Optional[List[Any]]
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """As ``Condition.wait``: called with the lock held; False on a timeout."""
+        waiter = _thread.allocate_lock()
+        waiter.acquire()
+        sleepers = self._sleepers
+        if sleepers is None:
+            sleepers = self._sleepers = []
+        sleepers.append(waiter)
+        saved = self._release_save()  # type: ignore[attr-defined]  # C methods of _thread.RLock
+        woken = False
+        try:
+            if timeout is None:
+                woken = waiter.acquire()
+            elif timeout > 0:
+                woken = waiter.acquire(True, timeout)
+            else:
+                woken = waiter.acquire(False)
+            return woken
+        finally:
+            self._acquire_restore(saved)  # type: ignore[attr-defined]
+            if not woken:
+                try:
+                    sleepers.remove(waiter)
+                except ValueError:
+                    pass
+
+    def notify_all(self) -> None:
+        """As ``Condition.notify_all``: called with the lock held."""
+        sleepers = self._sleepers
+        if sleepers is None:
+            return  # nobody ever waited: the common case
+        while sleepers:
+            sleepers.pop().release()
+
+    notifyAll = notify_all
+
+
+class _Future(Future):  # type: ignore[type-arg]
+    """A ``concurrent.futures.Future`` with a lighter condition (see above).
+
+    Every method is the stdlib's own; only ``__init__`` differs, and it sets the
+    same attributes that ``Future.__init__`` sets (CPython 3.9-3.13), the ones
+    ``concurrent.futures.wait`` and ``as_completed`` rely on.
+    """
+
+    def __init__(self) -> None:
+        condition = _FutureCondition()
+        condition._sleepers = None
+        self._condition = condition  # type: ignore[assignment]
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self._waiters: List[Any] = []
+        self._done_callbacks: List[Any] = []
+
+
+# --- tasks -----------------------------------------------------------------------------
+
+
+class _Task(_Future):
+    """One ``submit``: the Future handed to the caller is also the queued task, which
+    saves an object per task (the call is dropped once it has run)."""
+
+    def __init__(self, fn: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
+        # _Future.__init__, inlined: this runs once per submit.
+        condition = _FutureCondition()
+        condition._sleepers = None
+        self._condition = condition  # type: ignore[assignment]
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self._waiters: List[Any] = []
+        self._done_callbacks: List[Any] = []
+        self._fn: Optional[Callable[..., Any]] = fn
+        self._args: Optional[Tuple[Any, ...]] = args
+        self._kwargs: Optional[Dict[str, Any]] = kwargs
+
+    def run(self) -> None:
+        fn, args, kwargs = self._fn, self._args, self._kwargs
+        self._fn = self._args = self._kwargs = None
+        if not self.set_running_or_notify_cancel():
+            return  # cancelled while it waited in the queue
+        assert fn is not None and args is not None and kwargs is not None
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - every exception goes to the future
+            self.set_exception(exc)
+            # The traceback references this frame: drop the cycle exc -> frame -> self.
+            self = None  # type: ignore[assignment]
+        else:
+            self.set_result(result)
+
+
+class _MapJob:
+    """The state one ``map`` call shares with its chunks."""
+
+    __slots__ = ("fn", "results", "abandoned")
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        # (chunk index, results so far, exception or None); unbounded, but never
+        # holds more than the chunks submitted, which buffersize bounds.
+        self.results: Queue[Tuple[int, List[Any], Optional[BaseException]]] = Queue()
+        # Set when the map's iterator is closed or failed: chunks not started are skipped.
+        self.abandoned = False
+
+
+class _MapChunk:
+    """Up to *chunksize* calls of one ``map``; no Future per item (that is what makes
+    ``map`` cheap), the results go back through the job's queue."""
+
+    __slots__ = ("job", "index", "argsets")
+
+    def __init__(self, job: _MapJob, index: int, argsets: Tuple[Tuple[Any, ...], ...]) -> None:
+        self.job = job
+        self.index = index
+        self.argsets = argsets
+
+    def run(self) -> None:
+        job = self.job
+        if job.abandoned:
+            return
+        fn = job.fn
+        done: List[Any] = []
+        try:
+            for args in self.argsets:
+                done.append(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - raised by the map's iterator
+            job.results.put((self.index, done, exc))
+            self = None  # type: ignore[assignment]
+        else:
+            job.results.put((self.index, done, None))
+
+    def cancel(self) -> None:
+        self.job.results.put((self.index, [], CancelledError()))
+
+
+_Queued = Any  # _Task | _MapChunk: anything with run() and cancel()
+
+
+def _worker(queue: Queue[_Queued], pool_ref: "weakref.ref[BoundedExecutor]",
+            initializer: Optional[Callable[..., object]], initargs: Tuple[Any, ...]) -> None:
+    if initializer is not None:
+        try:
+            initializer(*initargs)
+        except BaseException:  # reported, and breaks the pool, as in ThreadPoolExecutor
+            import logging
+
+            logging.getLogger("concurrent.futures").critical("Exception in initializer:", exc_info=True)
+            pool = pool_ref()
+            if pool is not None:
+                pool._initializer_failed()
+            return
+    get = queue.get
+    growing = True
+    while True:
+        try:
+            task = get()
+        except ShutDown:
+            return  # shut down and drained
+        task.run()  # never raises: the task's exception goes to its future
+        del task
+        if growing:
+            pool = pool_ref()
+            if pool is None or not pool._growing:
+                growing = False  # all workers started: nobody counts idle ones any more
+            else:
+                pool._idle.release()  # tell submit() an idle worker exists (lazy start)
+            del pool
+
+
+def _chunks(args: Iterator[Tuple[Any, ...]], size: int) -> Iterator[Tuple[Tuple[Any, ...], ...]]:
+    """Tuples of up to *size* argument tuples (itertools.batched before 3.12)."""
+    if size == 1:
+        return ((one,) for one in args)
+    return iter(lambda: tuple(itertools.islice(args, size)), ())
+
+
+class BoundedExecutor(Executor):
+    """A thread pool that keeps at most *max_pending* tasks waiting for a worker.
+
+    ``BoundedExecutor(max_workers, max_pending, *, thread_name_prefix='',
+    initializer=None, initargs=())``
+
+    * *max_workers* threads at most, started one at a time as tasks arrive and no
+      worker is idle (as ``ThreadPoolExecutor`` does); *thread_name_prefix*,
+      *initializer* and *initargs* mean what they mean there. If the initializer
+      raises, the pool is broken: pending and later tasks fail with
+      ``concurrent.futures.thread.BrokenThreadPool``.
+    * *max_pending* tasks at most wait in the queue (tasks being run do not count).
+
+    Submitting. The ``concurrent.futures`` signature is kept exactly, so every
+    keyword argument belongs to *fn* - ``pool.submit(requests.get, url, timeout=5)``
+    passes ``timeout=5`` to ``requests.get``, as it does with ``ThreadPoolExecutor``:
+
+    * ``submit(fn, /, *args, **kwargs)`` waits while the queue is full;
+    * ``submit_nowait(fn, /, *args, **kwargs)`` raises :class:`ringq.Full` at once instead;
+    * ``submit_call(fn, args=(), kwargs=None, *, block=True, timeout=None)`` takes
+      the call's arguments as a tuple and a dict (as ``threading.Thread(target,
+      args, kwargs)`` does), which leaves the keyword-only ``block`` and ``timeout``
+      free for the wait itself: :class:`ringq.Full` if no room came within *timeout*
+      seconds;
+    * ``await asubmit(fn, /, *args, **kwargs)`` waits without blocking the event loop.
+
+    All of them raise RuntimeError once ``shutdown()`` has been called (a submitter
+    that is waiting for room when the pool shuts down gets it too).
+
+    An exception raised by a task is stored in its future (``future.result()``
+    raises it); the worker carries on with the next task.
+    """
+
+    _counter = itertools.count().__next__
+
+    def __init__(self, max_workers: int, max_pending: int, *, thread_name_prefix: str = "",
+                 initializer: Optional[Callable[..., object]] = None,
+                 initargs: Tuple[Any, ...] = ()) -> None:
+        for name, value in (("max_workers", max_workers), ("max_pending", max_pending)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an integer, not {type(value).__name__!r}")
+            if value < 1:
+                raise ValueError(f"{name} must be greater than 0")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        self._max_workers = max_workers
+        self._max_pending = max_pending
+        self._queue: Queue[_Queued] = Queue(max_pending)
+        self._thread_name_prefix = thread_name_prefix or f"BoundedExecutor-{self._counter()}"
+        self._initializer = initializer
+        self._initargs = tuple(initargs)
+        self._threads: Set[threading.Thread] = set()
+        self._threads_lock = threading.Lock()
+        # Counts idle workers while the pool is still growing; once max_workers
+        # threads exist, _growing turns False and neither side touches it again.
+        self._idle = threading.Semaphore(0)
+        self._growing = True
+        self._shutdown = False
+        self._broken: Optional[str] = None
+        _register_exit_hook()
+        with _exit_lock:
+            _live_pools.add(self)
+        # A pool dropped without shutdown(): its workers drain the queue and leave.
+        weakref.finalize(self, self._queue.shutdown)
+
+    # --- submitting ------------------------------------------------------------------
+
+    @property
+    def max_workers(self) -> int:
+        return self._max_workers
+
+    @property
+    def max_pending(self) -> int:
+        return self._max_pending
+
+    def pending(self) -> int:
+        """Tasks waiting for a worker now (not counting the ones being run)."""
+        return self._queue.qsize()
+
+    def _check_open(self) -> None:
+        if self._broken is not None:
+            raise BrokenThreadPool(self._broken)
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        if _exiting:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    def _enqueue(self, task: _Queued, block: bool, timeout: Optional[float]) -> None:
+        """Queue *task*: Full when no room came in time, RuntimeError once shut down."""
+        try:
+            self._queue.put(task, block, timeout)
+        except ShutDown:
+            self._turned_away()
+        if self._growing:
+            self._start_worker_if_needed()
+
+    def _turned_away(self) -> NoReturn:
+        """The queue was shut down under a submitter: say why."""
+        if self._broken is not None:
+            raise BrokenThreadPool(self._broken) from None
+        raise RuntimeError("cannot schedule new futures after shutdown") from None
+
+    def _submit(self, fn: Callable[..., _T], args: Tuple[Any, ...], kwargs: Dict[str, Any],
+                block: bool, timeout: Optional[float]) -> Future[_T]:
+        self._check_open()
+        task = _Task(fn, args, kwargs)
+        self._enqueue(task, block, timeout)
+        return task
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        """Schedule ``fn(*args, **kwargs)``; wait while *max_pending* tasks are queued.
+
+        Every keyword argument goes to *fn*. For a wait with a timeout use
+        :meth:`submit_call`; for no wait, :meth:`submit_nowait`.
+        """
+        # The common path, inlined (_check_open, _Task, _enqueue): it runs once per task.
+        if self._shutdown or self._broken is not None or _exiting:
+            self._check_open()
+        task = _Task(fn, args, kwargs)
+        try:
+            self._queue.put(task)
+        except ShutDown:
+            self._turned_away()
+        if self._growing:
+            self._start_worker_if_needed()
+        return task
+
+    def submit_nowait(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        """Like :meth:`submit`, but raise :class:`ringq.Full` at once if the queue is full."""
+        return self._submit(fn, args, kwargs, False, None)
+
+    def submit_call(self, fn: Callable[..., _T], args: Iterable[Any] = (),
+                    kwargs: Optional[Dict[str, Any]] = None, *, block: bool = True,
+                    timeout: Optional[float] = None) -> Future[_T]:
+        """Schedule ``fn(*args, **kwargs)``, waiting for room as ``Queue.put`` does.
+
+        ``block=False`` or a *timeout* (seconds, monotonic) raises :class:`ringq.Full`
+        when the task cannot be queued in time; a negative timeout raises ValueError.
+        """
+        return self._submit(fn, tuple(args), dict(kwargs) if kwargs else {}, block, timeout)
+
+    async def asubmit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> "asyncio.Future[_T]":
+        """Schedule ``fn(*args, **kwargs)`` from a coroutine, waiting for room
+        without blocking the event loop; returns an awaitable asyncio future of the
+        result (``result = await (await pool.asubmit(fn, x))``).
+
+        It waits with ``ringq.Queue.aput``, which any event loop can use. If it is
+        cancelled while it waits, nothing was queued (``aput`` is atomic under
+        cancellation; should the task have been queued anyway, its future is
+        cancelled, so it never runs). For a time limit wrap it in
+        ``asyncio.wait_for``. Every keyword argument goes to *fn*, as in :meth:`submit`.
+        """
+        self._check_open()
+        task = _Task(fn, args, kwargs)
+        try:
+            await self._queue.aput(task)
+        except ShutDown:
+            self._turned_away()
+        except BaseException:
+            task.cancel()
+            raise
+        if self._growing:
+            self._start_worker_if_needed()
+        return asyncio.wrap_future(task)
+
+    # --- workers ---------------------------------------------------------------------
+
+    def _start_worker_if_needed(self) -> None:
+        if self._idle.acquire(timeout=0):
+            return  # an idle worker will take the task
+        with self._threads_lock:
+            count = len(self._threads)
+            if count >= self._max_workers or self._queue.is_shutdown:
+                return
+            thread = threading.Thread(
+                name=f"{self._thread_name_prefix}_{count}", target=_worker,
+                args=(self._queue, weakref.ref(self), self._initializer, self._initargs))
+            thread.start()
+            self._threads.add(thread)
+            if count + 1 >= self._max_workers:
+                self._growing = False
+
+    def _initializer_failed(self) -> None:
+        with self._threads_lock:
+            if self._broken is None:
+                self._broken = ("A thread initializer failed, the thread pool is not usable "
+                                "anymore")
+        self._queue.shutdown()
+        self._drain(lambda task: task.cancel() if isinstance(task, _MapChunk)
+                    else task.set_exception(BrokenThreadPool(self._broken)))
+
+    def _drain(self, handle: Callable[[_Queued], object]) -> None:
+        while True:
+            try:
+                task = self._queue.get_nowait()
+            except (Empty, ShutDown):
+                return
+            if isinstance(task, _Task) and task.done():
+                continue
+            handle(task)
+
+    # --- shutting down ---------------------------------------------------------------
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop taking tasks; as ``ThreadPoolExecutor.shutdown``.
+
+        Queued tasks still run unless *cancel_futures* is true, which cancels every
+        task that has not started (their futures report ``cancelled()``). With
+        *wait*, returns once every worker has finished. Calling it again is harmless.
+        """
+        self._shutdown = True
+        # Shut the queue first: a submitter blocked on a full queue is turned away
+        # (RuntimeError) instead of slipping in behind the cancellation below.
+        self._queue.shutdown()
+        if cancel_futures:
+            self._drain(lambda task: task.cancel())
+        if wait:
+            with self._threads_lock:
+                threads = list(self._threads)
+            me = threading.current_thread()
+            for thread in threads:
+                if thread is not me:  # shutdown(wait=True) from inside a task
+                    thread.join()
+
+    # --- map -------------------------------------------------------------------------
+
+    def map(self, fn: Callable[..., _T], *iterables: Iterable[Any], timeout: Optional[float] = None,
+            chunksize: int = 1, buffersize: Optional[int] = None) -> Iterator[_T]:
+        """``fn(*args)`` for each args of ``zip(*iterables)``, results in input order.
+
+        As ``Executor.map`` of Python 3.14:
+
+        * *buffersize* None reads the whole input now and queues every call (each
+          queued call waits for room, as ``submit`` does); an int reads ahead only
+          that many chunks, and reads one more each time a result is taken from the
+          iterator. Unlike 3.14 (gh-131466) never more than *buffersize* chunks are
+          in the pool at once.
+        * *timeout*: seconds from this call; ``next()`` raises ``TimeoutError``
+          once it is over. *chunksize* calls travel together as one task (unlike
+          ``ThreadPoolExecutor``, which ignores it); *max_pending* and *buffersize*
+          count chunks.
+        * The first exception of a call is raised by the iterator when it gets
+          there. Closing the iterator early, or an exception, cancels the calls
+          that have not started.
+
+        The results do not go through one Future each: workers send them back
+        through a queue, which is what makes this cheaper than ``submit``.
+        """
+        if buffersize is not None:
+            if isinstance(buffersize, bool) or not isinstance(buffersize, int):
+                raise TypeError("buffersize must be an integer or None")
+            if buffersize < 1:
+                raise ValueError("buffersize must be None or > 0")
+        if isinstance(chunksize, bool) or not isinstance(chunksize, int):
+            raise TypeError("chunksize must be an integer")
+        if chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        end_time = None if timeout is None else timeout + monotonic()
+        self._check_open()
+        job = _MapJob(fn)
+        chunks = _chunks(zip(*iterables), chunksize)
+        submitted = 0
+        try:
+            for argsets in (chunks if buffersize is None else itertools.islice(chunks, buffersize)):
+                self._enqueue(_MapChunk(job, submitted, argsets), True, None)
+                submitted += 1
+        except BaseException:
+            job.abandoned = True
+            raise
+        return self._map_results(job, chunks, submitted, buffersize is not None, end_time)
+
+    def _map_results(self, job: _MapJob, chunks: Iterator[Tuple[Tuple[Any, ...], ...]],
+                     submitted: int, lazy: bool, end_time: Optional[float]) -> Iterator[Any]:
+        done: Dict[int, Tuple[List[Any], Optional[BaseException]]] = {}
+        get_many = job.results.get_many
+        next_index = 0
+        try:
+            while next_index < submitted:
+                while next_index not in done:
+                    if end_time is None:
+                        arrived = get_many(1024)
+                    else:
+                        try:
+                            arrived = get_many(1024, True, max(0.0, end_time - monotonic()))
+                        except Empty:
+                            raise FuturesTimeoutError() from None
+                    for index, results, exc in arrived:
+                        done[index] = (results, exc)
+                results, exc = done.pop(next_index)
+                next_index += 1
+                if lazy and exc is None:
+                    # One chunk out, one chunk in: at most buffersize in the pool.
+                    argsets = next(chunks, None)
+                    if argsets is not None:
+                        self._enqueue(_MapChunk(job, submitted, argsets), True, None)
+                        submitted += 1
+                yield from results
+                if exc is not None:
+                    try:
+                        raise exc
+                    finally:
+                        exc = None
+        finally:
+            job.abandoned = True
+
+    def __repr__(self) -> str:
+        state = "broken" if self._broken else "shut down" if self._shutdown else "running"
+        return (f"<ringq.BoundedExecutor {state} max_workers={self._max_workers} "
+                f"max_pending={self._max_pending} pending={self._queue.qsize()}>")

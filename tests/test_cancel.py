@@ -1,0 +1,260 @@
+"""CancelToken and cancel=: every blocking call raises Cancelled promptly, nothing lost."""
+import threading
+import time
+
+import pytest
+
+import _helpers
+import ringq
+from _helpers import LONG, assert_blocks
+
+
+@pytest.fixture
+def Token(qmod):
+    return qmod.CancelToken
+
+
+def full(Queue):
+    q = Queue(maxsize=1)
+    q.put("x")
+    return q
+
+
+def test_cancelled_is_a_plain_exception():
+    import asyncio
+
+    assert issubclass(ringq.Cancelled, Exception)
+    assert not issubclass(ringq.Cancelled, asyncio.CancelledError)
+    assert ringq.Cancelled.__module__ == "ringq"
+
+
+BLOCKING = {
+    "get": lambda Queue: (Queue(), lambda q, t: q.get(cancel=t)),
+    "get_timeout": lambda Queue: (Queue(), lambda q, t: q.get(timeout=_helpers.BLOCK_TIMEOUT, cancel=t)),
+    "get_many": lambda Queue: (Queue(), lambda q, t: q.get_many(5, cancel=t)),
+    "put": lambda Queue: (full(Queue), lambda q, t: q.put("y", cancel=t)),
+    "put_many": lambda Queue: (full(Queue), lambda q, t: q.put_many(["y", "z"], cancel=t)),
+    "join": lambda Queue: (full(Queue), lambda q, t: q.join(cancel=t)),
+}
+
+
+@pytest.mark.parametrize("call", sorted(BLOCKING))
+def test_cancel_wakes_every_blocking_call(Queue, Token, call):
+    q, fn = BLOCKING[call](Queue)
+    token = Token()
+    before = q.qsize()
+    blocked = assert_blocks(fn, q, token)
+    t0 = time.monotonic()
+    token.cancel()
+    blocked.wait()
+    assert time.monotonic() - t0 < LONG
+    assert isinstance(blocked.exc, ringq.Cancelled), blocked.exc
+    assert q.qsize() == before  # nothing taken, nothing put
+    s = q.statistics()
+    assert s.waiting_getters == 0 and s.waiting_putters == 0
+    # The queue still works for others.
+    if before:
+        assert q.get_nowait() == "x"
+    q.put("again")
+    assert q.get_nowait() == "again"
+
+
+@pytest.mark.parametrize("call", sorted(BLOCKING))
+def test_fired_token_raises_at_once(Queue, Token, call):
+    q, fn = BLOCKING[call](Queue)
+    token = Token()
+    token.cancel()
+    before = q.qsize()
+    with pytest.raises(ringq.Cancelled, match="was cancelled"):
+        fn(q, token)
+    assert q.qsize() == before
+
+
+def test_fired_token_takes_nothing_even_when_items_wait(Queue, Token):
+    q = Queue()
+    q.put(1)
+    token = Token()
+    token.cancel()
+    with pytest.raises(ringq.Cancelled):
+        q.get(cancel=token)
+    with pytest.raises(ringq.Cancelled):
+        q.put(2, cancel=token)
+    assert q.get_nowait() == 1 and q.empty()
+
+
+def test_put_many_cancelled_part_way_keeps_what_it_put(Queue, Token):
+    q = Queue(maxsize=3)
+    token = Token()
+    blocked = assert_blocks(q.put_many, range(10), cancel=token)
+    assert q.qsize() == 3
+    token.cancel()
+    blocked.wait()
+    assert isinstance(blocked.exc, ringq.Cancelled)
+    assert q.get_many(10) == [0, 1, 2]  # in order; the rest was not put
+
+
+def test_deadline(Queue, Token):
+    q = Queue()
+    token = Token(timeout=0.2)
+    assert token.deadline is not None and not token.cancelled
+    t0 = time.monotonic()
+    with pytest.raises(ringq.Cancelled, match="deadline"):
+        q.get(cancel=token)
+    waited = time.monotonic() - t0
+    assert 0.19 <= waited < LONG
+    assert token.cancelled
+    with pytest.raises(ValueError):
+        Token(timeout=-1)
+
+
+def test_call_timeout_before_deadline_is_empty(Queue, Token):
+    q = Queue()
+    with pytest.raises(ringq.Empty):
+        q.get(timeout=0.05, cancel=Token(timeout=LONG))
+
+
+def test_children(Queue, Token):
+    parent = Token()
+    child = parent.child()
+    grandchild = child.child(timeout=LONG)
+    q = Queue()
+    blocked = assert_blocks(q.get, cancel=grandchild)
+    parent.cancel()
+    blocked.wait()
+    assert isinstance(blocked.exc, ringq.Cancelled)
+    assert child.cancelled and grandchild.cancelled
+    # A child of a fired parent starts fired; cancelling a child leaves the parent alone.
+    assert parent.child().cancelled
+    other = Token()
+    kid = other.child()
+    kid.cancel()
+    assert not other.cancelled
+    # A child's deadline is never later than its parent's.
+    short = Token(timeout=0.1)
+    assert short.child(timeout=100).deadline == short.deadline
+    with pytest.raises(ringq.Cancelled, match="deadline"):
+        q.get(cancel=short.child())
+
+
+def test_wait(Token):
+    token = Token()
+    assert token.wait(0.05) is False
+    threading.Timer(0.1, token.cancel).start()
+    assert token.wait(LONG) is True
+    assert Token(timeout=0.05).wait() is True
+    with pytest.raises(ringq.Cancelled):
+        token.raise_if_cancelled()
+    Token().raise_if_cancelled()  # not fired: no exception
+
+
+def test_bad_token_type(Queue, qmod):
+    q = Queue()
+    with pytest.raises(TypeError, match="CancelToken"):
+        q.get(cancel="soon")
+    other = "ringq._queue_py" if qmod.__name__.endswith("_c") else "ringq._queue_c"
+    try:
+        foreign = __import__(other, fromlist=["CancelToken"]).CancelToken()
+    except ImportError:
+        return
+    with pytest.raises(TypeError):
+        q.get(timeout=0, cancel=foreign)
+
+
+def test_no_item_lost_when_getters_are_cancelled(Queue, Token):
+    """Getters with tokens that fire at random, racing producers: every item reaches someone."""
+    q = Queue(maxsize=4)
+    n = 4000
+    got = []
+    lock = threading.Lock()
+    stop_all = Token()
+
+    def consumer(k):
+        mine = []
+        while True:
+            token = stop_all.child(timeout=0.001 * (k + 1))  # many fire while waiting
+            try:
+                mine.append(q.get(cancel=token))
+            except ringq.Cancelled:
+                if stop_all.cancelled:
+                    break
+            except ringq.ShutDown:
+                break
+        with lock:
+            got.extend(mine)
+
+    consumers = [threading.Thread(target=consumer, args=(k,)) for k in range(4)]
+    for t in consumers:
+        t.start()
+    for i in range(n):
+        q.put(i, timeout=_helpers.BLOCK_TIMEOUT)
+    q.shutdown()
+    _helpers.join_all(consumers)
+    assert sorted(got) == list(range(n))
+
+
+def test_one_token_stops_many_calls(Queue, Token, qmod):
+    token = Token()
+    qs = [Queue() for _ in range(3)]
+    calls = _helpers.assert_all_block([
+        lambda: qs[0].get(cancel=token),
+        lambda: qs[1].get_many(3, cancel=token),
+        lambda: qmod.select(*qs, cancel=token),
+        lambda: token.wait(),
+    ])
+    token.cancel()
+    for c in calls:
+        c.wait()
+    assert [type(c.exc) for c in calls[:3]] == [ringq.Cancelled] * 3
+    assert calls[3].result is True
+
+
+def test_priority_queue_calls_take_cancel(qmod, Token):
+    pq = qmod.PriorityQueue(levels=2, maxsize=1)
+    pq.put("x", 1)
+    token = Token()
+    calls = _helpers.assert_all_block([
+        lambda: pq.put("y", 0, cancel=token),
+        lambda: pq.put_many(["z"], priority=1, cancel=token),
+    ])
+    token.cancel()
+    for c in calls:
+        c.wait()
+        assert isinstance(c.exc, ringq.Cancelled)
+    assert pq.get_many(5) == ["x"]
+
+
+ASYNC_BLOCKING = {
+    "aget": lambda Queue: (Queue(), lambda q, t: q.aget(cancel=t)),
+    "aget_many": lambda Queue: (Queue(), lambda q, t: q.aget_many(3, cancel=t)),
+    "aput": lambda Queue: (full(Queue), lambda q, t: q.aput("y", cancel=t)),
+    "aput_many": lambda Queue: (full(Queue), lambda q, t: q.aput_many(["y", "z"], cancel=t)),
+    "ajoin": lambda Queue: (full(Queue), lambda q, t: q.ajoin(cancel=t)),
+}
+
+
+@pytest.mark.parametrize("call", sorted(ASYNC_BLOCKING))
+def test_cancel_wakes_async_calls(Queue, Token, call):
+    import asyncio
+
+    q, fn = ASYNC_BLOCKING[call](Queue)
+    before = q.qsize()
+
+    async def main():
+        token = Token()
+        task = asyncio.ensure_future(fn(q, token))
+        await asyncio.sleep(0.1)
+        assert not task.done()  # it waits
+        threading.Thread(target=token.cancel).start()  # fired from another thread
+        with pytest.raises(ringq.Cancelled):
+            await asyncio.wait_for(task, LONG)
+        with pytest.raises(ringq.Cancelled, match="deadline"):
+            await asyncio.wait_for(fn(q, Token(timeout=0.05)), LONG)
+        fired = Token()
+        fired.cancel()
+        with pytest.raises(ringq.Cancelled):
+            await fn(q, fired)
+
+    asyncio.run(main())
+    assert q.qsize() == before
+    s = q.statistics()
+    assert s.waiting_getters == 0 and s.waiting_putters == 0

@@ -1,0 +1,457 @@
+"""ringq.Pipeline: bounded stages, clean close, the first error stops everything.
+
+These tests use whichever ringq.Queue is loaded (CI runs the suite once compiled
+and once with RINGQ_NO_EXTENSIONS=1). Every blocking step runs with a deadline
+(_helpers.Call), so a hang fails the test instead of the run.
+"""
+import functools
+import itertools
+import random
+import threading
+import time
+import traceback
+
+import pytest
+
+import ringq
+from _helpers import LONG, Call, wait_until
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    before = set(threading.enumerate())
+    yield
+    assert wait_until(lambda: set(threading.enumerate()) <= before, timeout=LONG), (
+        f"threads left running: {set(threading.enumerate()) - before}")
+
+
+def pipeline_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("ringq-pipeline-")]
+
+
+def collect(pipeline):
+    """list(pipeline), failing instead of hanging."""
+    return Call(list, pipeline).value(LONG * 3)
+
+
+def square(x):
+    return x * x
+
+
+def test_results_flow_through_every_stage():
+    with ringq.Pipeline(range(1000)) as p:
+        p.stage(square, workers=3, maxsize=4)
+        p.stage(str, workers=2, maxsize=4)
+        got = collect(p)
+    assert sorted(got) == sorted(str(i * i) for i in range(1000))
+    assert not pipeline_threads()
+
+
+def test_a_pipeline_without_stages_passes_the_source_on():
+    assert collect(ringq.Pipeline(iter("abc"))) == ["a", "b", "c"]
+
+
+def test_ordered_stage_keeps_input_order_with_parallel_workers():
+    rng = random.Random(7)
+    delays = [rng.choice((0, 0, 0.001, 0.003)) for _ in range(300)]
+    current = [0]
+    peak = [0]
+    lock = threading.Lock()
+
+    def jittery(i):
+        with lock:
+            current[0] += 1
+            peak[0] = max(peak[0], current[0])
+        time.sleep(delays[i])
+        with lock:
+            current[0] -= 1
+        return i
+
+    with ringq.Pipeline(range(300)) as p:
+        p.stage(jittery, workers=4, maxsize=8, ordered=True)
+        p.stage(lambda i: i + 1, workers=3, maxsize=2, ordered=True)
+        assert collect(p) == [i + 1 for i in range(300)]
+    assert peak[0] > 1  # the workers did run at the same time
+
+
+def test_one_slow_item_does_not_stop_the_others_in_an_ordered_stage():
+    release = threading.Event()
+    started = []
+    lock = threading.Lock()
+
+    def work(i):
+        with lock:
+            started.append(i)
+        if i == 0:
+            assert release.wait(LONG * 3)
+        return i
+
+    p = ringq.Pipeline(range(100))
+    p.stage(work, workers=4, maxsize=1, ordered=True, window=6)
+    results = iter(p)
+    consumer = Call(next, results)
+    # While item 0 is stuck, the other workers go on, up to the reorder window.
+    assert wait_until(lambda: len(started) >= 6)
+    time.sleep(0.2)
+    assert 6 <= len(started) <= 6 + 1, started  # window batches of one item (+ one being taken)
+    assert not consumer.returned.is_set()
+    release.set()
+    assert consumer.value() == 0
+    assert Call(list, results).value(LONG * 3) == list(range(1, 100))
+    p.close()
+
+
+def test_skip_filters_and_none_is_a_value():
+    def keep_odd(x):
+        return x if x % 2 else ringq.SKIP
+
+    def none_for_threes(x):
+        return None if x % 3 == 0 else x
+
+    with ringq.Pipeline(range(20)) as p:
+        p.stage(keep_odd, workers=2, ordered=True)
+        p.stage(none_for_threes, ordered=True)
+        assert collect(p) == [None if x % 3 == 0 else x for x in range(20) if x % 2]
+    assert repr(ringq.SKIP) == "ringq.SKIP"
+
+
+def test_generator_stages_yield_many_or_none():
+    def explode(n):
+        yield from range(n)
+
+    def only_big(x):
+        if x >= 3:
+            yield x
+
+    with ringq.Pipeline([1, 2, 3, 4]) as p:
+        p.stage(explode, workers=2, ordered=True)
+        assert collect(p) == [0, 0, 1, 0, 1, 2, 0, 1, 2, 3]
+    with ringq.Pipeline(range(6)) as p:
+        p.stage(only_big, workers=3, maxsize=1)
+        assert sorted(collect(p)) == [3, 4, 5]
+    # Also through functools.partial, and many outputs pass the bounded queue.
+    with ringq.Pipeline([1000]) as p:
+        p.stage(functools.partial(explode), maxsize=1)
+        p.stage(square, maxsize=1)
+        assert sorted(collect(p)) == [i * i for i in range(1000)]
+
+
+def broken_stage(x):
+    if x >= 5:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+@pytest.mark.parametrize("position", ["first", "middle", "last"])
+def test_the_first_error_is_raised_with_its_traceback_and_stops_everything(position):
+    stages = [square, square, square]
+    stages[["first", "middle", "last"].index(position)] = broken_stage
+    pulled = itertools.count()
+
+    def endless():
+        for i in itertools.count():
+            next(pulled)
+            yield i
+
+    p = ringq.Pipeline(endless() if position == "first" else range(5, 10**9))
+    for fn in stages:
+        p.stage(fn, workers=2, maxsize=1)
+    call = Call(list, p)
+    call.wait(LONG * 3)
+    assert isinstance(call.exc, ValueError), call.exc
+    assert "bad item" in str(call.exc)
+    tb = "".join(traceback.format_tb(call.exc.__traceback__))
+    assert "broken_stage" in tb
+    assert not pipeline_threads()  # joined before raising
+    assert p.stats()[1 + stages.index(broken_stage)].errors == 1
+
+
+def test_an_error_while_reading_the_source_stops_everything():
+    def source():
+        yield 1
+        yield 2
+        raise OSError("disk gone")
+
+    p = ringq.Pipeline(source())
+    p.stage(square, workers=2, maxsize=1)
+    p.stage(square, workers=2, maxsize=1)
+    call = Call(p.run)
+    call.wait(LONG * 3)
+    assert isinstance(call.exc, OSError) and "disk gone" in str(call.exc)
+    assert "source" in "".join(traceback.format_tb(call.exc.__traceback__))
+    assert p.stats()[0].errors == 1
+    assert not pipeline_threads()
+
+
+def test_an_error_in_the_consumers_loop_stops_the_pipeline():
+    p = ringq.Pipeline(itertools.count())
+    p.stage(square, workers=3, maxsize=1)
+
+    def consume():
+        with p:
+            for x in p:
+                if x > 100:
+                    raise KeyError("enough")
+
+    call = Call(consume)
+    call.wait(LONG * 3)
+    assert isinstance(call.exc, KeyError)
+    assert not pipeline_threads()
+
+
+def test_leaving_the_loop_early_stops_and_joins_every_thread():
+    p = ringq.Pipeline(itertools.count())
+    p.stage(square, workers=2, maxsize=1)
+    p.stage(square, workers=2, maxsize=1)
+
+    def take_three():
+        out = []
+        for x in p:
+            out.append(x)
+            if len(out) == 3:
+                break
+        return out
+
+    got = Call(take_three).value(LONG * 3)
+    assert len(got) == 3 and all(round(x ** 0.25) ** 4 == x for x in got)
+    assert wait_until(lambda: not pipeline_threads())
+
+
+def test_backpressure_reaches_the_source():
+    pulled = [0]
+
+    def endless():
+        for i in itertools.count():
+            pulled[0] = i + 1
+            yield i
+
+    p = ringq.Pipeline(endless())
+    p.stage(square, workers=2, maxsize=3)
+    p.stage(square, workers=1, maxsize=2)
+    results = iter(p)
+    assert Call(next, results).value() == 0
+    time.sleep(0.3)  # nobody takes results: everything fills up, then stops
+    # queues 3 + 2 + results 2, plus what the threads hold (reader 1, workers 1 each, at
+    # most their queue's bound in a batch) plus the one taken: far from endless.
+    assert pulled[0] <= 3 + 2 + 2 + 1 + 2 * 3 + 2 + 1, pulled[0]
+    before = pulled[0]
+    time.sleep(0.2)
+    assert pulled[0] == before
+    results.close()
+    assert wait_until(lambda: not pipeline_threads())
+
+
+def test_clean_close_drains_every_stage():
+    # The seed's shape: the producer closes the source queue; every item comes out.
+    source = ringq.Queue(4)
+
+    def produce():
+        for i in range(500):
+            source.put(i)
+        source.shutdown()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    with ringq.Pipeline(source) as p:
+        p.stage(square, workers=3, maxsize=1)
+        p.stage(lambda x: x + 1, workers=2, maxsize=1)
+        got = collect(p)
+    producer.join(LONG)
+    assert sorted(got) == sorted(i * i + 1 for i in range(500))
+    stats = p.stats()
+    assert [s.items_out for s in stats] == [500, 500, 500]
+    assert [s.items_in for s in stats] == [500, 500, 500]
+
+
+def test_run_into_a_sink_queue_and_shut_it_down():
+    sink = ringq.Queue(2)
+    received = []
+    reader = Call(lambda: received.extend(sink))  # iterates until the sink shuts down
+    p = ringq.Pipeline(range(100))
+    p.stage(square, workers=2, maxsize=1)
+    assert Call(p.run, sink).value(LONG * 3) == 100
+    reader.wait()
+    assert sorted(received) == [i * i for i in range(100)]
+    assert sink.is_shutdown
+
+
+def test_an_error_still_shuts_the_sink_down():
+    sink = ringq.Queue(100)
+    p = ringq.Pipeline(range(100)).stage(broken_stage, maxsize=1)
+    with pytest.raises(ValueError):
+        Call(p.run, sink).value(LONG * 3)
+    assert sink.is_shutdown
+
+
+def test_stopping_early_shuts_a_queue_source_down():
+    source = ringq.Queue(10)  # nobody ever puts: the reader waits in get()
+    p = ringq.Pipeline(source).stage(square)
+    results = iter(p)
+    consumer = Call(next, results, None)
+    time.sleep(0.1)
+    p.close()  # from another thread: the reader must wake up, no thread may hang
+    consumer.wait()
+    assert source.is_shutdown
+    assert wait_until(lambda: not pipeline_threads())
+
+
+def test_stats_show_the_bottleneck():
+    def slow(x):
+        time.sleep(0.002)
+        return x
+
+    with ringq.Pipeline(range(100)) as p:
+        p.stage(square, workers=1, maxsize=5, name="fast")
+        p.stage(slow, workers=1, maxsize=5)
+        assert len(collect(p)) == 100
+    source, fast, slowest = p.stats()
+    assert isinstance(fast, ringq.StageStats) and fast._fields[0] == "name"
+    assert (source.name, fast.name, slowest.name) == ("source", "fast", "slow")
+    assert (fast.items_in, fast.items_out, fast.errors) == (100, 100, 0)
+    assert slowest.busy_seconds >= 100 * 0.002 * 0.9
+    assert slowest.busy_seconds > fast.busy_seconds
+    # The fast stage waited for room in front of the slow one.
+    assert fast.put_wait_seconds > fast.busy_seconds
+    assert fast.queue_maxsize == 5 and 1 <= fast.queue_high_water <= 5
+    assert source.queue_high_water <= 5
+
+
+def test_rate_limits_a_stage():
+    p = ringq.Pipeline(range(11)).stage(square, workers=3, rate=50)
+    start = time.monotonic()
+    assert sorted(collect(p)) == [i * i for i in range(11)]
+    elapsed = time.monotonic() - start
+    assert elapsed >= 10 / 50 * 0.95  # the first call is free, then one every 20 ms
+    assert p.stats()[1].rate_wait_seconds > 0
+
+
+def test_a_slow_rate_does_not_delay_stopping():
+    waiting = threading.Event()
+
+    def fail_when_the_next_stage_waits(x):
+        if x == 10:
+            assert waiting.wait(LONG)
+            time.sleep(0.05)  # it is now inside its 100 s wait for a token
+            raise ValueError("stop")
+        return x
+
+    def note(x):
+        waiting.set()
+        return x
+
+    p = ringq.Pipeline([0, 1, 10]).stage(fail_when_the_next_stage_waits, maxsize=1)
+    p.stage(note, rate=ringq.RateLimiter(0.01, burst=1), maxsize=1)  # a second token: in 100 s
+    start = time.monotonic()
+    with pytest.raises(ValueError):
+        Call(list, p).value(LONG * 3)
+    assert time.monotonic() - start < LONG
+    assert not pipeline_threads()
+
+
+def test_runs_once_and_stages_come_first():
+    p = ringq.Pipeline([1]).stage(square)
+    assert collect(p) == [1]
+    with pytest.raises(RuntimeError):
+        iter(p)
+    with pytest.raises(RuntimeError):
+        p.stage(square)
+    with pytest.raises(ValueError):
+        ringq.Pipeline([]).stage(square, workers=0)
+    with pytest.raises(TypeError):
+        ringq.Pipeline([]).stage(42)
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_maxsize_one_everywhere_under_errors_never_hangs(ordered):
+    for attempt in range(5):
+        fail_at = (40 * attempt + 3) ** 2  # after the first stage squared it
+
+        def maybe_fail(x, fail_at=fail_at):
+            if x == fail_at:
+                raise RuntimeError(f"failed at {x}")
+            return x
+
+        p = ringq.Pipeline(range(200))
+        p.stage(square, workers=3, maxsize=1, ordered=ordered)
+        p.stage(maybe_fail, workers=2, maxsize=1, ordered=ordered)
+        p.stage(str, workers=3, maxsize=1, ordered=ordered)
+        call = Call(list, p)
+        call.wait(LONG * 3)
+        assert isinstance(call.exc, RuntimeError) and str(call.exc) == f"failed at {fail_at}"
+        assert not pipeline_threads()
+
+
+def test_items_are_passed_on_without_waiting_for_a_batch():
+    # From a queue: what it holds goes on at once, even though more may come later.
+    source = ringq.Queue()
+    source.put_many([1, 2, 3])
+    p = ringq.Pipeline(source).stage(square)
+    results = iter(p)
+    assert sorted(Call(next, results).value() for _ in range(3)) == [1, 4, 9]
+    source.put(4)
+    assert Call(next, results).value() == 16
+    source.shutdown()
+    assert Call(list, results).value() == []
+    # From a generator that stalls: the items before the stall come out during it.
+    go_on = threading.Event()
+
+    def stalling():
+        yield 1
+        yield 2
+        assert go_on.wait(LONG)
+        yield 3
+
+    p = ringq.Pipeline(stalling()).stage(square, maxsize=8)
+    results = iter(p)
+    assert [Call(next, results).value() for _ in range(2)] == [1, 4]
+    go_on.set()
+    assert Call(list, results).value() == [9]
+
+
+def test_sequence_sources_of_any_size_keep_their_order():
+    data = list(range(1000))
+    for source in (data, tuple(data), range(1000), dict.fromkeys(data)):
+        with ringq.Pipeline(source) as p:
+            p.stage(square, workers=3, maxsize=4, ordered=True)
+            assert collect(p) == [x * x for x in data]
+
+
+class DuckQueue:
+    """Only the Queue API a pipeline relies on (no get_many): put, get, iteration, shutdown."""
+
+    def __init__(self, maxsize=0):
+        self._q = ringq.Queue(maxsize)
+        self.shutdown_calls = 0
+
+    def put(self, item):
+        self._q.put(item)
+
+    def get(self):
+        return self._q.get()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return self._q.get()
+        except ringq.ShutDown:
+            raise StopIteration from None
+
+    def shutdown(self):
+        self.shutdown_calls += 1
+        self._q.shutdown()
+
+
+def test_duck_typed_queue_source_and_sink():
+    source, sink = DuckQueue(), DuckQueue(4)
+    for i in range(50):
+        source.put(i)
+    source.shutdown()
+    received = []
+    reader = Call(lambda: received.extend(sink))
+    p = ringq.Pipeline(source).stage(square, workers=2, maxsize=2)
+    assert Call(p.run, sink).value(LONG * 3) == 50
+    reader.wait()
+    assert sorted(received) == [i * i for i in range(50)]
+    assert sink.shutdown_calls == 1

@@ -1,0 +1,475 @@
+"""ringq.BoundedExecutor: a concurrent.futures.Executor with a bounded queue.
+
+These tests use whichever ringq.Queue is loaded (CI runs the suite once compiled
+and once with RINGQ_NO_EXTENSIONS=1).
+"""
+import asyncio
+import concurrent.futures as cf
+import gc
+import itertools
+import threading
+import time
+import traceback
+from concurrent.futures.thread import BrokenThreadPool
+
+import pytest
+
+import ringq
+from _helpers import LONG, Call, assert_blocks, wait_until
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    before = set(threading.enumerate())
+    yield
+    assert wait_until(lambda: set(threading.enumerate()) <= before, timeout=LONG), (
+        f"threads left running: {set(threading.enumerate()) - before}")
+
+
+class Gate:
+    """A task that signals when it starts and runs until released."""
+
+    def __init__(self):
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, value=None):
+        self.started.set()
+        assert self.release.wait(LONG * 6), "gate never released"
+        return value
+
+
+def pool_with_busy_worker(max_pending):
+    """One worker, held by a Gate, so that further tasks stay queued."""
+    pool = ringq.BoundedExecutor(1, max_pending)
+    gate = Gate()
+    running = pool.submit(gate, "first")
+    assert gate.started.wait(LONG)
+    return pool, gate, running
+
+
+def test_is_an_executor_and_runs_tasks():
+    with ringq.BoundedExecutor(max_workers=3, max_pending=5) as pool:
+        assert isinstance(pool, cf.Executor)
+        futures = [pool.submit(pow, 2, i) for i in range(20)]
+        assert [f.result(LONG) for f in futures] == [2 ** i for i in range(20)]
+        assert isinstance(futures[0], cf.Future)
+
+
+def test_exception_goes_to_the_future_and_the_worker_survives():
+    def boom(x):
+        raise KeyError(x)
+
+    with ringq.BoundedExecutor(1, 4, thread_name_prefix="survivor") as pool:
+        bad = pool.submit(boom, "nope")
+        with pytest.raises(KeyError) as info:
+            bad.result(LONG)
+        assert "boom" in "".join(traceback.format_tb(info.value.__traceback__))
+        # Even BaseException subclasses are stored, not raised in the worker.
+        exit_future = pool.submit(lambda: (_ for _ in ()).throw(SystemExit(3)))
+        assert isinstance(exit_future.exception(LONG), SystemExit)
+        names = [pool.submit(lambda: threading.current_thread().name).result(LONG) for _ in range(3)]
+        assert names == ["survivor_0"] * 3  # the same single worker carried on
+
+
+def test_submit_blocks_while_max_pending_tasks_are_queued():
+    pool, gate, running = pool_with_busy_worker(max_pending=2)
+    try:
+        queued = [pool.submit(str, i) for i in range(2)]  # fills the queue
+        assert pool.pending() == 2
+        call = assert_blocks(pool.submit, str, 99)
+        gate.release.set()
+        extra = call.value()
+        assert extra.result(LONG) == "99"
+        assert [f.result(LONG) for f in queued] == ["0", "1"]
+        assert running.result(LONG) == "first"
+    finally:
+        gate.release.set()
+        pool.shutdown()
+
+
+def test_submit_nowait_and_submit_call_raise_full():
+    pool, gate, _ = pool_with_busy_worker(max_pending=1)
+    try:
+        pool.submit(str, 1)
+        with pytest.raises(ringq.Full):
+            pool.submit_nowait(str, 2)
+        with pytest.raises(ringq.Full):
+            pool.submit_call(str, (2,), block=False)
+        start = time.monotonic()
+        with pytest.raises(ringq.Full):
+            pool.submit_call(str, (2,), timeout=0.2)
+        assert time.monotonic() - start >= 0.19
+        with pytest.raises(ValueError):
+            pool.submit_call(str, (2,), timeout=-1)
+        # A full queue's Full does not leave a task behind.
+        assert pool.pending() == 1
+        gate.release.set()
+        assert pool.submit_call(divmod, (7, 2), timeout=LONG).result(LONG) == (3, 1)
+    finally:
+        gate.release.set()
+        pool.shutdown()
+
+
+def test_keyword_arguments_all_belong_to_the_function():
+    def record(*args, **kwargs):
+        return args, kwargs
+
+    with ringq.BoundedExecutor(2, 2) as pool:
+        # The Executor signature: fn is positional-only, so even fn= reaches the call,
+        # and block/timeout are the function's own (requests.get(url, timeout=5)).
+        f = pool.submit(record, 1, fn=2, block=False, timeout=5)
+        assert f.result(LONG) == ((1,), {"fn": 2, "block": False, "timeout": 5})
+        g = pool.submit_nowait(record, timeout=1)
+        assert g.result(LONG) == ((), {"timeout": 1})
+        h = pool.submit_call(record, (1, 2), {"timeout": 3, "block": True}, timeout=LONG)
+        assert h.result(LONG) == ((1, 2), {"timeout": 3, "block": True})
+
+
+def test_submit_after_shutdown_raises_runtime_error():
+    pool = ringq.BoundedExecutor(2, 2)
+    pool.submit(int).result(LONG)
+    pool.shutdown()
+    for submit in (pool.submit, pool.submit_nowait):
+        with pytest.raises(RuntimeError, match="after shutdown"):
+            submit(int)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit_call(int)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.map(int, [1])
+    pool.shutdown()  # twice is harmless
+
+
+def test_shutdown_wait_runs_the_queued_tasks():
+    pool, gate, running = pool_with_busy_worker(max_pending=5)
+    queued = [pool.submit(time.sleep, 0.01) for _ in range(5)]
+    shut = Call(pool.shutdown, wait=True)
+    assert not shut.returned.wait(0.2), "shutdown(wait=True) returned while a task ran"
+    gate.release.set()
+    shut.wait()
+    assert running.done() and all(f.done() and not f.cancelled() for f in queued)
+
+
+def test_shutdown_cancel_futures_cancels_what_has_not_started():
+    pool, gate, running = pool_with_busy_worker(max_pending=5)
+    queued = [pool.submit(str, i) for i in range(5)]
+    shut = Call(pool.shutdown, wait=True, cancel_futures=True)
+    assert wait_until(lambda: all(f.cancelled() for f in queued))
+    assert not shut.returned.is_set()  # still waiting for the running task
+    gate.release.set()
+    shut.wait()
+    assert running.result(LONG) == "first"
+    assert all(f.cancelled() for f in queued)
+
+
+def test_shutdown_turns_away_a_blocked_submitter():
+    pool, gate, _ = pool_with_busy_worker(max_pending=1)
+    pool.submit(str, 1)
+    blocked = assert_blocks(pool.submit, str, 2)
+    pool.shutdown(wait=False, cancel_futures=True)
+    blocked.wait()
+    assert isinstance(blocked.exc, RuntimeError)
+    gate.release.set()
+    pool.shutdown()
+
+
+def test_shutdown_without_wait_returns_at_once():
+    pool, gate, running = pool_with_busy_worker(max_pending=2)
+    later = pool.submit(str, 7)
+    start = time.monotonic()
+    pool.shutdown(wait=False)
+    assert time.monotonic() - start < LONG / 2
+    assert not running.done()
+    gate.release.set()
+    assert later.result(LONG) == "7"  # queued tasks still run
+    pool.shutdown()
+
+
+def test_context_manager_shuts_down_and_waits():
+    gate = Gate()
+    with ringq.BoundedExecutor(2, 2) as pool:
+        f = pool.submit(gate, 5)
+        assert gate.started.wait(LONG)
+        threading.Timer(0.2, gate.release.set).start()
+    assert f.done() and f.result() == 5
+    with pytest.raises(RuntimeError):
+        pool.submit(int)
+
+
+def test_workers_start_lazily_up_to_max_workers():
+    names = set()
+    lock = threading.Lock()
+    barrier = threading.Barrier(3, timeout=LONG)
+
+    def task():
+        with lock:
+            names.add(threading.current_thread().name)
+        barrier.wait()
+
+    pool = ringq.BoundedExecutor(3, 10, thread_name_prefix="lazy")
+    try:
+        assert not [t for t in threading.enumerate() if t.name.startswith("lazy")]
+        futures = [pool.submit(task) for _ in range(3)]  # needs 3 threads at once
+        for f in futures:
+            f.result(LONG)
+        for _ in range(20):
+            pool.submit(int).result(LONG)
+        threads = [t for t in threading.enumerate() if t.name.startswith("lazy_")]
+        assert names == {"lazy_0", "lazy_1", "lazy_2"}
+        assert len(threads) == 3
+    finally:
+        pool.shutdown()
+
+
+def test_an_idle_worker_is_reused_instead_of_starting_another():
+    with ringq.BoundedExecutor(4, 4, thread_name_prefix="reuse") as pool:
+        for _ in range(10):
+            pool.submit(int).result(LONG)
+            time.sleep(0.005)  # let the worker go idle again
+        started = [t for t in threading.enumerate() if t.name.startswith("reuse_")]
+        assert 1 <= len(started) < 4
+
+
+def test_initializer_runs_in_each_worker():
+    seen = []
+
+    def init(tag):
+        seen.append((tag, threading.current_thread().name))
+
+    with ringq.BoundedExecutor(2, 2, thread_name_prefix="init", initializer=init, initargs=("x",)) as pool:
+        gate = Gate()
+        pool.submit(gate)
+        assert gate.started.wait(LONG)
+        pool.submit(int).result(LONG)  # needs the second worker
+        gate.release.set()
+    assert sorted(seen) == [("x", "init_0"), ("x", "init_1")]
+
+
+def test_failing_initializer_breaks_the_pool(caplog):
+    def init():
+        raise ValueError("no")
+
+    pool = ringq.BoundedExecutor(1, 4, initializer=init)
+    first = pool.submit(int)
+    with pytest.raises(BrokenThreadPool):
+        first.result(LONG)
+    with pytest.raises(BrokenThreadPool):
+        pool.submit(int)
+    pool.shutdown()
+    assert "Exception in initializer" in caplog.text
+
+
+def test_wait_and_as_completed_accept_its_futures():
+    with ringq.BoundedExecutor(3, 10) as pool:
+        gate = Gate()
+        slow = pool.submit(gate, "slow")
+        fast = [pool.submit(pow, i, 2) for i in range(5)]
+        done, not_done = cf.wait(fast, timeout=LONG)
+        assert done == set(fast) and not not_done
+        done, not_done = cf.wait([slow] + fast, timeout=0.1, return_when=cf.FIRST_EXCEPTION)
+        assert slow in not_done
+        with pytest.raises(cf.TimeoutError):
+            slow.result(timeout=0.05)
+        callback_results = []
+        slow.add_done_callback(lambda f: callback_results.append(f.result()))
+        threading.Timer(0.1, gate.release.set).start()
+        assert [f.result() for f in cf.as_completed([slow], timeout=LONG)] == ["slow"]
+        assert wait_until(lambda: callback_results == ["slow"])
+
+
+def test_a_pending_future_can_be_cancelled_and_never_runs():
+    pool, gate, _ = pool_with_busy_worker(max_pending=2)
+    ran = []
+    f = pool.submit(ran.append, 1)
+    assert f.cancel() and f.cancelled()
+    gate.release.set()
+    pool.shutdown()
+    assert ran == []
+
+
+def test_a_dropped_pool_lets_its_workers_go():
+    pool = ringq.BoundedExecutor(2, 2, thread_name_prefix="dropped")
+    pool.submit(int).result(LONG)
+    del pool
+    gc.collect()
+    assert wait_until(lambda: not [t for t in threading.enumerate() if t.name.startswith("dropped")])
+
+
+# --- map -------------------------------------------------------------------------------
+
+
+def test_map_keeps_input_order_with_several_iterables():
+    def slow_add(a, b):
+        time.sleep(0.001 * (a % 3))
+        return a + b
+
+    with ringq.BoundedExecutor(4, 3) as pool:
+        expected = [a + b for a, b in zip(range(50), range(100, 150))]
+        assert list(pool.map(slow_add, range(50), range(100, 150))) == expected
+        for chunksize in (1, 7):
+            for buffersize in (None, 1, 5):
+                got = list(pool.map(abs, range(-20, 20), chunksize=chunksize, buffersize=buffersize))
+                assert got == [abs(i) for i in range(-20, 20)], (chunksize, buffersize)
+
+
+def test_map_reads_ahead_at_most_buffersize_items_of_an_endless_generator():
+    pulled = itertools.count()
+    pulled_upto = [0]
+
+    def endless():
+        for i in itertools.count():
+            pulled_upto[0] = next(pulled) + 1
+            yield i
+
+    with ringq.BoundedExecutor(4, 100) as pool:
+        results = pool.map(lambda x: x * 2, endless(), buffersize=8)
+        time.sleep(0.1)
+        assert pulled_upto[0] == 8  # nothing more until results are taken
+        first = [next(results) for _ in range(30)]
+        assert first == [2 * i for i in range(30)]
+        time.sleep(0.1)
+        assert pulled_upto[0] == 30 + 8
+        results.close()
+        # chunksize: buffersize counts chunks
+        pulled = itertools.count()
+        results = pool.map(lambda x: x, endless(), chunksize=4, buffersize=3)
+        assert next(results) == 0
+        time.sleep(0.05)
+        assert pulled_upto[0] <= 4 * 4
+        results.close()
+
+
+def test_map_never_has_more_than_buffersize_tasks_in_the_pool():
+    active = [0]
+    peak = [0]
+    lock = threading.Lock()
+
+    def track(x):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.002)
+        with lock:
+            active[0] -= 1
+        return x
+
+    with ringq.BoundedExecutor(8, 100) as pool:
+        assert list(pool.map(track, range(60), buffersize=3)) == list(range(60))
+    assert peak[0] <= 3
+
+
+def test_map_raises_the_first_error_in_position_and_cancels_the_rest():
+    ran = []
+
+    def f(x):
+        if x == 3:
+            raise ZeroDivisionError("three")
+        if x > 3:
+            time.sleep(0.01)
+        ran.append(x)
+        return x
+
+    with ringq.BoundedExecutor(1, 100) as pool:
+        results = pool.map(f, range(100))
+        assert [next(results) for _ in range(3)] == [0, 1, 2]
+        with pytest.raises(ZeroDivisionError, match="three") as info:
+            next(results)
+        assert "in f" in "".join(traceback.format_tb(info.value.__traceback__))
+        with pytest.raises(StopIteration):
+            next(results)
+    assert len(ran) < 100 - 4  # the calls not started when it failed were skipped
+
+
+def test_map_timeout():
+    with ringq.BoundedExecutor(2, 10) as pool:
+        gate = Gate()
+        results = pool.map(gate, [1, 2], timeout=0.2)
+        start = time.monotonic()
+        with pytest.raises(cf.TimeoutError):
+            next(results)
+        assert time.monotonic() - start >= 0.15
+        gate.release.set()
+
+
+def test_map_validates_its_arguments():
+    with ringq.BoundedExecutor(1, 1) as pool:
+        with pytest.raises(ValueError):
+            pool.map(abs, [1], buffersize=0)
+        with pytest.raises(TypeError):
+            pool.map(abs, [1], buffersize=1.5)
+        with pytest.raises(ValueError):
+            pool.map(abs, [1], chunksize=0)
+
+
+def test_map_chunks_cancelled_by_shutdown_raise_cancelled_error():
+    pool, gate, _ = pool_with_busy_worker(max_pending=10)
+    results = pool.map(str, range(3))
+    pool.shutdown(wait=False, cancel_futures=True)
+    with pytest.raises(cf.CancelledError):
+        next(results)
+    gate.release.set()
+    pool.shutdown()
+
+
+def test_constructor_validates():
+    with pytest.raises(ValueError):
+        ringq.BoundedExecutor(0, 1)
+    with pytest.raises(ValueError):
+        ringq.BoundedExecutor(1, 0)
+    with pytest.raises(TypeError):
+        ringq.BoundedExecutor(1.5, 1)
+    with pytest.raises(TypeError):
+        ringq.BoundedExecutor(1, 1, initializer=3)
+
+
+# --- asyncio ---------------------------------------------------------------------------
+
+
+def test_asubmit_waits_for_room_without_blocking_the_loop():
+    pool, gate, _ = pool_with_busy_worker(max_pending=1)
+
+    async def main():
+        first = await pool.asubmit(str, 1)  # room: queued at once
+        ticks = 0
+        waiting = asyncio.ensure_future(pool.asubmit(str, 2))
+        for _ in range(5):
+            await asyncio.sleep(0.02)
+            ticks += 1  # the loop keeps running while asubmit waits
+        assert not waiting.done()
+        gate.release.set()
+        second = await asyncio.wait_for(waiting, LONG)
+        return ticks, await first, await second
+
+    class NoThreads(cf.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            raise AssertionError("asubmit must wait with Queue.aput, not in a helper thread")
+
+    async def without_helper_threads():
+        asyncio.get_running_loop().set_default_executor(NoThreads())
+        return await main()
+
+    try:
+        assert asyncio.run(without_helper_threads()) == (5, "1", "2")
+    finally:
+        gate.release.set()
+        pool.shutdown()
+
+
+def test_a_cancelled_asubmit_leaves_no_task_behind():
+    pool, gate, _ = pool_with_busy_worker(max_pending=1)
+    ran = []
+
+    async def main():
+        await pool.asubmit(str, 1)
+        waiting = asyncio.ensure_future(pool.asubmit(ran.append, "late"))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    try:
+        asyncio.run(main())
+    finally:
+        gate.release.set()
+        pool.shutdown()
+    assert ran == []
