@@ -167,6 +167,9 @@ cdef extern from "Python.h":
     # PyObject* forms, so that no temporary reference is created under the lock.
     void incref "Py_INCREF"(PyObject *) nogil
     void decref "Py_DECREF"(PyObject *)
+    # Declared without Cython's "except -1": _park runs the handlers while its record
+    # is still linked, and must unlink it before an exception propagates.
+    int run_signal_handlers "PyErr_CheckSignals"() noexcept
 
 cdef extern from "_sync.h":
     ctypedef struct ringq_mutex:
@@ -1210,6 +1213,7 @@ cdef class Queue:
         cdef int claim = 0
         cdef int won
         cdef bint acquired = False, check_signals = False, linked_token = False, cancelled = False
+        cdef bint raised = False
         w.parker = parker
         w.task = NULL
         w.claim = &claim
@@ -1226,7 +1230,20 @@ cdef class Queue:
             cancelled = not linked_token
             deadline = _earlier(deadline, token._deadline)
         if not cancelled:
-            acquired = _block(parker, deadline, &check_signals)
+            # Stay linked across the main thread's slices and across signal handlers,
+            # so the waiter keeps its FIFO place (a waker may claim it meanwhile).
+            while True:
+                acquired = _block(parker, deadline, &check_signals)
+                if acquired or not check_signals:
+                    break  # woken, or the deadline passed
+                check_signals = False
+                if run_signal_handlers() < 0:
+                    raised = True
+                    break
+                if deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline:
+                    break
+                if ringq_claim_read(&claim) != 0:
+                    break  # claimed while we ran the handlers: handled below
 
         self._lock()
         if not w.unlinked:
@@ -1242,14 +1259,14 @@ cdef class Queue:
                 PyThread_acquire_lock(parker, WAIT_LOCK)
         if won == 2:
             cancelled = True
-        if cancelled or (check_signals and PyErr_CheckSignals() < 0):
+        if cancelled or raised:
             if won == 1:
                 # We leave without re-checking: pass the wake-up on, in case it meant an item or room.
                 self._lock()
                 baton = self._claim(wl, 1)
                 self._unlock()
                 wake_chain(baton)
-            if cancelled:
+            if cancelled and not raised:
                 token._raise()
             return -1
         return 0
@@ -2364,7 +2381,7 @@ cdef class Queue:
         except ShutDown as e:
             if e.__cause__ is not None:
                 raise
-            raise StopIteration
+            raise StopIteration from None  # as the twin: no ShutDown context in tracebacks
 
     def __enter__(self):
         return self
