@@ -625,7 +625,7 @@ cdef int _raise_shutdown(object cause) except -1:
 
 cdef tuple _watermark_sizes(object high, object low, object maxsize):
     """(high, low) as sizes: floats are fractions of a bounded maxsize, ints are sizes."""
-    cdef double h, l
+    cdef double h, frac_low
     if isinstance(high, bool) or isinstance(low, bool):
         raise TypeError("high and low must be numbers")
     if isinstance(high, int) and isinstance(low, int):
@@ -634,15 +634,15 @@ cdef tuple _watermark_sizes(object high, object low, object maxsize):
         return min(high, PY_SSIZE_T_MAX), low
     try:
         h = high
-        l = low
+        frac_low = low
     except TypeError:
         raise TypeError("high and low must be numbers") from None
-    if not (0.0 <= l < h <= 1.0):
+    if not (0.0 <= frac_low < h <= 1.0):
         raise ValueError("watermark fractions need 0 <= low < high <= 1")
     if maxsize <= 0:
         raise ValueError("fractional watermarks need a bounded queue (maxsize > 0); give sizes as ints")
     hi = math.ceil(h * maxsize)
-    lo = math.floor(l * maxsize)
+    lo = math.floor(frac_low * maxsize)
     if lo >= hi:
         lo = hi - 1
     return max(hi, 1), lo
@@ -1815,7 +1815,7 @@ cdef class Queue:
             s.size, s.maxsize, s.high_water, s.puts, s.gets, s.waiting_putters, s.waiting_getters
         """
         cdef Py_ssize_t size, high_water, putters, getters
-        cdef int64_t puts, gets, blocked_put, blocked_get
+        cdef int64_t puts, gets
         self._lock()
         size = self._size()
         high_water = self._high_water
