@@ -10,32 +10,35 @@ import time
 import _helpers
 
 
+def _one_round(q):
+    worker_got = []
+
+    def worker():
+        worker_got.append(q.get(timeout=_helpers.BLOCK_TIMEOUT))
+
+    def feeder():
+        time.sleep(0.2)            # main has parked by now
+        t = threading.Thread(target=worker, daemon=True)
+        t.start()
+        time.sleep(0.3)            # several of main's 50 ms slices pass; worker parked after main
+        q.put("first")
+        time.sleep(0.1)
+        q.put("second")
+        t.join(_helpers.LONG)
+
+    f = threading.Thread(target=feeder, daemon=True)
+    f.start()
+    got = q.get(timeout=_helpers.BLOCK_TIMEOUT)
+    f.join(_helpers.LONG)
+    assert not f.is_alive()
+    assert got == "first", "the main thread parked first but lost its place to a later waiter"
+    assert worker_got == ["second"]
+
+
 def test_main_thread_keeps_its_fifo_place_across_wait_slices(Queue):
     assert threading.current_thread() is threading.main_thread()
     for _ in range(2):
-        q = Queue()
-        worker_got = []
-
-        def worker():
-            worker_got.append(q.get(timeout=_helpers.BLOCK_TIMEOUT))
-
-        def feeder():
-            time.sleep(0.2)            # main has parked by now
-            t = threading.Thread(target=worker, daemon=True)
-            t.start()
-            time.sleep(0.3)            # several of main's 50 ms slices pass; worker parked after main
-            q.put("first")
-            time.sleep(0.1)
-            q.put("second")
-            t.join(_helpers.LONG)
-
-        f = threading.Thread(target=feeder, daemon=True)
-        f.start()
-        got = q.get(timeout=_helpers.BLOCK_TIMEOUT)
-        f.join(_helpers.LONG)
-        assert not f.is_alive()
-        assert got == "first", "the main thread parked first but lost its place to a later waiter"
-        assert worker_got == ["second"]
+        _one_round(Queue())
 
 
 def test_main_thread_keeps_its_fifo_place_as_putter(Queue):

@@ -9,13 +9,10 @@ hundred microseconds; the handler raises only when it lands inside ringq's own c
 (a frame of a ringq file), so an exception never hits the child's bookkeeping (or
 threading's) between a call's return and the next statement.
 """
-import gc
 import itertools
 import os
 import signal
-import sys
 import threading
-import time
 
 import pytest
 
