@@ -22,19 +22,6 @@ posix_signals = pytest.mark.skipif(
     os.name == "nt" or not hasattr(signal, "setitimer"), reason="needs POSIX signal.setitimer"
 )
 
-# The twin on main gained priority levels, statistics, watermarks, cancel tokens and
-# asyncio waiters while its signal/fork-safe rewrite (one-step state changes, see
-# commit 45bf6ca on branch compat) was written against the earlier twin. Until that rewrite
-# is ported, these cases are expected to fail on the twin; they run, and pass, on
-# the core.
-TWIN_NOT_YET_SAFE = "twin not yet one-step safe: the rewrite in commit 45bf6ca (branch compat) awaits porting"
-
-
-def _twin_pending(request, impl):
-    if impl == "python":
-        request.applymarker(pytest.mark.xfail(reason=TWIN_NOT_YET_SAFE, strict=False))
-
-
 TIMER = r'''
 import signal, itertools
 class Stop(Exception):
@@ -59,8 +46,7 @@ def _run(impl, code, timeout=60):
 
 
 @posix_signals
-def test_raising_handler_inside_get_many_loses_nothing(request, impl):
-    _twin_pending(request, impl)
+def test_raising_handler_inside_get_many_loses_nothing(impl):
     out = _run(impl, r'''
 from ringq import Empty
 TOTAL, BATCH = 60_000, 4_000
@@ -92,8 +78,7 @@ print("rounds", rounds, "raised", raised)
 
 
 @posix_signals
-def test_raising_handler_inside_put_many_is_all_or_nothing(request, impl):
-    _twin_pending(request, impl)
+def test_raising_handler_inside_put_many_is_all_or_nothing(impl):
     out = _run(impl, r'''
 BATCH = 3_000
 q = Queue()
@@ -125,8 +110,7 @@ print("rounds", rounds, "raised", raised)
 
 
 @posix_signals
-def test_handler_put_nowait_during_put_many_keeps_bound_and_batch(request, impl):
-    _twin_pending(request, impl)
+def test_handler_put_nowait_during_put_many_keeps_bound_and_batch(impl):
     _run(impl, r'''
 from ringq import Full
 N = 5_000
@@ -160,8 +144,7 @@ print("rounds", rounds)
 
 
 @posix_signals
-def test_handler_get_nowait_during_immediate_shutdown(request, impl):
-    _twin_pending(request, impl)
+def test_handler_get_nowait_during_immediate_shutdown(impl):
     _run(impl, r'''
 from ringq import Empty, ShutDown
 taken = []
@@ -191,8 +174,7 @@ print("rounds", rounds)
 
 
 @posix_signals
-def test_ctrl_c_after_wakeup_passes_it_on(request, impl):
-    _twin_pending(request, impl)
+def test_ctrl_c_after_wakeup_passes_it_on(impl):
     # Queue(1) is full; the main thread and a second thread both wait to put. A get
     # wakes one; the timer raises in the main thread, possibly right after its
     # wake-up. If the main thread leaves without putting, the other putter must get in.
@@ -255,8 +237,7 @@ print("rounds", rounds, "stops", stops)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_fork_while_another_thread_is_in_put_many(request, impl):
-    _twin_pending(request, impl)
+def test_fork_while_another_thread_is_in_put_many(impl):
     out = _helpers.check_child(impl, r'''
 import warnings
 warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads (3.12+)
@@ -285,8 +266,7 @@ print("bad", bad)
     assert out.split() == ["bad", "0"]
 
 
-def test_gc_reentrant_put_keeps_order(request, impl, Queue):
-    _twin_pending(request, impl)
+def test_gc_reentrant_put_keeps_order(impl, Queue):
     # CPython's SimpleQueue test_reentrancy (bpo-14976): a put() from a __del__
     # that the GC runs in the middle of put()/get() must not reorder items.
     q = Queue()

@@ -3,14 +3,55 @@
 It is used on PyPy, where no extension is built, and wherever RINGQ_NO_EXTENSIONS=1
 is set. It keeps the core's design so that both behave the same way:
 
-* one lock guards every field (here a ``threading.RLock``: an item's ``__del__``,
-  run by the GC at an allocation inside a locked section, may call back into the
-  same queue, and a plain Lock would deadlock there);
+* one lock guards every field (here a ``threading.RLock``: a signal handler, or an
+  item's ``__del__`` run by the GC, may call back into the same queue from the
+  thread that holds it, and a plain Lock would deadlock there);
 * waiting threads park on a private lock each, queued FIFO per condition
   (getters, putters, joiners). A waker only removes the waiter from its list and
-  releases its lock: the woken thread re-checks the queue itself. A waiter that
-  leaves after being woken without using the wake-up (timeout, Ctrl-C) passes
-  it on to the next waiter, so no wake-up is ever lost.
+  releases its lock: the woken thread re-checks the queue itself. A thread that
+  leaves after being woken without using the wake-up (timeout, Ctrl-C, or an
+  exception from a signal handler right after its wake-up) passes it on to the
+  next waiter.
+
+Signals, ``__del__`` and fork: each call is all or nothing
+----------------------------------------------------------
+Unlike the core, the twin runs bytecode while it holds its lock, so a signal
+handler (main thread, between bytecodes; it may raise or use the queue), a
+``__del__`` run by the GC, or a ``fork()`` from another thread may land in the
+middle of a call. For the thread calls (put, put_many, put_evict, get, get_many,
+shutdown) the twin keeps this guarantee against all three: **a handler, a
+``__del__`` or a fork child sees each call's effect on the queue either entirely
+or not at all**, and an exception from a handler lands before or after a call's
+effect, never half-way (a batch is put and counted, or returned, or not moved).
+
+How: CPython runs signal handlers, switches threads (so another thread can fork)
+and, from 3.12, runs the GC only at "check points": after a call, at a backward
+jump, at a function's entry. So every change of state here is one *step*: plain
+field updates (no call, no allocation of a GC object) followed by at most one C
+call that moves the data and cannot run Python code (``deque.extend`` of a
+ready-made tuple iterator, ``list.append``), or by a pure-bytecode move
+(``item = d[0]; del d[0]``; ``batch += islice(...)`` of ``deque.popleft``).
+No check point lies inside a step. ``_count`` mirrors the total length of the
+deques (every priority level) so that room and availability are decided by plain
+reads right before the step; anything computed earlier (a tuple slice, an
+iterator: allocations, where the GC may run) is re-validated by plain reads
+first. A get takes its items as one step too, and when an exception lands after
+the take but before the call returns (at the lock's release, or a watermark
+delivery), the items go back to the head of their level, counted again. put()
+takes its lock without ``with`` (on 3.11 the ``__exit__`` lookup allocates, and
+the GC may run a ``__del__`` that puts between check and effect: CPython's
+test_reentrancy ordering).
+
+Limits, said plainly: the guarantee is CPython's with a GIL (3.10 and later;
+3.9 checks for signals at almost every bytecode). On free-threaded builds other
+threads are excluded by the lock alone, which holds for threads but not for a
+fork from a thread that is mid-call; that is what the compiled core is for. A
+second exception that lands while a give-back runs may interrupt it (it runs in
+``finally`` clauses, each step whole). A PriorityQueue's get_many moves lower-level
+items one step per item, so a fork child may see part of such a batch taken (each
+item counted correctly). The asyncio calls, select() and cancel-token waits share
+the counts and steps but not the give-back and wake-up hand-over of a late
+exception: a handler that raises inside them may lose that call's wake-up.
 """
 from __future__ import annotations
 
@@ -20,6 +61,7 @@ import os
 import weakref
 from _thread import allocate_lock, get_ident
 from collections import deque
+from itertools import islice, repeat
 from threading import RLock
 from time import monotonic
 from types import GenericAlias
@@ -119,6 +161,37 @@ def _as_maxsize(maxsize: Any) -> int:
         raise TypeError(f"maxsize must be an integer, not {type(maxsize).__name__!r}") from None
 
 
+if hasattr(RLock(), "_recursion_count"):  # 3.11 and later
+    # How deep this thread holds the lock; a method descriptor, so calling it
+    # allocates nothing.
+    _depth = type(RLock())._recursion_count
+    _DEPTH_SLACK = 0
+else:  # 3.9, 3.10: no way to ask; release always (as "with" would)
+    def _depth(mutex: Any) -> int:
+        return 0
+
+    _DEPTH_SLACK = 1
+
+
+def _saved_state(mutex: Any) -> Any:
+    """What ``mutex._release_save()`` will return, computed before releasing it.
+
+    Taken first so that an exception landing right after the release (a signal
+    handler) cannot lose it: the except clause restores the lock from it.
+    """
+    count = getattr(mutex, "_recursion_count", None)
+    return (count() if count is not None else 1, get_ident())
+
+
+_popleft = deque.popleft
+_NOTHING: Any = object()  # "no item taken yet" (an item may be None)
+
+# _put_run's answers besides a count of items put.
+_SHUT_DOWN = -1
+_NO_ROOM_FOR_ALL = -2
+_CHANGED = -3
+
+
 class _WaitList:
     """A FIFO of parked threads, each represented by a lock it is blocked on.
 
@@ -143,7 +216,11 @@ class _WaitList:
         """
         parked = self._parked
         while n > 0 and parked:
-            if parked.popleft().release() is not False:
+            # Unlink (pure bytecode), then release: no check point between the two,
+            # so an exception from a signal handler cannot orphan a parked thread.
+            waiter = parked[0]
+            del parked[0]
+            if waiter.release() is not False:
                 n -= 1
 
     def link_task(self) -> _TaskWaiter:
@@ -175,43 +252,64 @@ class _WaitList:
     def wake_all(self) -> None:
         self.wake(len(self._parked))
 
-    def park(self, mutex: Any, deadline: float | None, token: CancelToken | None = None) -> None:
+    def park(self, mutex: Any, deadline: float | None, token: CancelToken | None = None) -> bool:
         """Sleep until woken, *deadline*, *token* or an exception (Ctrl-C), with *mutex* released.
 
         *mutex* is the queue's RLock, held by the caller (possibly re-entrantly: it
         is released fully, as threading.Condition does). It is held again on return
-        and when an exception escapes. Callers re-check their condition and deadline.
-        Raises Cancelled when *token* fires.
+        and when an exception escapes. Returns True when a waker chose this waiter:
+        the caller must use that wake-up or pass it on if it leaves on an exception.
+        Callers re-check their condition and deadline. Raises Cancelled when *token*
+        fires (a token wait returns False: it passes a wake-up on itself).
         """
         if token is not None:
             self._park_with_token(mutex, deadline, token)
-            return
+            return False
         waiter = allocate_lock()
         waiter.acquire()
-        self._parked.append(waiter)
-        saved = mutex._release_save()
+        saved = _saved_state(mutex)
+        parked = self._parked
+        # Each flag is set by plain bytecode right before its one C call, with no
+        # check point between: a flag that is set means the call took effect.
+        linked = released = restored = False
         try:
+            linked = True
+            parked.append(waiter)
+            released = True
+            mutex._release_save()
             if deadline is None:
                 acquired = waiter.acquire()
             else:
                 remaining = deadline - monotonic()
                 acquired = remaining > 0 and waiter.acquire(True, _clamped(remaining))
-        except BaseException:
+            restored = True
             mutex._acquire_restore(saved)
+        except BaseException:
+            # Another exception may land at any check point in here: the finally
+            # clauses make each step run anyway.
             try:
-                self._parked.remove(waiter)
-            except ValueError:
-                # A waker chose us just before the exception: hand its wake-up on,
-                # so that no other waiter sleeps through it.
-                self.wake(1)
+                if released and not restored:
+                    restored = True
+                    mutex._acquire_restore(saved)
+            finally:
+                if linked:
+                    if waiter in parked:
+                        parked.remove(waiter)
+                    else:
+                        # A waker chose us just before the exception: hand its wake-up
+                        # on (inline, as in wake()), so no other waiter sleeps through it.
+                        while parked:
+                            other = parked[0]
+                            del parked[0]
+                            if other.release() is not False:
+                                break
             raise
-        mutex._acquire_restore(saved)
-        if not acquired:
-            try:
-                self._parked.remove(waiter)
-            except ValueError:
-                pass  # woken as the deadline passed: the caller's re-check uses it
-
+        if acquired:
+            return True
+        if waiter in parked:
+            parked.remove(waiter)
+            return False
+        return True  # woken as the deadline passed: the caller's re-check uses it
 
     def _park_with_token(self, mutex: Any, deadline: float | None, token: CancelToken) -> None:
         call = _Call()
@@ -321,6 +419,7 @@ class Queue(Generic[T]):
         "_items",
         "_lower",
         "_lower_count",
+        "_count",
         "_maxsize",
         "_unfinished",
         "_shutdown",
@@ -351,6 +450,7 @@ class Queue(Generic[T]):
         self._items: deque[T] = deque()
         self._lower: tuple[deque[T], ...] = ()
         self._lower_count = 0
+        self._count = 0  # every level's items: == the deques' total length at every check point
         self._unfinished = 0
         self._shutdown = False
         self._getters = _WaitList()
@@ -407,21 +507,21 @@ class Queue(Generic[T]):
             return 1 << 62
         # No call that allocates here (max() packs a tuple, which may run the GC and a
         # re-entrant __del__ after the size was read): maxsize may be below qsize.
-        room = self._maxsize - len(self._items) - self._lower_count
+        room = self._maxsize - self._count
         return room if room > 0 else 0
 
     def qsize(self) -> int:
         """Number of items in the queue (a snapshot)."""
-        return len(self._items) + self._lower_count
+        return self._count
 
     def empty(self) -> bool:
         """True if the queue holds no item (a snapshot)."""
-        return not self._items and not self._lower_count
+        return not self._count
 
     def full(self) -> bool:
         """True if the queue is bounded and holds maxsize items or more (a snapshot)."""
         with self._mutex:
-            return 0 < self._maxsize <= len(self._items) + self._lower_count
+            return 0 < self._maxsize <= self._count
 
     # -- storage: the only steps that know about priority levels (lock held) --
     def _level_deque(self, level: int) -> deque[T]:
@@ -429,6 +529,7 @@ class Queue(Generic[T]):
 
     def _pop_first(self) -> T:
         """Remove the oldest item of the most urgent non-empty level (size > 0)."""
+        self._count -= 1
         if self._items:
             return self._items.popleft()
         lower = self._lower
@@ -437,6 +538,17 @@ class Queue(Generic[T]):
             k += 1
         self._lower_count -= 1
         return lower[k].popleft()
+
+    def _first_level(self) -> int:
+        """The most urgent level that holds an item (0 if none does)."""
+        if self._items:
+            return 0
+        lower = self._lower
+        k = 0
+        last = len(lower)
+        while k < last and not lower[k]:
+            k += 1
+        return k + 1 if k < last else 0
 
     def _least_urgent_level(self) -> int:
         """The least urgent level that holds an item (size > 0)."""
@@ -463,25 +575,101 @@ class Queue(Generic[T]):
     def _put_at(self, item: T, level: int, block: bool, timeout: float | None, cancel: Any) -> None:
         deadline = _deadline(timeout) if block else None
         token = _as_token(cancel) if cancel is not None else None
-        with self._mutex:
-            while True:
-                if self._shutdown:
-                    raise ShutDown
-                if self._room() > 0:
-                    self._level_deque(level).append(item)
-                    self._unfinished += 1
-                    if level:
-                        self._lower_count += 1
-                    self._puts += 1
-                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
-                    if self._getters:
-                        self._getters.wake(1)
-                    break
-                if not block or (deadline is not None and monotonic() >= deadline):
-                    raise Full
-                self._putters.park(self._mutex, deadline, token)
-        if event:
+        if self._put_under_lock(item, level, block, deadline, token):
             self._deliver_watermark()
+
+    def _put_under_lock(self, item: T, level: int, block: bool, deadline: float | None, token: Any) -> bool:
+        # Not "with self._mutex": on 3.11 and earlier its __exit__ lookup allocates a
+        # bound method, where the GC may run a __del__ that put()s before this item
+        # (CPython's test_reentrancy). acquire() allocates nothing.
+        mutex = self._mutex
+        held = _depth(mutex) - _DEPTH_SLACK
+        try:
+            mutex.acquire()
+            return self._put_locked(item, level, block, deadline, token)
+        finally:
+            # Release only what we took: acquire() may have been interrupted (Ctrl-C).
+            # The depth is read again if a handler raises at the read's check point.
+            try:
+                taken = _depth(mutex) > held
+            except BaseException:
+                taken = _depth(mutex) > held
+            if taken:
+                mutex.release()
+
+    # put() and put_many() keep their work in short helpers: on 3.11 an exception
+    # that passes a handler far into a long function makes the interpreter allocate
+    # an int, which loops forever when no memory is left at all (test_errors.py).
+
+    def _put_locked(self, item: T, level: int, block: bool, deadline: float | None, token: Any) -> bool:
+        """Lock held: put *item* (waiting if *block*); True if a watermark event is due."""
+        if self._put_one(item, level):
+            event = self._count >= self._alert_up and self._grew()
+            if self._getters._parked:
+                self._getters.wake(1)
+            return event
+        if not block:
+            raise Full
+        return self._put_wait(item, level, deadline, token)
+
+    def _put_wait(self, item: T, level: int, deadline: float | None, token: Any) -> bool:
+        """Lock held. put()'s slow path: wait for room."""
+        woken = False
+        try:
+            while True:
+                if deadline is not None and monotonic() >= deadline:
+                    raise Full
+                woken = self._putters.park(self._mutex, deadline, token)
+                if self._put_one(item, level):
+                    woken = False
+                    event = self._count >= self._alert_up and self._grew()
+                    if self._getters._parked:
+                        self._getters.wake(1)
+                    return event
+        finally:
+            if woken:
+                # Leaving on an exception (or Full) after a wake-up we did not use:
+                # hand it on, inline (calling wake() is itself a check point).
+                parked = self._putters._parked
+                if parked:
+                    other = parked[0]
+                    del parked[0]
+                    other.release()
+
+    def _put_one(self, item: T, level: int) -> bool:
+        """Lock held. Put *item* at *level* as one step if there is room; False if there is none.
+
+        A helper, so that the room check follows the check point at its entry (a
+        handler run there may take the room) and nothing lies between check and step.
+        """
+        # extend() of a ready-made iterator, not append(): it allocates nothing that
+        # could run the GC inside the step, and, unlike deque.append, it does not leak
+        # a reference to the item when it fails with MemoryError (CPython 3.11-3.13).
+        one = iter((item,))
+        if self._shutdown:
+            raise ShutDown
+        maxsize = self._maxsize
+        if maxsize > 0 and self._count >= maxsize:
+            return False
+        # One step: plain field updates, then extend (a C call that runs no Python code).
+        self._count += 1
+        self._unfinished += 1
+        self._puts += 1
+        if level:
+            self._lower_count += 1
+            target = self._lower[level - 1]
+        else:
+            target = self._items
+        try:
+            target.extend(one)
+        except MemoryError:  # nothing was added: undo the counts
+            self._count -= 1
+            self._unfinished -= 1
+            self._puts -= 1
+            if level:
+                self._lower_count -= 1
+            raise
+        return True
 
     def put_many(
         self,
@@ -507,32 +695,39 @@ class Queue(Generic[T]):
         deadline = _deadline(timeout) if block else None
         token = _as_token(cancel) if cancel is not None else None
         batch = items if type(items) is tuple else tuple(items)
+        if self._put_many_under_lock(batch, level, block, deadline, token):
+            self._deliver_watermark()
+
+    def _put_many_under_lock(self, batch: tuple[T, ...], level: int, block: bool, deadline: float | None, token: Any) -> bool:
+        mutex = self._mutex
+        held = _depth(mutex) - _DEPTH_SLACK  # see _put_under_lock()
+        try:
+            mutex.acquire()
+            return self._put_many_locked(batch, level, block, deadline, token)
+        finally:
+            try:
+                taken = _depth(mutex) > held
+            except BaseException:
+                taken = _depth(mutex) > held
+            if taken:
+                mutex.release()
+
+    def _put_many_locked(self, batch: tuple[T, ...], level: int, block: bool, deadline: float | None, token: Any) -> bool:
+        """Lock held: put_many()'s loop; True if a watermark event is still due."""
         n = len(batch)
         done = 0
+        woken = False
         event = False
-        with self._mutex:
+        try:
             while True:
-                if self._shutdown:
-                    raise ShutDown
-                append = self._level_deque(level).append  # allocated before the room check (see below)
-                room = self._room()
-                if not block and room < n:
-                    raise Full
-                take = n - done if n - done < room else room  # not min(): see _room()
-                if take > 0:
-                    # No allocation between the room check and the appends: one could
-                    # run the GC, whose __del__ could re-enter put() and take the room.
-                    for k in range(done, done + take):
-                        append(batch[k])
-                    done += take
-                    self._unfinished += take
-                    if level:
-                        self._lower_count += take
-                    self._puts += take
-                    if len(self._items) + self._lower_count >= self._alert_up and self._grew():
+                took = self._put_run(batch, done, level, block)
+                if took > 0:
+                    woken = False
+                    done += took
+                    if self._count >= self._alert_up and self._grew():
                         event = True
-                    if self._getters:
-                        self._getters.wake(take)
+                    if self._getters._parked:
+                        self._getters.wake(took)
                     if event and done < n:
                         # Deliver now, not after the wait for room: outside the lock, as the core does.
                         event = False
@@ -542,13 +737,74 @@ class Queue(Generic[T]):
                         finally:
                             self._mutex._acquire_restore(saved)
                         continue
+                elif took == _CHANGED:
+                    continue
+                elif took == _SHUT_DOWN:
+                    raise ShutDown
+                elif took == _NO_ROOM_FOR_ALL:
+                    raise Full
                 if done == n:
-                    break
+                    return event
                 if deadline is not None and monotonic() >= deadline:
                     raise Full
-                self._putters.park(self._mutex, deadline, token)
-        if event:
-            self._deliver_watermark()
+                woken = self._putters.park(self._mutex, deadline, token)
+        finally:
+            if woken:  # as in _put_wait()
+                parked = self._putters._parked
+                if parked:
+                    other = parked[0]
+                    del parked[0]
+                    other.release()
+
+    def _put_run(self, batch: tuple[T, ...], done: int, level: int, block: bool) -> int:
+        """Lock held. Put as many of batch[done:] as fit now, as one step; return how many.
+
+        Or _SHUT_DOWN, _NO_ROOM_FOR_ALL (block=False and not all fit: nothing put),
+        or _CHANGED (the queue changed while the run was prepared: decide again).
+        """
+        if self._shutdown:
+            return _SHUT_DOWN
+        n = len(batch)
+        maxsize = self._maxsize
+        room = n - done if maxsize <= 0 else maxsize - self._count
+        if room < 0:
+            room = 0  # maxsize may have been lowered below qsize
+        if not block and room < n:
+            return _NO_ROOM_FOR_ALL
+        take = n - done if n - done < room else room  # not min(): no call needed
+        if take <= 0:
+            return 0
+        # The iterator is made first (an allocation: the GC may run a __del__ that uses
+        # this queue); then the room is re-checked by plain reads; then one step:
+        # the counts, then extend (it iterates a tuple: no Python code runs).
+        run = iter(batch if take == n else batch[done:done + take])
+        maxsize = self._maxsize
+        if self._shutdown or (maxsize > 0 and self._count + take > maxsize):
+            return _CHANGED
+        self._count += take
+        self._unfinished += take
+        self._puts += take
+        if level:
+            self._lower_count += take
+            target = self._lower[level - 1]
+        else:
+            target = self._items
+        try:
+            target.extend(run)
+        except MemoryError:
+            # Out of memory part-way: keep what went in, counted.
+            short = self._count - self._stored()
+            self._count -= short
+            self._unfinished -= short
+            self._puts -= short
+            if level:
+                self._lower_count -= short
+            raise
+        return take
+
+    def _stored(self) -> int:
+        """The deques' total length (only to repair the counts after a MemoryError)."""
+        return len(self._items) + sum(map(len, self._lower))
 
     def put_evict(self, item: T) -> tuple[T, ...]:
         """Put *item* without waiting; if the queue is full, first evict its oldest item.
@@ -569,23 +825,26 @@ class Queue(Generic[T]):
                 if self._shutdown:
                     raise ShutDown
                 target = self._level_deque(level)
-                if 0 < self._maxsize <= len(self._items) + self._lower_count:
+                if 0 < self._maxsize <= self._count:
                     victim_level = self._least_urgent_level()
                     if level > victim_level:
                         evicted.append(item)  # less urgent than everything queued: refused
                         break
-                    evicted.append(self._level_deque(victim_level).popleft())
+                    victims = self._level_deque(victim_level)
+                    if not victims:
+                        continue  # a handler or __del__ took it meanwhile
+                    # One step: the counts, then one list.append.
+                    victim = victims[0]
+                    del victims[0]
+                    self._count -= 1
                     if victim_level:
                         self._lower_count -= 1
                     if self._unfinished > 0:
                         self._unfinished -= 1  # an evicted item will never be task_done()
-                if self._room() > 0:
-                    target.append(item)
-                    self._unfinished += 1
-                    if level:
-                        self._lower_count += 1
-                    self._puts += 1
-                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
+                    evicted.append(victim)
+                    del victim
+                if self._put_one(item, level):
+                    event = self._count >= self._alert_up and self._grew()
                     if self._getters:
                         self._getters.wake(1)
                     break
@@ -606,22 +865,65 @@ class Queue(Generic[T]):
         """
         deadline = _deadline(timeout) if block else None
         token = _as_token(cancel) if cancel is not None else None
-        with self._mutex:
-            while True:
-                if self._items or self._lower_count:
-                    item = self._pop_first()
-                    self._gets += 1
-                    event = len(self._items) + self._lower_count <= self._alert_down and self._shrank()
-                    if self._putters:
-                        self._putters.wake(1)
-                    break
-                if self._shutdown:
-                    _raise_shutdown(self._shutdown_cause)
-                if not block or (deadline is not None and monotonic() >= deadline):
-                    raise Empty
-                self._getters.park(self._mutex, deadline, token)
-        if event:
-            self._deliver_watermark()
+        item: Any = _NOTHING
+        level = 0
+        woken = False
+        try:
+            with self._mutex:
+                while True:
+                    if self._count:
+                        # Wake a putter first: it needs our lock, so it runs after the take.
+                        if self._putters._parked:
+                            self._putters.wake(1)
+                        level = 0 if self._items else self._first_level()
+                        source = self._lower[level - 1] if level else self._items
+                        if source:  # re-checked by a plain read: a handler may have run above
+                            # One step, pure bytecode: no check point until the lock's release.
+                            woken = False
+                            item = source[0]
+                            del source[0]
+                            self._count -= 1
+                            self._gets += 1
+                            if level:
+                                self._lower_count -= 1
+                            event = self._count <= self._alert_down and self._shrank()
+                            break
+                        continue
+                    if self._shutdown:
+                        _raise_shutdown(self._shutdown_cause)
+                    if not block or (deadline is not None and monotonic() >= deadline):
+                        raise Empty
+                    woken = self._getters.park(self._mutex, deadline, token)
+            if event:
+                self._deliver_watermark()
+        except BaseException:
+            # Everything here is inline, each step plain bytecode plus one C call:
+            # even calling a helper is a check point where a handler may raise.
+            if item is not _NOTHING:
+                # The exception landed after the take (at the lock's release): the
+                # item goes back to the head, neither lost nor delivered.
+                try:
+                    self._count += 1
+                    self._gets -= 1
+                    if level:
+                        self._lower_count += 1
+                        source = self._lower[level - 1]
+                    else:
+                        source = self._items
+                    source.appendleft(item)
+                finally:
+                    parked = self._getters._parked
+                    if parked:  # a getter may have parked meanwhile
+                        other = parked[0]
+                        del parked[0]
+                        other.release()
+            elif woken:
+                parked = self._getters._parked
+                if parked:
+                    other = parked[0]
+                    del parked[0]
+                    other.release()
+            raise
         return item
 
     def get_nowait(self) -> T:
@@ -643,34 +945,108 @@ class Queue(Generic[T]):
             raise ValueError("max_items must be >= 1")
         deadline = _deadline(timeout) if block else None
         token = _as_token(cancel) if cancel is not None else None
+        batch: list[T] = []
+        got = 0  # items of level 0 in batch (they come first)
+        lower_taken = None  # a PriorityQueue's per-level counts, for a give-back
+        woken = False
         event = False
-        with self._mutex:
-            while True:
-                items = self._items
-                if items or self._lower_count:
-                    batch: list[T] = []
-                    # Re-check emptiness at every pop: creating the list may have run the
-                    # GC, and a __del__ may have taken items through re-entrant calls.
-                    while items and len(batch) < n:
-                        batch.append(items.popleft())
-                    while self._lower_count and len(batch) < n:
-                        batch.append(self._pop_first())  # the other levels, most urgent first
-                    self._gets += len(batch)
-                    if len(items) + self._lower_count <= self._alert_down and self._shrank():
-                        event = True
-                    if self._putters:
-                        self._putters.wake(len(batch))
-                    if batch:
+        items = self._items
+        pops = map(_popleft, repeat(items))  # allocated before the lock (MemoryError: nothing done)
+        try:
+            with self._mutex:
+                while True:
+                    count = self._count
+                    if count:
+                        k = n if n < count else count
+                        if self._putters._parked:
+                            self._putters.wake(k)  # they need our lock: they run after the take
+                        if items is not self._items:  # replaced by shutdown(immediate=True)
+                            items = self._items
+                            pops = map(_popleft, repeat(items))
+                        top = self._count - self._lower_count  # level 0's length, by plain reads
+                        if top:
+                            k = n if n < top else top
+                            take = islice(pops, k)  # allocates: re-checked below
+                            if items is not self._items or self._count - self._lower_count < k:
+                                continue  # a handler or __del__ took items meanwhile: decide again
+                            # One step, pure bytecode: the counts, then k pops into our list.
+                            woken = False
+                            got = k
+                            self._count -= k
+                            self._gets += k
+                            batch += take
+                        if self._lower_count and got < n:
+                            lower_taken = [0] * len(self._lower)
+                            woken = False
+                            self._take_lower(batch, n, lower_taken)
+                        if not batch:
+                            continue
+                        event = self._count <= self._alert_down and self._shrank()
                         break
-                    continue
-                if self._shutdown:
-                    _raise_shutdown(self._shutdown_cause)
-                if not block or (deadline is not None and monotonic() >= deadline):
-                    raise Empty
-                self._getters.park(self._mutex, deadline, token)
-        if event:
-            self._deliver_watermark()
+                    if self._shutdown:
+                        _raise_shutdown(self._shutdown_cause)
+                    if not block or (deadline is not None and monotonic() >= deadline):
+                        raise Empty
+                    woken = self._getters.park(self._mutex, deadline, token)
+            if event:
+                self._deliver_watermark()
+        except BaseException:
+            # As in get(): inline steps only.
+            if batch:
+                try:
+                    if lower_taken is not None:
+                        self._give_back_lower(batch, got, lower_taken)
+                    if got:
+                        back = batch[got - 1::-1]
+                        self._count += got
+                        self._gets -= got
+                        self._items.extendleft(back)
+                finally:
+                    parked = self._getters._parked
+                    if parked:
+                        other = parked[0]
+                        del parked[0]
+                        other.release()
+            elif woken:
+                parked = self._getters._parked
+                if parked:
+                    other = parked[0]
+                    del parked[0]
+                    other.release()
+            raise
         return batch
+
+    def _take_lower(self, batch: list[T], n: int, taken: list[int]) -> None:
+        """Lock held: move items of a PriorityQueue's lower levels to *batch*, most urgent first.
+
+        One step per item (the counts, then one list.append); *taken* counts them
+        per level, so that a late exception can give them back.
+        """
+        lower = self._lower
+        for k in range(len(lower)):
+            source = lower[k]
+            while len(batch) < n and source:  # source read after len()'s check point
+                item = source[0]
+                del source[0]
+                self._count -= 1
+                self._lower_count -= 1
+                self._gets += 1
+                taken[k] += 1
+                batch.append(item)
+
+    def _give_back_lower(self, batch: list[T], got: int, taken: list[int]) -> None:
+        """After a late exception: return *batch*'s lower-level items to the heads of their levels."""
+        start = got
+        for k in range(len(taken)):
+            m = taken[k]
+            if m:
+                back = batch[start:start + m]
+                back.reverse()
+                self._count += m
+                self._lower_count += m
+                self._gets -= m
+                self._lower[k].extendleft(back)
+                start += m
 
     # -- statistics and watermarks -----------------------------------------
     def _set_alerts(self) -> None:
@@ -683,7 +1059,7 @@ class Queue(Generic[T]):
 
     def _grew(self) -> bool:
         """Lock held; the size reached _alert_up. True if the high watermark was just crossed."""
-        n = (len(self._items) + self._lower_count)
+        n = (self._count)
         crossed = False
         if n > self._high_water:
             self._high_water = n
@@ -695,7 +1071,7 @@ class Queue(Generic[T]):
 
     def _shrank(self) -> bool:
         """Lock held; the size fell to _alert_down. True if it just fell back to the low watermark."""
-        if self._wm_high > 0 and self._wm_above and (len(self._items) + self._lower_count) <= self._wm_low:
+        if self._wm_high > 0 and self._wm_above and (self._count) <= self._wm_low:
             self._wm_above = False
             self._set_alerts()
             return True
@@ -747,7 +1123,7 @@ class Queue(Generic[T]):
         """A snapshot of the queue's counters, as a QueueStatistics named tuple."""
         with self._mutex:
             return QueueStatistics(
-                (len(self._items) + self._lower_count),
+                (self._count),
                 self._maxsize,
                 self._high_water,
                 self._puts,
@@ -814,22 +1190,28 @@ class Queue(Generic[T]):
         counted as done, releasing join()). Blocked callers are woken.
         """
         immediate = bool(immediate)  # first: it may raise, and nothing has changed yet
-        dropped: list[T] = []
+        dropped: Any = None
+        dropped_lower: Any = None
+        fresh: deque[T] = deque()
+        fresh_lower = tuple([deque() for _ in self._lower]) if immediate else ()
         with self._mutex:
+            # One step, pure bytecode: a handler's get_nowait() sees the items or none.
             self._shutdown = True
             if immediate:
-                dropped = list(self._items)
-                self._items.clear()
-                for level in self._lower:
-                    dropped.extend(level)
-                    level.clear()
+                dropped = self._items
+                dropped_lower = self._lower
+                n = self._count
+                unfinished = self._unfinished
+                self._items = fresh
+                self._lower = fresh_lower  # as many levels: _lower never changes length
+                self._count = 0
                 self._lower_count = 0
-                self._unfinished = max(0, self._unfinished - len(dropped))
+                self._unfinished = unfinished - n if unfinished > n else 0
                 self._joiners.wake_all()
             self._getters.wake_all()
             self._putters.wake_all()
         # The dropped items die here, outside the lock: their __del__ may use this queue.
-        del dropped
+        del dropped, dropped_lower
 
     # -- asyncio -----------------------------------------------------------
     # An async call checks the queue like the sync call; to wait, it appends a
@@ -876,13 +1258,8 @@ class Queue(Generic[T]):
             with self._mutex:
                 if self._shutdown:
                     raise ShutDown
-                if self._room() > 0:
-                    self._level_deque(level).append(item)
-                    self._unfinished += 1
-                    if level:
-                        self._lower_count += 1
-                    self._puts += 1
-                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
+                if self._put_one(item, level):
+                    event = self._count >= self._alert_up and self._grew()
                     if self._getters:
                         self._getters.wake(1)
                     break
@@ -914,18 +1291,14 @@ class Queue(Generic[T]):
             with self._mutex:
                 if self._shutdown:
                     raise ShutDown
-                append = self._level_deque(level).append  # allocated before the room check (see put_many)
-                room = self._room()
-                take = n - done if n - done < room else room
+                take = self._put_run(batch, done, level, True)
+                if take == _CHANGED:
+                    continue
+                if take == _SHUT_DOWN:
+                    raise ShutDown
                 if take > 0:
-                    for k in range(done, done + take):
-                        append(batch[k])
                     done += take
-                    self._unfinished += take
-                    if level:
-                        self._lower_count += take
-                    self._puts += take
-                    event = len(self._items) + self._lower_count >= self._alert_up and self._grew()
+                    event = self._count >= self._alert_up and self._grew()
                     if self._getters:
                         self._getters.wake(take)
                 else:
@@ -955,7 +1328,7 @@ class Queue(Generic[T]):
                 if self._items or self._lower_count:
                     item = self._pop_first()
                     self._gets += 1
-                    event = len(self._items) + self._lower_count <= self._alert_down and self._shrank()
+                    event = self._count <= self._alert_down and self._shrank()
                     if self._putters:
                         self._putters.wake(1)
                     break
@@ -987,12 +1360,10 @@ class Queue(Generic[T]):
                 items = self._items
                 if items or self._lower_count:
                     batch: list[T] = []
-                    while items and len(batch) < n:
-                        batch.append(items.popleft())
-                    while self._lower_count and len(batch) < n:
+                    while self._count and len(batch) < n:
                         batch.append(self._pop_first())
                     self._gets += len(batch)
-                    event = len(items) + self._lower_count <= self._alert_down and self._shrank()
+                    event = self._count <= self._alert_down and self._shrank()
                     if self._putters:
                         self._putters.wake(len(batch))
                     if batch:
@@ -1475,7 +1846,7 @@ def select(
                     continue
                 item = q._pop_first()
                 q._gets += 1
-                event = len(q._items) + q._lower_count <= q._alert_down and q._shrank()
+                event = q._count <= q._alert_down and q._shrank()
                 if q._putters:
                     q._putters.wake(1)
             if won is not None and won is not q:
