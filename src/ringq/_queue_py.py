@@ -381,11 +381,6 @@ class Queue(Generic[T]):
         self._putters = _WaitList()
         self._joiners = _WaitList()
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        if cls.__module__ != __name__:  # PriorityQueue, below, is the one subclass
-            raise TypeError(f"type {_closed_base_name(cls)!r} is not an acceptable base type")
-        super().__init_subclass__(**kwargs)
-
     __class_getitem__ = classmethod(GenericAlias)
 
     # -- size --------------------------------------------------------------
@@ -457,7 +452,13 @@ class Queue(Generic[T]):
         self._put_at(item, 0, block, timeout, cancel)
 
     def put_nowait(self, item: T) -> None:
-        """Put *item* without waiting; Full if there is no room."""
+        """Put *item* without waiting; Full if there is no room.
+
+        In a subclass it calls ``self.put(item, block=False)``, as ``queue.Queue`` does.
+        """
+        if type(self) is not Queue:
+            self.put(item, block=False)
+            return
         self._put_at(item, 0, False, None, None)
 
     def _put_at(self, item: T, level: int, block: bool, timeout: float | None, cancel: Any) -> None:
@@ -505,7 +506,10 @@ class Queue(Generic[T]):
 
     def _put_many_at(self, items: Iterable[T], level: int, block: bool, timeout: float | None, cancel: Any) -> None:
         deadline = _deadline(timeout) if block else None
-        token = _as_token(cancel) if cancel is not None else None
+        try:
+            token = _as_token(cancel) if cancel is not None else None
+        except Cancelled as e:
+            raise _with_put_count(e, 0)
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
         done = 0
@@ -513,11 +517,11 @@ class Queue(Generic[T]):
         with self._mutex:
             while True:
                 if self._shutdown:
-                    raise ShutDown
+                    raise _with_put_count(ShutDown(), done)
                 append = self._level_deque(level).append  # allocated before the room check (see below)
                 room = self._room()
                 if not block and room < n:
-                    raise Full
+                    raise _with_put_count(Full(), 0)
                 take = n - done if n - done < room else room  # not min(): see _room()
                 if take > 0:
                     # No allocation between the room check and the appends: one could
@@ -545,8 +549,11 @@ class Queue(Generic[T]):
                 if done == n:
                     break
                 if deadline is not None and monotonic() >= deadline:
-                    raise Full
-                self._putters.park(self._mutex, deadline, token)
+                    raise _with_put_count(Full(), done)
+                try:
+                    self._putters.park(self._mutex, deadline, token)
+                except Cancelled as e:
+                    raise _with_put_count(e, done)
         if event:
             self._deliver_watermark()
 
@@ -625,8 +632,11 @@ class Queue(Generic[T]):
         return item
 
     def get_nowait(self) -> T:
-        """Remove and return the oldest item without waiting; Empty if there is none."""
-        return self.get(False)
+        """Remove and return the oldest item without waiting; Empty if there is none.
+
+        In a subclass it calls ``self.get(block=False)``, as ``queue.Queue`` does.
+        """
+        return self.get(block=False)
 
     def get_many(
         self, max_items: int, block: bool = True, timeout: float | None = None, *, cancel: CancelToken | None = None
@@ -831,6 +841,38 @@ class Queue(Generic[T]):
         # The dropped items die here, outside the lock: their __del__ may use this queue.
         del dropped
 
+    def clear(self) -> int:
+        """Drop every queued item at once (all levels of a PriorityQueue); return how many.
+
+        The dropped items count as done for join(), and blocked putters are woken
+        (there is room now). It replaces the stdlib idiom
+        ``with q.mutex: q.queue.clear()``::
+
+            dropped = q.clear()    # the queue is empty; join() no longer waits for them
+        """
+        dropped: list[T] = []
+        event = False
+        with self._mutex:
+            dropped = list(self._items)
+            self._items.clear()
+            for level in self._lower:
+                dropped.extend(level)
+                level.clear()
+            self._lower_count = 0
+            count = len(dropped)
+            if count:
+                self._unfinished = self._unfinished - count if self._unfinished > count else 0
+                if self._unfinished == 0:
+                    self._joiners.wake_all()
+                if self._alert_down >= 0:
+                    event = self._shrank()
+            self._putters.wake_all()  # they re-check the room
+        # The dropped items die here, outside the lock: their __del__ may use this queue.
+        del dropped
+        if event:
+            self._deliver_watermark()
+        return count
+
     # -- asyncio -----------------------------------------------------------
     # An async call checks the queue like the sync call; to wait, it appends a
     # _TaskWaiter to the same FIFO deque a thread would join (in the same locked
@@ -906,14 +948,17 @@ class Queue(Generic[T]):
 
     async def _aput_many_at(self, items: Iterable[T], level: int, timeout: float | None, cancel: Any = None) -> None:
         deadline = _deadline(timeout)
-        token = _as_token(cancel) if cancel is not None else None
+        try:
+            token = _as_token(cancel) if cancel is not None else None
+        except Cancelled as e:
+            raise _with_put_count(e, 0)
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
         done = 0
         while True:
             with self._mutex:
                 if self._shutdown:
-                    raise ShutDown
+                    raise _with_put_count(ShutDown(), done)
                 append = self._level_deque(level).append  # allocated before the room check (see put_many)
                 room = self._room()
                 take = n - done if n - done < room else room
@@ -934,8 +979,11 @@ class Queue(Generic[T]):
                     if done == n:
                         return
                     if deadline is not None and monotonic() >= deadline:
-                        raise Full
-                    _check_token(token)
+                        raise _with_put_count(Full(), done)
+                    try:
+                        _check_token(token)
+                    except Cancelled as e:
+                        raise _with_put_count(e, done)
                     rec = self._putters.link_task()
             if event:
                 self._deliver_watermark()  # outside the lock, then check again
@@ -1068,21 +1116,33 @@ class Queue(Generic[T]):
         self.shutdown()
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        raise TypeError("cannot pickle 'ringq.Queue' object")
+        raise TypeError(f"cannot pickle {_type_name(self)!r} object")
 
     def __copy__(self) -> Any:
-        raise TypeError("cannot copy 'ringq.Queue' object")
+        raise TypeError(f"cannot copy {_type_name(self)!r} object")
 
     def __deepcopy__(self, memo: Any) -> Any:
-        raise TypeError("cannot copy 'ringq.Queue' object")
+        raise TypeError(f"cannot copy {_type_name(self)!r} object")
 
     def __repr__(self) -> str:
         state = " shutdown" if self._shutdown else ""
-        return f"<ringq.Queue maxsize={self._maxsize} qsize={self.qsize()}{state}>"
+        return f"<{_type_name(self)} maxsize={self._maxsize!r} qsize={self.qsize()}{state}>"
 
 
-def _closed_base_name(cls: type) -> str:
-    return "ringq.PriorityQueue" if issubclass(cls, PriorityQueue) else "ringq.Queue"
+def _type_name(q: object) -> str:
+    """How repr and error messages name *q*: ringq.Queue, ringq.PriorityQueue, or a subclass's module.qualname."""
+    cls = type(q)
+    if cls is Queue:
+        return "ringq.Queue"
+    if cls is PriorityQueue:
+        return "ringq.PriorityQueue"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _with_put_count(exc: BaseException, count: int) -> BaseException:
+    """*exc* (raised by a batch put) carrying how many of the batch's items went in."""
+    exc.put_count = count  # type: ignore[attr-defined]
+    return exc
 
 
 def _as_levels(levels: Any) -> int:
@@ -1158,7 +1218,13 @@ class PriorityQueue(Queue[T]):
         self._put_at(item, self._level_of(priority), block, timeout, cancel)
 
     def put_nowait(self, item: T, priority: int | None = None) -> None:
-        """Put *item* at level *priority* without waiting; Full if there is no room."""
+        """Put *item* at level *priority* without waiting; Full if there is no room.
+
+        In a subclass it calls ``self.put(item, priority, block=False)``.
+        """
+        if type(self) is not PriorityQueue:
+            self.put(item, priority, block=False)
+            return
         self._put_at(item, self._level_of(priority), False, None, None)
 
     def put_many(  # type: ignore[override]
@@ -1200,17 +1266,17 @@ class PriorityQueue(Queue[T]):
         await self._aput_many_at(items, self._level_of(priority), timeout, cancel)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        raise TypeError("cannot pickle 'ringq.PriorityQueue' object")
+        raise TypeError(f"cannot pickle {_type_name(self)!r} object")
 
     def __copy__(self) -> Any:
-        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+        raise TypeError(f"cannot copy {_type_name(self)!r} object")
 
     def __deepcopy__(self, memo: Any) -> Any:
-        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+        raise TypeError(f"cannot copy {_type_name(self)!r} object")
 
     def __repr__(self) -> str:
         state = " shutdown" if self._shutdown else ""
-        return (f"<ringq.PriorityQueue levels={self.levels} maxsize={self._maxsize} "
+        return (f"<{_type_name(self)} levels={self.levels} maxsize={self._maxsize!r} "
                 f"qsize={self.qsize()}{state}>")
 
 
