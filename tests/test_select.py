@@ -1,8 +1,6 @@
 """ringq.select(): one item from exactly one of several queues, fair, blocking, cancellable."""
 import collections
 import os
-import signal
-import sys
 import threading
 import time
 
@@ -167,7 +165,7 @@ def test_exactly_once_with_many_selectors_getters_and_producers(Queue, select):
 
     producers = [threading.Thread(target=produce, args=(q, k * per_producer)) for k, q in enumerate(qs)]
     consumers = [threading.Thread(target=selector) for _ in range(4)]
-    consumers += [threading.Thread(target=plain_getter, args=(qs[0],)), threading.Thread(target=plain_getter, args=(qs[2],))]
+    consumers += [threading.Thread(target=plain_getter, args=(qs[i],)) for i in (0, 2)]
     for t in consumers + producers:
         t.start()
     _helpers.join_all(producers)
@@ -212,18 +210,22 @@ def test_a_claimed_link_does_not_use_up_a_wake_up(Queue, select):
     counted as a wake-up, A's item could sit there while its getter sleeps.
     """
     for _ in range(10):
-        a, b = Queue(), Queue()
-        sel = _helpers.Call(select, a, b, timeout=_helpers.BLOCK_TIMEOUT)
-        assert _helpers.wait_until(lambda: a.statistics().waiting_getters == 1)
-        getter = _helpers.Call(a.get, timeout=_helpers.BLOCK_TIMEOUT)
-        assert _helpers.wait_until(lambda: a.statistics().waiting_getters == 2)
-        b.put("b")
-        a.put("a")
-        sel.value()
-        # Either the select took a's item, or the getter must get it: never left behind.
-        assert _helpers.wait_until(lambda: a.qsize() == 0), "an item waits while a getter sleeps"
-        a.put("release")
-        getter.value()
+        _claimed_link_round(Queue, select)
+
+
+def _claimed_link_round(Queue, select):
+    a, b = Queue(), Queue()
+    sel = _helpers.Call(select, a, b, timeout=_helpers.BLOCK_TIMEOUT)
+    assert _helpers.wait_until(lambda: a.statistics().waiting_getters == 1)
+    getter = _helpers.Call(a.get, timeout=_helpers.BLOCK_TIMEOUT)
+    assert _helpers.wait_until(lambda: a.statistics().waiting_getters == 2)
+    b.put("b")
+    a.put("a")
+    sel.value()
+    # Either the select took a's item, or the getter must get it: never left behind.
+    assert _helpers.wait_until(lambda: a.qsize() == 0), "an item waits while a getter sleeps"
+    a.put("release")
+    getter.value()
 
 
 def test_select_over_a_priority_queue(qmod, select):

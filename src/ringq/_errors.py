@@ -15,6 +15,8 @@ import asyncio
 import queue
 import sys
 import traceback
+from types import TracebackType
+from typing import Optional, Type
 
 
 class Empty(queue.Empty, asyncio.QueueEmpty):
@@ -67,7 +69,7 @@ class Cancelled(Exception):
 Cancelled.__module__ = "ringq"
 
 
-def report_callback_error(callback, where):
+def report_callback_error(callback: object, where: str) -> None:
     """Report the exception being handled, raised by *callback*, like an exception in ``__del__``.
 
     It goes to ``sys.unraisablehook`` (the default prints "Exception ignored in: ..."
@@ -94,7 +96,14 @@ def report_callback_error(callback, where):
 class _UnraisableArgs:
     __slots__ = ("exc_type", "exc_value", "exc_traceback", "err_msg", "object")
 
-    def __init__(self, exc_type, exc_value, exc_traceback, err_msg, obj):
+    def __init__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        exc_traceback: Optional[TracebackType],
+        err_msg: Optional[str],
+        obj: object,
+    ) -> None:
         self.exc_type = exc_type
         self.exc_value = exc_value
         self.exc_traceback = exc_traceback

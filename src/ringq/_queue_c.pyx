@@ -167,6 +167,9 @@ cdef extern from "Python.h":
     # PyObject* forms, so that no temporary reference is created under the lock.
     void incref "Py_INCREF"(PyObject *) nogil
     void decref "Py_DECREF"(PyObject *)
+    # Declared without Cython's "except -1": _park runs the handlers while its record
+    # is still linked, and must unlink it before an exception propagates.
+    int run_signal_handlers "PyErr_CheckSignals"() noexcept
 
 cdef extern from "_sync.h":
     ctypedef struct ringq_mutex:
@@ -622,7 +625,7 @@ cdef int _raise_shutdown(object cause) except -1:
 
 cdef tuple _watermark_sizes(object high, object low, object maxsize):
     """(high, low) as sizes: floats are fractions of a bounded maxsize, ints are sizes."""
-    cdef double h, l
+    cdef double h, frac_low
     if isinstance(high, bool) or isinstance(low, bool):
         raise TypeError("high and low must be numbers")
     if isinstance(high, int) and isinstance(low, int):
@@ -631,15 +634,15 @@ cdef tuple _watermark_sizes(object high, object low, object maxsize):
         return min(high, PY_SSIZE_T_MAX), low
     try:
         h = high
-        l = low
+        frac_low = low
     except TypeError:
         raise TypeError("high and low must be numbers") from None
-    if not (0.0 <= l < h <= 1.0):
+    if not (0.0 <= frac_low < h <= 1.0):
         raise ValueError("watermark fractions need 0 <= low < high <= 1")
     if maxsize <= 0:
         raise ValueError("fractional watermarks need a bounded queue (maxsize > 0); give sizes as ints")
     hi = math.ceil(h * maxsize)
-    lo = math.floor(l * maxsize)
+    lo = math.floor(frac_low * maxsize)
     if lo >= hi:
         lo = hi - 1
     return max(hi, 1), lo
@@ -1210,6 +1213,7 @@ cdef class Queue:
         cdef int claim = 0
         cdef int won
         cdef bint acquired = False, check_signals = False, linked_token = False, cancelled = False
+        cdef bint raised = False
         w.parker = parker
         w.task = NULL
         w.claim = &claim
@@ -1226,7 +1230,20 @@ cdef class Queue:
             cancelled = not linked_token
             deadline = _earlier(deadline, token._deadline)
         if not cancelled:
-            acquired = _block(parker, deadline, &check_signals)
+            # Stay linked across the main thread's slices and across signal handlers,
+            # so the waiter keeps its FIFO place (a waker may claim it meanwhile).
+            while True:
+                acquired = _block(parker, deadline, &check_signals)
+                if acquired or not check_signals:
+                    break  # woken, or the deadline passed
+                check_signals = False
+                if run_signal_handlers() < 0:
+                    raised = True
+                    break
+                if deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline:
+                    break
+                if ringq_claim_read(&claim) != 0:
+                    break  # claimed while we ran the handlers: handled below
 
         self._lock()
         if not w.unlinked:
@@ -1242,14 +1259,14 @@ cdef class Queue:
                 PyThread_acquire_lock(parker, WAIT_LOCK)
         if won == 2:
             cancelled = True
-        if cancelled or (check_signals and PyErr_CheckSignals() < 0):
+        if cancelled or raised:
             if won == 1:
                 # We leave without re-checking: pass the wake-up on, in case it meant an item or room.
                 self._lock()
                 baton = self._claim(wl, 1)
                 self._unlock()
                 wake_chain(baton)
-            if cancelled:
+            if cancelled and not raised:
                 token._raise()
             return -1
         return 0
@@ -1798,7 +1815,7 @@ cdef class Queue:
             s.size, s.maxsize, s.high_water, s.puts, s.gets, s.waiting_putters, s.waiting_getters
         """
         cdef Py_ssize_t size, high_water, putters, getters
-        cdef int64_t puts, gets, blocked_put, blocked_get
+        cdef int64_t puts, gets
         self._lock()
         size = self._size()
         high_water = self._high_water
@@ -2364,7 +2381,7 @@ cdef class Queue:
         except ShutDown as e:
             if e.__cause__ is not None:
                 raise
-            raise StopIteration
+            raise StopIteration from None  # as the twin: no ShutDown context in tracebacks
 
     def __enter__(self):
         return self

@@ -53,7 +53,16 @@ def _acquire_until(lock: Any, deadline: float | None) -> bool:
     if deadline is None:
         return lock.acquire()
     remaining = deadline - monotonic()
-    return remaining > 0 and lock.acquire(True, remaining)
+    return remaining > 0 and lock.acquire(True, _clamped(remaining))
+
+
+def _clamped(seconds: float) -> float:
+    """*seconds* no longer than threading.TIMEOUT_MAX (about 49.7 days on Windows).
+
+    A longer wait wakes early; every caller re-checks its deadline and waits again.
+    """
+    limit = threading.TIMEOUT_MAX
+    return limit if seconds > limit else seconds
 
 
 class _Call:
@@ -186,7 +195,7 @@ class _WaitList:
                 acquired = waiter.acquire()
             else:
                 remaining = deadline - monotonic()
-                acquired = remaining > 0 and waiter.acquire(True, remaining)
+                acquired = remaining > 0 and waiter.acquire(True, _clamped(remaining))
         except BaseException:
             mutex._acquire_restore(saved)
             try:
@@ -804,6 +813,7 @@ class Queue(Generic[T]):
         With ``immediate=True`` the remaining items are dropped at once (and
         counted as done, releasing join()). Blocked callers are woken.
         """
+        immediate = bool(immediate)  # first: it may raise, and nothing has changed yet
         dropped: list[T] = []
         with self._mutex:
             self._shutdown = True

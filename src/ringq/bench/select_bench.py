@@ -30,7 +30,6 @@ The entries:
 from __future__ import annotations
 
 import queue
-import threading
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -69,7 +68,10 @@ SELECT_KINDS = [
 ]
 
 
-def _receiver(kind: QueueKind, sources: List[Any]) -> Tuple[Callable[[], Any], List[Tuple[str, Callable[[], None]]], List[Any]]:
+_ThreadBody = Tuple[str, Callable[[], None]]
+
+
+def _receiver(kind: QueueKind, sources: List[Any]) -> Tuple[Callable[[], Any], List[_ThreadBody], List[Any]]:
     """(receive() -> item from any source, extra thread bodies, extra queues) for *kind*."""
     if kind.name == RINGQ_SELECT:
         import ringq
