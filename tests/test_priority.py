@@ -175,11 +175,16 @@ def test_levels_cannot_change(PQ):
     assert q.levels == 3 and q.maxsize == 5
 
 
-def test_cannot_subclass_pickle_or_copy(PQ):
+def test_subclassable_but_not_picklable_or_copyable(PQ):
     import copy
 
-    with pytest.raises(TypeError):
-        type("Sub", (PQ,), {})
+    sub = type("Sub", (PQ,), {})(levels=2)
+    sub.put("x", 1)
+    sub.put_nowait("y", 0)
+    assert sub.get_many(2) == ["y", "x"]
+    for fn in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError, match="Sub"):
+            fn(sub)
     q = PQ()
     for fn in (pickle.dumps, copy.copy, copy.deepcopy):
         with pytest.raises(TypeError, match="PriorityQueue"):

@@ -14,7 +14,7 @@ import traceback
 import pytest
 
 import ringq
-from _helpers import LONG, Call, wait_until
+from _helpers import BLOCK_TIMEOUT, LONG, Call, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -455,3 +455,141 @@ def test_duck_typed_queue_source_and_sink():
     reader.wait()
     assert sorted(received) == [i * i for i in range(50)]
     assert sink.shutdown_calls == 1
+
+
+# --- cancel tokens ----------------------------------------------------------------------
+
+
+def queue_waiters(queue):
+    stats = queue.statistics()
+    return stats.waiting_putters, stats.waiting_getters
+
+
+def test_a_token_stops_a_pipeline_with_maxsize_1_everywhere_and_a_blocked_slow_stage():
+    token = ringq.CancelToken()
+    slow_running = threading.Event()
+
+    def slow(x):
+        slow_running.set()
+        token.wait(BLOCK_TIMEOUT)  # a long call that reads the token, as documented
+        return x
+
+    p = ringq.Pipeline(itertools.count(), cancel=token)
+    p.stage(square, workers=2, maxsize=1)
+    p.stage(slow, maxsize=1)
+    p.stage(str, workers=2, maxsize=1, ordered=True)
+    call = Call(list, p)
+    assert slow_running.wait(LONG)
+    first, second = p._stages[0].inbox, p._stages[1].inbox
+    # Blocked everywhere: the reader on the full first queue, the first stage's
+    # workers on the slow stage's full queue, the consumer on the empty results.
+    assert wait_until(lambda: queue_waiters(first)[0] == 1 and queue_waiters(second)[0] >= 1
+                      and queue_waiters(p._outbox)[1] == 1, timeout=LONG)
+    read = p.stats()[0].items_in
+    assert call.thread.is_alive() and len(pipeline_threads()) == 1 + 2 + 1 + 2
+    start = time.monotonic()
+    token.cancel()
+    call.wait(2.0)
+    assert time.monotonic() - start < 2.0
+    assert isinstance(call.exc, ringq.Cancelled), call.exc
+    assert "cancel token fired" in str(call.exc)
+    assert isinstance(call.exc.__cause__, ringq.Cancelled)
+    assert not pipeline_threads()
+    stats = p.stats()
+    assert stats[0].items_in == read  # the source was not read after the token fired
+    assert all(s.errors == 0 for s in stats)  # cancelling is nobody's error
+
+
+def test_a_token_wakes_every_stage_while_the_consumer_is_away():
+    token = ringq.CancelToken()
+    p = ringq.Pipeline(range(10 ** 9), cancel=token)
+    p.stage(square, workers=2, maxsize=1)
+    p.stage(str, maxsize=1, ordered=True)
+    results = iter(p)
+    assert next(results) == "0"
+    # Nobody takes results now: every queue fills up and every thread blocks on a put.
+    assert wait_until(lambda: p._outbox.full() and queue_waiters(p._outbox)[0] == 1
+                      and queue_waiters(p._stages[0].inbox)[0] == 1, timeout=LONG)
+    token.cancel()
+    # The threads leave by themselves: the token woke their puts, not the consumer.
+    assert wait_until(lambda: not pipeline_threads(), timeout=2.0), pipeline_threads()
+    with pytest.raises(ringq.Cancelled, match="cancel token fired"):
+        next(results)
+
+
+def test_a_token_deadline_ends_run():
+    p = ringq.Pipeline(itertools.count(), cancel=ringq.CancelToken(timeout=0.3))
+    p.stage(lambda x: time.sleep(0.005) or x, maxsize=1)
+    start = time.monotonic()
+    call = Call(p.run)
+    call.wait(LONG)
+    assert 0.3 * 0.9 <= time.monotonic() - start < 0.3 + 2.0
+    assert isinstance(call.exc, ringq.Cancelled)
+    assert "deadline has passed" in str(call.exc)
+    assert not pipeline_threads()
+
+
+def test_a_parent_token_stops_pipelines_on_its_children_and_a_child_only_its_own():
+    parent = ringq.CancelToken()
+    child_a, child_b, child_c = parent.child(), parent.child(), parent.child()
+    pipes = []
+    for child in (child_a, child_b, child_c):
+        p = ringq.Pipeline(itertools.count(), cancel=child)
+        p.stage(square, maxsize=1)
+        pipes.append((p, Call(p.run)))
+    assert wait_until(lambda: all(p.stats()[1].items_out > 0 for p, _ in pipes), timeout=LONG)
+    child_a.cancel()
+    assert isinstance(pipes[0][1].wait(2.0).exc, ringq.Cancelled)
+    # The others still run: a child's cancel leaves the parent (and its siblings) alone.
+    assert not parent.cancelled
+    assert pipes[1][1].thread.is_alive() and pipes[2][1].thread.is_alive()
+    parent.cancel()
+    for _, call in pipes[1:]:
+        assert isinstance(call.wait(2.0).exc, ringq.Cancelled)
+    assert not pipeline_threads()
+
+
+def test_a_token_that_fires_after_the_pipeline_drained_changes_nothing():
+    token = ringq.CancelToken()
+    with ringq.Pipeline(range(100), cancel=token) as p:
+        p.stage(square, workers=2, maxsize=1)
+        assert sorted(collect(p)) == [i * i for i in range(100)]
+        token.cancel()
+    assert [s.items_out for s in p.stats()] == [100, 100]
+    assert not pipeline_threads()
+
+
+def test_a_token_that_already_fired_stops_the_pipeline_at_once():
+    token = ringq.CancelToken()
+    token.cancel()
+    read = []
+
+    def source():
+        for i in itertools.count():
+            read.append(i)
+            yield i
+
+    p = ringq.Pipeline(source(), cancel=token)
+    p.stage(square)
+    with pytest.raises(ringq.Cancelled):
+        collect(p)
+    assert len(read) <= 1  # at most the item in the reader's hand when its put refused it
+    assert not pipeline_threads()
+
+
+def test_a_stage_error_before_the_token_wins():
+    token = ringq.CancelToken()
+
+    def boom(x):
+        raise KeyError(x)
+
+    p = ringq.Pipeline(range(10), cancel=token)
+    p.stage(boom)
+    with pytest.raises(KeyError):
+        collect(p)
+    token.cancel()  # afterwards: nothing changes
+
+
+def test_cancel_must_be_a_token():
+    with pytest.raises(TypeError, match="CancelToken"):
+        ringq.Pipeline([], cancel=threading.Event())

@@ -15,7 +15,7 @@ from concurrent.futures.thread import BrokenThreadPool
 import pytest
 
 import ringq
-from _helpers import LONG, Call, assert_blocks, wait_until
+from _helpers import BLOCK_TIMEOUT, LONG, Call, assert_blocks, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -473,3 +473,185 @@ def test_a_cancelled_asubmit_leaves_no_task_behind():
         gate.release.set()
         pool.shutdown()
     assert ran == []
+
+
+# --- cancel tokens ----------------------------------------------------------------------
+
+
+def waiting_submitters(pool):
+    return pool._queue.statistics().waiting_putters
+
+
+def test_a_token_cancels_queued_tasks_and_wakes_blocked_submitters():
+    token = ringq.CancelToken()
+    pool = ringq.BoundedExecutor(1, 2, cancel=token)
+    gate = Gate()
+    running = pool.submit(gate, "first")
+    assert gate.started.wait(LONG)
+    queued = [pool.submit(gate, i) for i in range(2)]
+    blocked = [Call(pool.submit, gate, i) for i in range(2)]
+    assert wait_until(lambda: waiting_submitters(pool) == 2, timeout=LONG)
+    assert all(call.thread.is_alive() for call in blocked)
+    start = time.monotonic()
+    token.cancel()
+    for call in blocked:
+        call.wait(2.0)
+        assert isinstance(call.exc, ringq.Cancelled), call.exc
+        assert "cancel token fired" in str(call.exc)
+    assert wait_until(lambda: all(f.cancelled() for f in queued), timeout=2.0)
+    assert time.monotonic() - start < 2.0
+    assert running.running() and not running.done()  # a running task finishes
+    for submit in (lambda: pool.submit(abs, 1), lambda: pool.submit_nowait(abs, 1),
+                   lambda: pool.submit_call(abs, (1,)), lambda: pool.map(abs, [1])):
+        with pytest.raises(ringq.Cancelled):
+            submit()
+    assert "cancelled" in repr(pool)
+    gate.release.set()
+    assert running.result(LONG) == "first"
+    pool.shutdown()
+    assert token.cancelled
+
+
+def test_a_token_cancels_queued_tasks_while_every_worker_is_busy():
+    # Nobody waits on the queue: the pool's watcher is what cancels the queued tasks.
+    token = ringq.CancelToken()
+    pool = ringq.BoundedExecutor(1, 5, cancel=token)
+    gate = Gate()
+    running = pool.submit(gate, "first")
+    assert gate.started.wait(LONG)
+    queued = [pool.submit(abs, -i) for i in range(3)]
+    assert pool.pending() == 3
+    token.cancel()
+    assert wait_until(lambda: all(f.cancelled() for f in queued), timeout=2.0)
+    assert pool.pending() == 0 and not running.done()
+    gate.release.set()
+    assert running.result(LONG) == "first"
+    pool.shutdown()
+
+
+def test_a_running_task_can_read_the_pools_token():
+    token = ringq.CancelToken()
+    with ringq.BoundedExecutor(2, 2, cancel=token) as pool:
+        started = threading.Event()
+
+        def long_task():
+            started.set()
+            return token.wait(BLOCK_TIMEOUT)  # returns True once the token fires
+
+        future = pool.submit(long_task)
+        assert started.wait(LONG)
+        assert not future.done()
+        token.cancel()
+        assert future.result(2.0) is True
+
+
+def test_a_token_deadline_turns_a_blocked_submitter_away():
+    token = ringq.CancelToken(timeout=0.3)
+    pool = ringq.BoundedExecutor(1, 1, cancel=token)
+    gate = Gate()
+    pool.submit(gate)
+    assert gate.started.wait(LONG)
+    queued = pool.submit(gate)
+    start = time.monotonic()
+    call = Call(pool.submit, gate)
+    call.wait(LONG)
+    assert 0.3 * 0.5 <= time.monotonic() - start < 0.3 + 2.0  # (the token counts from its creation)
+    assert isinstance(call.exc, ringq.Cancelled)
+    assert "deadline has passed" in str(call.exc)
+    assert queued.cancelled()
+    gate.release.set()
+    pool.shutdown()
+
+
+def test_a_parent_token_cancels_pools_on_its_children():
+    parent = ringq.CancelToken()
+    child_a, child_b = parent.child(), parent.child()
+    pool_a = ringq.BoundedExecutor(1, 1, cancel=child_a)
+    pool_b = ringq.BoundedExecutor(1, 1, cancel=child_b)
+    child_a.cancel()
+    assert wait_until(lambda: "cancelled" in repr(pool_a), timeout=2.0)
+    with pytest.raises(ringq.Cancelled):
+        pool_a.submit(abs, 1)
+    assert pool_b.submit(abs, -2).result(LONG) == 2  # a sibling is not touched
+    assert not parent.cancelled
+    parent.cancel()
+    with pytest.raises(ringq.Cancelled):
+        pool_b.submit(abs, 1)
+    pool_a.shutdown()
+    pool_b.shutdown()
+
+
+def test_shutdown_leaves_the_token_alone():
+    token = ringq.CancelToken()
+    with ringq.BoundedExecutor(2, 2, cancel=token, thread_name_prefix="tok") as pool:
+        assert pool.submit(abs, -3).result(LONG) == 3
+        assert any(t.name == "tok-cancel" for t in threading.enumerate())
+    assert not token.cancelled
+    # The watcher left with the pool (the no_leaked_threads fixture checks it too).
+    assert wait_until(lambda: not any(t.name == "tok-cancel" for t in threading.enumerate()),
+                      timeout=LONG)
+    token.cancel()
+    with pytest.raises(ringq.Cancelled):
+        pool.submit(abs, 1)
+
+
+def test_submit_call_cancel_ends_one_wait_only():
+    pool, gate, running = pool_with_busy_worker(1)
+    queued = pool.submit(abs, -1)
+    mine = ringq.CancelToken()
+    call = assert_blocks(pool.submit_call, abs, (-2,), cancel=mine)
+    mine.cancel()
+    call.wait(2.0)
+    assert isinstance(call.exc, ringq.Cancelled)
+    assert str(call.exc) == "the cancel token was cancelled"
+    assert pool.pending() == 1  # nothing was queued by the cancelled call
+    gate.release.set()
+    assert queued.result(LONG) == 1 and running.result(LONG) == "first"
+    assert pool.submit_call(abs, (-4,), ).result(LONG) == 4
+    with pytest.raises(ringq.Cancelled):
+        pool.submit_call(abs, (-5,), cancel=mine)  # already fired: at once
+    with pytest.raises(TypeError, match="CancelToken"):
+        pool.submit_call(abs, (1,), cancel=object())
+    pool.shutdown()
+
+
+def test_submit_call_cancel_with_a_pool_token():
+    pool_token = ringq.CancelToken()
+    pool = ringq.BoundedExecutor(1, 1, cancel=pool_token)
+    gate = Gate()
+    pool.submit(gate)
+    assert gate.started.wait(LONG)
+    pool.submit(gate)
+    call = assert_blocks(pool.submit_call, abs, (-2,), cancel=ringq.CancelToken())
+    pool_token.cancel()  # the pool's token reaches a wait that has its own token
+    call.wait(2.0)
+    assert isinstance(call.exc, ringq.Cancelled) and "cancel token fired" in str(call.exc)
+    gate.release.set()
+    pool.shutdown()
+
+
+def test_asubmit_with_a_token():
+    token = ringq.CancelToken()
+    pool = ringq.BoundedExecutor(1, 1, cancel=token)
+    gate = Gate()
+    pool.submit(gate)
+    assert gate.started.wait(LONG)
+    queued = pool.submit(gate)
+
+    async def main():
+        waiting = asyncio.ensure_future(pool.asubmit(abs, -1))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        token.cancel()
+        with pytest.raises(ringq.Cancelled):
+            await asyncio.wait_for(waiting, 2.0)
+
+    asyncio.run(main())
+    assert wait_until(queued.cancelled, timeout=2.0)
+    gate.release.set()
+    pool.shutdown()
+
+
+def test_executor_cancel_must_be_a_token():
+    with pytest.raises(TypeError, match="CancelToken"):
+        ringq.BoundedExecutor(1, 1, cancel=threading.Event())

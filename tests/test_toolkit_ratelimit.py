@@ -98,3 +98,52 @@ def test_waiters_are_served_in_call_order():
     for t in threads:
         t.join(LONG)
     assert order == [0, 1, 2]
+
+
+# --- cancel tokens ----------------------------------------------------------------------
+
+
+def test_acquire_with_a_token_that_does_not_fire_takes_a_token():
+    limiter = ringq.RateLimiter(rate=50, burst=1)
+    token = ringq.CancelToken()
+    assert limiter.acquire(cancel=token)
+    start = time.monotonic()
+    assert limiter.acquire(cancel=token)  # waited its interval on the token
+    assert time.monotonic() - start >= 0.02 * 0.9
+    assert limiter.acquire(timeout=0, cancel=token) is False
+
+
+def test_a_token_firing_ends_the_wait_promptly():
+    limiter = ringq.RateLimiter(rate=0.05, burst=1)  # the next token is 20 s away
+    assert limiter.acquire()
+    token = ringq.CancelToken()
+    call = Call(limiter.acquire, cancel=token)
+    time.sleep(0.15)
+    assert call.thread.is_alive()  # waiting for its token
+    start = time.monotonic()
+    token.cancel()
+    call.wait(2.0)
+    assert time.monotonic() - start < 2.0
+    assert isinstance(call.exc, ringq.Cancelled)
+    assert str(call.exc) == "the cancel token was cancelled"
+
+
+def test_a_fired_token_takes_nothing_and_a_deadline_raises():
+    limiter = ringq.RateLimiter(rate=0.05, burst=1)
+    fired = ringq.CancelToken()
+    fired.cancel()
+    with pytest.raises(ringq.Cancelled):
+        limiter.acquire(cancel=fired)
+    assert limiter.try_acquire()  # the bucket's token was still there
+    start = time.monotonic()
+    with pytest.raises(ringq.Cancelled, match="deadline has passed"):
+        limiter.acquire(cancel=ringq.CancelToken(timeout=0.2))
+    assert 0.2 * 0.9 <= time.monotonic() - start < 0.2 + 2.0
+    parent = ringq.CancelToken()
+    call = Call(limiter.acquire, cancel=parent.child())
+    time.sleep(0.1)
+    assert call.thread.is_alive()
+    parent.cancel()
+    assert isinstance(call.wait(2.0).exc, ringq.Cancelled)
+    with pytest.raises(TypeError, match="CancelToken"):
+        limiter.acquire(cancel=threading.Event())

@@ -29,8 +29,11 @@ class Empty(queue.Empty, asyncio.QueueEmpty):
 class Full(queue.Full, asyncio.QueueFull):
     """Raised by put() and aput() when no room frees up (at once with ``block=False``).
 
-    A subclass of ``queue.Full`` and of ``asyncio.QueueFull``.
+    A subclass of ``queue.Full`` and of ``asyncio.QueueFull``. Raised by put_many()
+    or aput_many(), it has ``put_count``: how many of the batch's items went in.
     """
+
+    put_count: int  # set on the instance by put_many()/aput_many()
 
 
 if sys.version_info >= (3, 13):
@@ -38,8 +41,11 @@ if sys.version_info >= (3, 13):
     class ShutDown(queue.ShutDown, asyncio.QueueShutDown):
         """Raised by put() on a queue that was shut down, and by get() once it is also empty.
 
-        A subclass of ``queue.ShutDown`` and of ``asyncio.QueueShutDown``.
+        A subclass of ``queue.ShutDown`` and of ``asyncio.QueueShutDown``. Raised by
+        put_many() or aput_many(), it has ``put_count``: how many items went in.
         """
+
+        put_count: int  # set on the instance by put_many()/aput_many()
 
 else:
 
@@ -47,8 +53,11 @@ else:
         """Raised by put() on a queue that was shut down, and by get() once it is also empty.
 
         On Python 3.13 and later it also subclasses ``queue.ShutDown`` and
-        ``asyncio.QueueShutDown``, which do not exist before.
+        ``asyncio.QueueShutDown``, which do not exist before. Raised by put_many()
+        or aput_many(), it has ``put_count``: how many items went in.
         """
+
+        put_count: int  # set on the instance by put_many()/aput_many()
 
 
 for _cls in (Empty, Full, ShutDown):
@@ -62,8 +71,11 @@ class Cancelled(Exception):
     A plain ``Exception``, on purpose: it is neither ``asyncio.CancelledError`` (a
     BaseException that asyncio reserves for task cancellation) nor ``TimeoutError``
     (a call's own ``timeout`` still raises ``Empty``/``Full``). A call that raises
-    it has taken nothing and, except for a part-way ``put_many``, put nothing.
+    it has taken nothing and, except for a part-way ``put_many``, put nothing;
+    raised by put_many() or aput_many(), ``put_count`` says how many items went in.
     """
+
+    put_count: int  # set on the instance by put_many()/aput_many()
 
 
 Cancelled.__module__ = "ringq"

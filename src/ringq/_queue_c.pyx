@@ -118,7 +118,7 @@ comes from an atomically advanced counter (ringq_next_seed), not a shared PRNG s
 cimport cython
 from cpython.exc cimport PyErr_CheckSignals, PyErr_Fetch, PyErr_Restore
 from cpython.list cimport PyList_New
-from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry, visitproc, Py_TPFLAGS_BASETYPE
+from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry, visitproc
 from cpython.ref cimport Py_INCREF
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
@@ -954,6 +954,29 @@ cdef CancelToken _as_token(object cancel):
     return token
 
 
+cdef object _with_put_count(object exc, Py_ssize_t count):
+    """*exc* (raised by a batch put) carrying how many of the batch's items went in."""
+    exc.put_count = count
+    return exc
+
+
+cdef CancelToken _as_token_put_many(object cancel):
+    """_as_token for a batch put: a token that has already fired raises Cancelled with put_count 0."""
+    try:
+        return _as_token(cancel)
+    except Cancelled as e:
+        raise _with_put_count(e, 0)
+
+
+cdef int _check_token_put_many(object token, Py_ssize_t done) except -1:
+    """_check_token for aput_many: Cancelled carries the *done* items as put_count."""
+    try:
+        _check_token(token)
+    except Cancelled as e:
+        raise _with_put_count(e, done)
+    return 0
+
+
 # Not final: PriorityQueue (below) extends it. Every cdef method is final instead,
 # so that calls between them stay direct C calls, not vtable look-ups.
 @cython.no_gc_clear  # our own tp_clear is installed below (_queue_clear)
@@ -1313,7 +1336,12 @@ cdef class Queue:
 
     def put_nowait(self, item):
         """Put *item* without waiting; Full if there is no room.
+
+        In a subclass it calls ``self.put(item, block=False)``, as ``queue.Queue`` does.
         """
+        if type(self) is not Queue:
+            self.put(item, block=False)
+            return
         self._put(item, False, NO_DEADLINE, 0, None)
 
     @cython.final
@@ -1382,16 +1410,21 @@ cdef class Queue:
         With ``block=False`` it is all or nothing: Full unless every item fits.
         Otherwise items go in as room frees up; on a timeout (Full), a shutdown
         (ShutDown) or a fired ``cancel`` token (Cancelled) the items already put
-        stay in the queue, in order, and the rest are not put::
+        stay in the queue, in order, and the rest are not put. The exception's
+        ``put_count`` attribute says how many went in::
 
             q.put_many(range(100))
+            try:
+                q.put_many(batch, timeout=1.0)
+            except ringq.Full as e:
+                rest = batch[e.put_count:]
         """
         cdef int64_t deadline = NO_DEADLINE
         cdef CancelToken token = None
         if block and timeout is not None:
             deadline = _deadline(timeout)
         if cancel is not None:
-            token = _as_token(cancel)
+            token = _as_token_put_many(cancel)
         self._put_batch(items, block, deadline, 0, token)
 
     def put_evict(self, item):
@@ -1567,11 +1600,14 @@ cdef class Queue:
                     if event:
                         self._deliver_watermark()
                     if failure is not None:
-                        raise failure
+                        raise _with_put_count(failure(), done)
                     if done == n:
                         return 0
                     continue  # woke getters; now re-check and wait for the rest
-                self._wait(&self._putters, &parker, deadline, token)
+                try:
+                    self._wait(&self._putters, &parker, deadline, token)
+                except Cancelled as e:
+                    raise _with_put_count(e, done)
         finally:
             if parker != NULL:
                 self._give_parker(parker)
@@ -1598,7 +1634,11 @@ cdef class Queue:
 
     def get_nowait(self):
         """Remove and return the oldest item without waiting; Empty if there is none.
+
+        In a subclass it calls ``self.get(block=False)``, as ``queue.Queue`` does.
         """
+        if type(self) is not Queue and type(self) is not PriorityQueue:
+            return self.get(block=False)
         return self._get(False, NO_DEADLINE, None)
 
     @cython.final
@@ -2034,6 +2074,56 @@ cdef class Queue:
                 ring_release(lower_dropped[i])
             PyMem_RawFree(lower_dropped)
 
+    def clear(self):
+        """Drop every queued item at once (all levels of a PriorityQueue); return how many.
+
+        The dropped items count as done for join(), and blocked putters are woken
+        (there is room now). It replaces the stdlib idiom
+        ``with q.mutex: q.queue.clear()``::
+
+            dropped = q.clear()    # the queue is empty; join() no longer waits for them
+        """
+        cdef Ring dropped
+        cdef Ring *lower_dropped = NULL
+        cdef Py_ssize_t nlower = 0
+        cdef Py_ssize_t count, i
+        cdef Waiter *putters
+        cdef Waiter *joiners = NULL
+        cdef bint event = False
+        self._lock()
+        if self._lower_count > 0:
+            # A PriorityQueue's other levels go too; PyMem_Raw* is allowed here (rule 2).
+            nlower = self._nlower
+            lower_dropped = <Ring *>PyMem_RawMalloc(<size_t>nlower * sizeof(Ring))
+            if lower_dropped == NULL:
+                self._unlock()
+                raise MemoryError()  # nothing changed
+        dropped = ring_detach(&self._ring)
+        count = dropped.count
+        if lower_dropped != NULL:
+            for i in range(nlower):
+                lower_dropped[i] = ring_detach(&self._lower[i])
+            count += self._lower_count
+            self._lower_count = 0
+        if count > 0:
+            self._unfinished = self._unfinished - count if self._unfinished > count else 0
+            if self._unfinished == 0:
+                joiners = self._claim(&self._joiners, PY_SSIZE_T_MAX)
+            if self._size() <= self._alert_down:
+                event = self._shrank()
+        putters = self._claim(&self._putters, PY_SSIZE_T_MAX)  # they re-check the room
+        self._unlock()
+        wake_chain(putters)
+        wake_chain(joiners)
+        ring_release(dropped)  # __del__ of dropped items runs here, outside the lock
+        if lower_dropped != NULL:
+            for i in range(nlower):
+                ring_release(lower_dropped[i])
+            PyMem_RawFree(lower_dropped)
+        if event:
+            self._deliver_watermark()
+        return count
+
     # -- asyncio ---------------------------------------------------------------
     #
     # An async call runs its fast path like the sync call. When it must wait, it
@@ -2194,7 +2284,7 @@ cdef class Queue:
         if event:
             self._deliver_watermark()
         if failure is not None:
-            raise failure
+            raise _with_put_count(failure(), done)  # for aput_many; aput ignores it
         return done
 
     @cython.final
@@ -2245,7 +2335,8 @@ cdef class Queue:
         """Put every item of *items*, in order, awaiting room as needed (async put_many()).
 
         As with put_many(), on a timeout (Full), a shutdown (ShutDown) or a
-        cancellation the items already put stay in the queue::
+        fired ``cancel`` token (Cancelled) the items already put stay in the queue,
+        and the exception's ``put_count`` says how many went in::
 
             await q.aput_many(range(100))
         """
@@ -2255,12 +2346,12 @@ cdef class Queue:
         cdef Py_ssize_t done, n
         if timeout is not None:
             deadline = _deadline(timeout)
-        token = _as_token(cancel) if cancel is not None else None
+        token = _as_token_put_many(cancel) if cancel is not None else None
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
         done = self._put_or_link(None, batch, 0, deadline, 0)
         while done < n:
-            _check_token(token)
+            _check_token_put_many(token, done)
             rec = self._new_task_waiter(&self._putters)
             done = self._put_or_link(rec, batch, done, deadline, 0)
             if done < n:
@@ -2377,7 +2468,9 @@ cdef class Queue:
         with ShutDown chained to it instead, so the consumer learns why.
         """
         try:
-            return self._get(True, NO_DEADLINE, None)
+            if type(self) is Queue or type(self) is PriorityQueue:
+                return self._get(True, NO_DEADLINE, None)
+            return self.get()  # a subclass's get(), as get_nowait() uses it
         except ShutDown as e:
             if e.__cause__ is not None:
                 raise
@@ -2395,13 +2488,13 @@ cdef class Queue:
         return GenericAlias(cls, item)
 
     def __reduce_ex__(self, protocol):
-        raise TypeError("cannot pickle 'ringq.Queue' object")
+        raise TypeError(f"cannot pickle {_type_name(self)!r} object")
 
     def __copy__(self):
-        raise TypeError("cannot copy 'ringq.Queue' object")
+        raise TypeError(f"cannot copy {_type_name(self)!r} object")
 
     def __deepcopy__(self, memo):
-        raise TypeError("cannot copy 'ringq.Queue' object")
+        raise TypeError(f"cannot copy {_type_name(self)!r} object")
 
     def __repr__(self):
         cdef Py_ssize_t n
@@ -2410,7 +2503,17 @@ cdef class Queue:
         n = self._size()
         down = self._shutdown
         self._unlock()
-        return f"<ringq.Queue maxsize={self.maxsize!r} qsize={n}{' shutdown' if down else ''}>"
+        return f"<{_type_name(self)} maxsize={self.maxsize!r} qsize={n}{' shutdown' if down else ''}>"
+
+
+cdef str _type_name(object q):
+    """How repr and error messages name *q*: ringq.Queue, ringq.PriorityQueue, or a subclass's module.qualname."""
+    cls = type(q)
+    if cls is Queue:
+        return "ringq.Queue"
+    if cls is PriorityQueue:
+        return "ringq.PriorityQueue"
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 cdef Py_ssize_t _as_levels(object levels) except -1:
@@ -2510,7 +2613,12 @@ cdef class PriorityQueue(Queue):
 
     def put_nowait(self, item, priority=None):
         """Put *item* at level *priority* without waiting; Full if there is no room.
+
+        In a subclass it calls ``self.put(item, priority, block=False)``.
         """
+        if type(self) is not PriorityQueue:
+            self.put(item, priority, block=False)
+            return
         self._put(item, False, NO_DEADLINE, self._level_of(priority), None)
 
     def put_many(self, items, priority=None, bint block=True, timeout=None, *, cancel=None):
@@ -2524,7 +2632,7 @@ cdef class PriorityQueue(Queue):
         if block and timeout is not None:
             deadline = _deadline(timeout)
         if cancel is not None:
-            token = _as_token(cancel)
+            token = _as_token_put_many(cancel)
         self._put_batch(items, block, deadline, level, token)
 
     def put_evict(self, item, priority=None):
@@ -2581,12 +2689,12 @@ cdef class PriorityQueue(Queue):
         cdef Py_ssize_t done, n
         if timeout is not None:
             deadline = _deadline(timeout)
-        token = _as_token(cancel) if cancel is not None else None
+        token = _as_token_put_many(cancel) if cancel is not None else None
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
         done = self._put_or_link(None, batch, 0, deadline, level)
         while done < n:
-            _check_token(token)
+            _check_token_put_many(token, done)
             rec = self._new_task_waiter(&self._putters)
             done = self._put_or_link(rec, batch, done, deadline, level)
             if done < n:
@@ -2594,13 +2702,13 @@ cdef class PriorityQueue(Queue):
                 done = self._put_or_link(None, batch, done, deadline, level)
 
     def __reduce_ex__(self, protocol):
-        raise TypeError("cannot pickle 'ringq.PriorityQueue' object")
+        raise TypeError(f"cannot pickle {_type_name(self)!r} object")
 
     def __copy__(self):
-        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+        raise TypeError(f"cannot copy {_type_name(self)!r} object")
 
     def __deepcopy__(self, memo):
-        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+        raise TypeError(f"cannot copy {_type_name(self)!r} object")
 
     def __repr__(self):
         cdef Py_ssize_t n
@@ -2609,7 +2717,7 @@ cdef class PriorityQueue(Queue):
         n = self._size()
         down = self._shutdown
         self._unlock()
-        return (f"<ringq.PriorityQueue levels={self._nlower + 1} maxsize={self.maxsize!r} "
+        return (f"<{_type_name(self)} levels={self._nlower + 1} maxsize={self.maxsize!r} "
                 f"qsize={n}{' shutdown' if down else ''}>")
 
 
@@ -2745,10 +2853,9 @@ cdef Waiter *_claim_next(_AsyncWaiter rec) noexcept:
 (<PyTypeObject *>PriorityQueue).tp_traverse = <traverseproc>_queue_traverse
 (<PyTypeObject *>PriorityQueue).tp_clear = <inquiry>_queue_clear
 
-# Queue is not @cython.final, so that PriorityQueue can extend it in C; Python code
-# still cannot subclass either (as with the twin) until subclassing is supported.
-(<PyTypeObject *>Queue).tp_flags &= ~Py_TPFLAGS_BASETYPE
-(<PyTypeObject *>PriorityQueue).tp_flags &= ~Py_TPFLAGS_BASETYPE
+# Python code may subclass Queue and PriorityQueue (see "Subclassing" in docs/api.md).
+# A Python subclass's own slots (its __dict__) are traversed and cleared by CPython's
+# subtype_traverse/subtype_clear, which then call the slots set above.
 
 
 # ---------------------------------------------------------------------------

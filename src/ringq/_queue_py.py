@@ -481,11 +481,6 @@ class Queue(Generic[T]):
         self._putters = _WaitList()
         self._joiners = _WaitList()
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        if cls.__module__ != __name__:  # PriorityQueue, below, is the one subclass
-            raise TypeError(f"type {_closed_base_name(cls)!r} is not an acceptable base type")
-        super().__init_subclass__(**kwargs)
-
     __class_getitem__ = classmethod(GenericAlias)
 
     # -- size --------------------------------------------------------------
@@ -569,7 +564,13 @@ class Queue(Generic[T]):
         self._put_at(item, 0, block, timeout, cancel)
 
     def put_nowait(self, item: T) -> None:
-        """Put *item* without waiting; Full if there is no room."""
+        """Put *item* without waiting; Full if there is no room.
+
+        In a subclass it calls ``self.put(item, block=False)``, as ``queue.Queue`` does.
+        """
+        if type(self) is not Queue:
+            self.put(item, block=False)
+            return
         self._put_at(item, 0, False, None, None)
 
     def _put_at(self, item: T, level: int, block: bool, timeout: float | None, cancel: Any) -> None:
@@ -693,7 +694,10 @@ class Queue(Generic[T]):
 
     def _put_many_at(self, items: Iterable[T], level: int, block: bool, timeout: float | None, cancel: Any) -> None:
         deadline = _deadline(timeout) if block else None
-        token = _as_token(cancel) if cancel is not None else None
+        try:
+            token = _as_token(cancel) if cancel is not None else None
+        except Cancelled as e:
+            raise _with_put_count(e, 0)
         batch = items if type(items) is tuple else tuple(items)
         if self._put_many_under_lock(batch, level, block, deadline, token):
             self._deliver_watermark()
@@ -740,14 +744,17 @@ class Queue(Generic[T]):
                 elif took == _CHANGED:
                     continue
                 elif took == _SHUT_DOWN:
-                    raise ShutDown
+                    raise _with_put_count(ShutDown(), done)
                 elif took == _NO_ROOM_FOR_ALL:
-                    raise Full
+                    raise _with_put_count(Full(), 0)
                 if done == n:
                     return event
                 if deadline is not None and monotonic() >= deadline:
-                    raise Full
-                woken = self._putters.park(self._mutex, deadline, token)
+                    raise _with_put_count(Full(), done)
+                try:
+                    woken = self._putters.park(self._mutex, deadline, token)
+                except Cancelled as e:
+                    raise _with_put_count(e, done)
         finally:
             if woken:  # as in _put_wait()
                 parked = self._putters._parked
@@ -927,8 +934,11 @@ class Queue(Generic[T]):
         return item
 
     def get_nowait(self) -> T:
-        """Remove and return the oldest item without waiting; Empty if there is none."""
-        return self.get(False)
+        """Remove and return the oldest item without waiting; Empty if there is none.
+
+        In a subclass it calls ``self.get(block=False)``, as ``queue.Queue`` does.
+        """
+        return self.get(block=False)
 
     def get_many(
         self, max_items: int, block: bool = True, timeout: float | None = None, *, cancel: CancelToken | None = None
@@ -1213,6 +1223,44 @@ class Queue(Generic[T]):
         # The dropped items die here, outside the lock: their __del__ may use this queue.
         del dropped, dropped_lower
 
+    def clear(self) -> int:
+        """Drop every queued item at once (all levels of a PriorityQueue); return how many.
+
+        The dropped items count as done for join(), and blocked putters are woken
+        (there is room now). It replaces the stdlib idiom
+        ``with q.mutex: q.queue.clear()``::
+
+            dropped = q.clear()    # the queue is empty; join() no longer waits for them
+        """
+        dropped: Any = None
+        dropped_lower: Any = None
+        event = False
+        fresh: deque[T] = deque()
+        fresh_lower = tuple([deque() for _ in self._lower])
+        with self._mutex:
+            # One step, pure bytecode (as in shutdown(immediate=True)): a signal
+            # handler, a __del__ or a fork child sees every item or none.
+            dropped = self._items
+            dropped_lower = self._lower
+            count = self._count
+            unfinished = self._unfinished
+            self._items = fresh
+            self._lower = fresh_lower  # as many levels: _lower never changes length
+            self._count = 0
+            self._lower_count = 0
+            self._unfinished = unfinished - count if unfinished > count else 0
+            if count:
+                if self._unfinished == 0:
+                    self._joiners.wake_all()
+                if self._alert_down >= 0:
+                    event = self._shrank()
+            self._putters.wake_all()  # they re-check the room
+        # The dropped items die here, outside the lock: their __del__ may use this queue.
+        del dropped, dropped_lower
+        if event:
+            self._deliver_watermark()
+        return count
+
     # -- asyncio -----------------------------------------------------------
     # An async call checks the queue like the sync call; to wait, it appends a
     # _TaskWaiter to the same FIFO deque a thread would join (in the same locked
@@ -1283,19 +1331,22 @@ class Queue(Generic[T]):
 
     async def _aput_many_at(self, items: Iterable[T], level: int, timeout: float | None, cancel: Any = None) -> None:
         deadline = _deadline(timeout)
-        token = _as_token(cancel) if cancel is not None else None
+        try:
+            token = _as_token(cancel) if cancel is not None else None
+        except Cancelled as e:
+            raise _with_put_count(e, 0)
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
         done = 0
         while True:
             with self._mutex:
                 if self._shutdown:
-                    raise ShutDown
+                    raise _with_put_count(ShutDown(), done)
                 take = self._put_run(batch, done, level, True)
                 if take == _CHANGED:
                     continue
                 if take == _SHUT_DOWN:
-                    raise ShutDown
+                    raise _with_put_count(ShutDown(), done)
                 if take > 0:
                     done += take
                     event = self._count >= self._alert_up and self._grew()
@@ -1307,8 +1358,11 @@ class Queue(Generic[T]):
                     if done == n:
                         return
                     if deadline is not None and monotonic() >= deadline:
-                        raise Full
-                    _check_token(token)
+                        raise _with_put_count(Full(), done)
+                    try:
+                        _check_token(token)
+                    except Cancelled as e:
+                        raise _with_put_count(e, done)
                     rec = self._putters.link_task()
             if event:
                 self._deliver_watermark()  # outside the lock, then check again
@@ -1439,21 +1493,33 @@ class Queue(Generic[T]):
         self.shutdown()
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        raise TypeError("cannot pickle 'ringq.Queue' object")
+        raise TypeError(f"cannot pickle {_type_name(self)!r} object")
 
     def __copy__(self) -> Any:
-        raise TypeError("cannot copy 'ringq.Queue' object")
+        raise TypeError(f"cannot copy {_type_name(self)!r} object")
 
     def __deepcopy__(self, memo: Any) -> Any:
-        raise TypeError("cannot copy 'ringq.Queue' object")
+        raise TypeError(f"cannot copy {_type_name(self)!r} object")
 
     def __repr__(self) -> str:
         state = " shutdown" if self._shutdown else ""
-        return f"<ringq.Queue maxsize={self._maxsize} qsize={self.qsize()}{state}>"
+        return f"<{_type_name(self)} maxsize={self._maxsize!r} qsize={self.qsize()}{state}>"
 
 
-def _closed_base_name(cls: type) -> str:
-    return "ringq.PriorityQueue" if issubclass(cls, PriorityQueue) else "ringq.Queue"
+def _type_name(q: object) -> str:
+    """How repr and error messages name *q*: ringq.Queue, ringq.PriorityQueue, or a subclass's module.qualname."""
+    cls = type(q)
+    if cls is Queue:
+        return "ringq.Queue"
+    if cls is PriorityQueue:
+        return "ringq.PriorityQueue"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _with_put_count(exc: BaseException, count: int) -> BaseException:
+    """*exc* (raised by a batch put) carrying how many of the batch's items went in."""
+    exc.put_count = count  # type: ignore[attr-defined]
+    return exc
 
 
 def _as_levels(levels: Any) -> int:
@@ -1529,7 +1595,13 @@ class PriorityQueue(Queue[T]):
         self._put_at(item, self._level_of(priority), block, timeout, cancel)
 
     def put_nowait(self, item: T, priority: int | None = None) -> None:
-        """Put *item* at level *priority* without waiting; Full if there is no room."""
+        """Put *item* at level *priority* without waiting; Full if there is no room.
+
+        In a subclass it calls ``self.put(item, priority, block=False)``.
+        """
+        if type(self) is not PriorityQueue:
+            self.put(item, priority, block=False)
+            return
         self._put_at(item, self._level_of(priority), False, None, None)
 
     def put_many(  # type: ignore[override]
@@ -1571,17 +1643,17 @@ class PriorityQueue(Queue[T]):
         await self._aput_many_at(items, self._level_of(priority), timeout, cancel)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        raise TypeError("cannot pickle 'ringq.PriorityQueue' object")
+        raise TypeError(f"cannot pickle {_type_name(self)!r} object")
 
     def __copy__(self) -> Any:
-        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+        raise TypeError(f"cannot copy {_type_name(self)!r} object")
 
     def __deepcopy__(self, memo: Any) -> Any:
-        raise TypeError("cannot copy 'ringq.PriorityQueue' object")
+        raise TypeError(f"cannot copy {_type_name(self)!r} object")
 
     def __repr__(self) -> str:
         state = " shutdown" if self._shutdown else ""
-        return (f"<ringq.PriorityQueue levels={self.levels} maxsize={self._maxsize} "
+        return (f"<{_type_name(self)} levels={self.levels} maxsize={self._maxsize!r} "
                 f"qsize={self.qsize()}{state}>")
 
 

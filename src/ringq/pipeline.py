@@ -27,6 +27,15 @@ traceback of where it was raised. Leaving the iteration early (``break``, an
 exception in the loop body, ``close()``, leaving the ``with`` block) stops the
 pipeline in the same way, without an error.
 
+One token cancels it all. ``Pipeline(source, cancel=token)`` takes a
+:class:`ringq.CancelToken`; every blocking queue call of the pipeline's threads
+waits on it, so when it fires (``token.cancel()``, its deadline, or a parent's)
+the pipeline stops as on an error: the source is no longer read, every blocked
+thread wakes, every thread is joined, and the iteration (or ``run()``) raises
+:class:`ringq.Cancelled`, chained to the token's own ``Cancelled``. A stage's
+function that is running is not interrupted: a long one can read the same
+token. A token that fires after the last result changes nothing.
+
 What a stage's function returns:
 
 * a value - passed on, ``None`` included;
@@ -53,8 +62,8 @@ from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Type, Union
 
-from ._errors import ShutDown
-from ._queue import Queue
+from ._errors import Cancelled, ShutDown
+from ._queue import CancelToken, Queue
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -197,11 +206,28 @@ class Pipeline:
             for result in p:
                 ...
 
-    A pipeline runs once. See the module documentation for the close, error and
-    return-value rules.
+    ``cancel=token`` stops the whole pipeline when the token fires; the
+    iteration then raises :class:`ringq.Cancelled`::
+
+        token = ringq.CancelToken(timeout=60)          # or token.cancel() from any thread
+        with ringq.Pipeline(urls, cancel=token) as p:
+            p.stage(fetch, workers=8, maxsize=16)
+            try:
+                for page in p:
+                    ...
+            except ringq.Cancelled:
+                ...                                    # stopped and joined: no thread left
+
+    A pipeline runs once. See the module documentation for the close, error,
+    cancellation and return-value rules.
     """
 
-    def __init__(self, source: Iterable[Any]) -> None:
+    def __init__(self, source: Iterable[Any], *, cancel: Optional[CancelToken] = None) -> None:
+        if cancel is not None and not isinstance(cancel, CancelToken):
+            raise TypeError(f"cancel must be a ringq.CancelToken or None, not {type(cancel).__name__!r}")
+        self._cancel = cancel
+        # Set with _error when the first error was the token firing.
+        self._cancelled = False
         self._source = source
         self._source_is_queue = callable(getattr(source, "get", None)) and callable(
             getattr(source, "shutdown", None))
@@ -287,12 +313,16 @@ class Pipeline:
     def _results(self) -> Iterator[Any]:
         assert self._outbox is not None
         get_many = self._outbox.get_many
+        cancel = self._cancel
         finished = False
         try:
             while True:
                 try:
-                    batch = get_many(MAX_BATCH)
+                    batch = get_many(MAX_BATCH, cancel=cancel)
                 except ShutDown:
+                    break
+                except Cancelled as exc:
+                    self._fail(exc, "results")
                     break
                 yield from batch
             finished = True
@@ -303,6 +333,8 @@ class Pipeline:
         error = self._error
         if error is not None:
             try:
+                if self._cancelled:
+                    raise Cancelled(f"the pipeline's cancel token fired ({error})") from error
                 raise error
             finally:
                 error = None
@@ -352,6 +384,10 @@ class Pipeline:
             first = self._error is None
             if first:
                 self._error = exc
+                # A Cancelled once the token fired, from a queue call or from a
+                # stage's function that reads the token: the pipeline was cancelled.
+                token = self._cancel
+                self._cancelled = isinstance(exc, Cancelled) and token is not None and token.cancelled
         if first and sys.version_info >= (3, 11):
             exc.add_note(f"(raised in ringq.Pipeline {where})")
         self._halt()
@@ -387,6 +423,7 @@ class Pipeline:
         qsize = out.qsize
         stop = self._stop
         source = self._source
+        cancel = self._cancel
         iterator: Any = None
         try:
             get_many = getattr(source, "get_many", None) if self._source_is_queue else None
@@ -425,9 +462,9 @@ class Pipeline:
                 if stop.is_set():
                     return
                 if len(batch) == 1:
-                    put(batch[0])
+                    put(batch[0], cancel=cancel)
                 else:
-                    put_many(batch)
+                    put_many(batch, cancel=cancel)
                 counters.put_wait += perf_counter() - t1
                 counters.items_out += len(batch)
                 size = qsize()
@@ -435,6 +472,11 @@ class Pipeline:
                     counters.high_water = size
         except ShutDown:
             return  # our queue was shut down: the pipeline is stopping
+        except Cancelled as exc:
+            if cancel is None or not cancel.cancelled:
+                counters.errors += 1  # raised by the source itself, not by our token
+            self._fail(exc, "source")
+            return
         except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
             counters.errors += 1
             self._fail(exc, "source")
@@ -491,13 +533,18 @@ class Pipeline:
         get_many = stage.inbox.get_many
         put_many = out.put_many
         qsize = out.qsize
+        cancel = self._cancel
+        where = f"stage {stage.name!r}"
         batch_size = 1
 
         def flush(items: List[Any]) -> None:
             t0 = perf_counter()
             try:
-                put_many(items)
+                put_many(items, cancel=cancel)
             except ShutDown:
+                raise _Stopped from None
+            except Cancelled as exc:
+                self._fail(exc, where)
                 raise _Stopped from None
             counters.put_wait += perf_counter() - t0
             counters.items_out += len(items)
@@ -509,9 +556,12 @@ class Pipeline:
             while True:
                 t0 = perf_counter()
                 try:
-                    batch = get_many(batch_size)
+                    batch = get_many(batch_size, cancel=cancel)
                 except ShutDown:
                     break
+                except Cancelled as exc:
+                    self._fail(exc, where)
+                    return
                 t1 = perf_counter()
                 counters.get_wait += t1 - t0
                 counters.items_in += len(batch)
@@ -521,8 +571,9 @@ class Pipeline:
                 except _Stopped:
                     return
                 except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
-                    counters.errors += 1
-                    self._fail(exc, f"stage {stage.name!r}")
+                    if not (isinstance(exc, Cancelled) and cancel is not None and cancel.cancelled):
+                        counters.errors += 1  # (the token firing is not the function's error)
+                    self._fail(exc, where)
                     return
                 busy = perf_counter() - t1 - (counters.rate_wait - rate_wait)
                 counters.busy += busy
@@ -543,18 +594,23 @@ class Pipeline:
         assert stage.tokens is not None
         take_token = stage.tokens.get
         give_tokens = stage.tokens.put_many
+        cancel = self._cancel
+        where = f"stage {stage.name!r}"
         batch_size = 1
         try:
             while True:
                 t0 = perf_counter()
                 try:
-                    take_token()
+                    take_token(cancel=cancel)
                     with stage.take_lock:
-                        batch = get_many(batch_size)
+                        batch = get_many(batch_size, cancel=cancel)
                         seq = stage.next_seq
                         stage.next_seq = seq + 1
                 except ShutDown:
                     break
+                except Cancelled as exc:
+                    self._fail(exc, where)
+                    return
                 t1 = perf_counter()
                 counters.get_wait += t1 - t0
                 counters.items_in += len(batch)
@@ -564,8 +620,9 @@ class Pipeline:
                 except _Stopped:
                     return
                 except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
-                    counters.errors += 1
-                    self._fail(exc, f"stage {stage.name!r}")
+                    if not (isinstance(exc, Cancelled) and cancel is not None and cancel.cancelled):
+                        counters.errors += 1  # (the token firing is not the function's error)
+                    self._fail(exc, where)
                     return
                 busy = perf_counter() - t1 - (counters.rate_wait - rate_wait)
                 counters.busy += busy
@@ -587,9 +644,12 @@ class Pipeline:
                     t2 = perf_counter()
                     try:
                         if due:
-                            put_many(due)
-                        give_tokens([None])
+                            put_many(due, cancel=cancel)
+                        give_tokens([None], cancel=cancel)
                     except ShutDown:
+                        return
+                    except Cancelled as exc:
+                        self._fail(exc, where)
                         return
                     counters.put_wait += perf_counter() - t2
                     counters.items_out += len(due)

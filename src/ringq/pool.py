@@ -34,8 +34,8 @@ from concurrent.futures.thread import BrokenThreadPool
 from time import monotonic
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Set, Tuple, TypeVar
 
-from ._errors import Empty, ShutDown
-from ._queue import Queue
+from ._errors import Cancelled, Empty, ShutDown
+from ._queue import CancelToken, Queue
 
 __all__ = ["BoundedExecutor"]
 
@@ -268,6 +268,26 @@ def _worker(queue: Queue[_Queued], pool_ref: "weakref.ref[BoundedExecutor]",
             del pool
 
 
+def _watch_token(watch: CancelToken, token: CancelToken,
+                 pool_ref: "weakref.ref[BoundedExecutor]") -> None:
+    """The pool's token watcher: one thread per pool built with ``cancel=``.
+
+    It waits on *watch*, a child of the pool's *token*, which fires when the token
+    does, or when the pool no longer needs watching (its shutdown or its garbage
+    collection cancel the child alone, so this thread never outlives the pool).
+    """
+    watch.wait()
+    if token.cancelled:
+        pool = pool_ref()
+        if pool is not None:
+            pool._token_fired()
+
+
+def _check_token(cancel: object) -> None:
+    if cancel is not None and not isinstance(cancel, CancelToken):
+        raise TypeError(f"cancel must be a ringq.CancelToken or None, not {type(cancel).__name__!r}")
+
+
 def _chunks(args: Iterator[Tuple[Any, ...]], size: int) -> Iterator[Tuple[Tuple[Any, ...], ...]]:
     """Tuples of up to *size* argument tuples (itertools.batched before 3.12)."""
     if size == 1:
@@ -279,7 +299,7 @@ class BoundedExecutor(Executor):
     """A thread pool that keeps at most *max_pending* tasks waiting for a worker.
 
     ``BoundedExecutor(max_workers, max_pending, *, thread_name_prefix='',
-    initializer=None, initargs=())``
+    initializer=None, initargs=(), cancel=None)``
 
     * *max_workers* threads at most, started one at a time as tasks arrive and no
       worker is idle (as ``ThreadPoolExecutor`` does); *thread_name_prefix*,
@@ -306,13 +326,31 @@ class BoundedExecutor(Executor):
 
     An exception raised by a task is stored in its future (``future.result()``
     raises it); the worker carries on with the next task.
+
+    Cancel token. With ``cancel=token`` (a :class:`ringq.CancelToken`), the token
+    firing (``token.cancel()``, its deadline, or a parent's) does what
+    ``shutdown(wait=False, cancel_futures=True)`` does, at once: the tasks not
+    started are cancelled, a submitter waiting for room raises
+    :class:`ringq.Cancelled`, later submits raise ``Cancelled`` too. Tasks already
+    running finish; a long task can stop early by reading the same token
+    (``token.cancelled``, ``token.raise_if_cancelled()``, or ``cancel=token`` on
+    its own blocking calls)::
+
+        token = ringq.CancelToken(timeout=30)        # or cancel() it from anywhere
+        with ringq.BoundedExecutor(4, 100, cancel=token) as pool:
+            for url in urls:
+                pool.submit(fetch, url, token)       # Cancelled once the token fires
+
+    ``submit_call(..., cancel=token)`` bounds one submit's wait instead: that call
+    raises ``Cancelled`` (having queued nothing) and the pool carries on.
     """
 
     _counter = itertools.count().__next__
 
     def __init__(self, max_workers: int, max_pending: int, *, thread_name_prefix: str = "",
                  initializer: Optional[Callable[..., object]] = None,
-                 initargs: Tuple[Any, ...] = ()) -> None:
+                 initargs: Tuple[Any, ...] = (), cancel: Optional[CancelToken] = None) -> None:
+        _check_token(cancel)
         for name, value in (("max_workers", max_workers), ("max_pending", max_pending)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an integer, not {type(value).__name__!r}")
@@ -334,11 +372,21 @@ class BoundedExecutor(Executor):
         self._growing = True
         self._shutdown = False
         self._broken: Optional[str] = None
+        self._cancel = cancel
+        self._cancelled = False  # the token fired and the pool was cancelled
         _register_exit_hook()
         with _exit_lock:
             _live_pools.add(self)
         # A pool dropped without shutdown(): its workers drain the queue and leave.
         weakref.finalize(self, self._queue.shutdown)
+        self._watch: Optional[CancelToken] = None
+        if cancel is not None:
+            # A child token, so that shutdown() can end the watcher without firing
+            # the caller's token (cancelling a child leaves its parent alone).
+            self._watch = cancel.child()
+            weakref.finalize(self, self._watch.cancel)
+            threading.Thread(target=_watch_token, args=(self._watch, cancel, weakref.ref(self)),
+                             name=f"{self._thread_name_prefix}-cancel", daemon=True).start()
 
     # --- submitting ------------------------------------------------------------------
 
@@ -357,17 +405,27 @@ class BoundedExecutor(Executor):
     def _check_open(self) -> None:
         if self._broken is not None:
             raise BrokenThreadPool(self._broken)
+        if self._cancel is not None and self._cancel.cancelled:
+            self._refuse_cancelled()
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
         if _exiting:
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
-    def _enqueue(self, task: _Queued, block: bool, timeout: Optional[float]) -> None:
-        """Queue *task*: Full when no room came in time, RuntimeError once shut down."""
+    def _enqueue(self, task: _Queued, block: bool, timeout: Optional[float],
+                 cancel: Optional[CancelToken] = None) -> None:
+        """Queue *task*: Full when no room came in time, RuntimeError once shut down,
+        Cancelled when the pool's token (or the call's *cancel*) fires."""
         try:
-            self._queue.put(task, block, timeout)
+            # The call's own token if it has one; the pool's token still reaches
+            # this wait, through the watcher shutting the queue down.
+            self._queue.put(task, block, timeout, cancel=cancel if cancel is not None else self._cancel)
         except ShutDown:
             self._turned_away()
+        except Cancelled:
+            if self._cancel is not None and self._cancel.cancelled:
+                self._refuse_cancelled()
+            raise  # the call's own token: nothing queued, the pool carries on
         if self._growing:
             self._start_worker_if_needed()
 
@@ -375,14 +433,26 @@ class BoundedExecutor(Executor):
         """The queue was shut down under a submitter: say why."""
         if self._broken is not None:
             raise BrokenThreadPool(self._broken) from None
+        if self._cancel is not None and self._cancel.cancelled:
+            self._refuse_cancelled()
         raise RuntimeError("cannot schedule new futures after shutdown") from None
 
     def _submit(self, fn: Callable[..., _T], args: Tuple[Any, ...], kwargs: Dict[str, Any],
-                block: bool, timeout: Optional[float]) -> Future[_T]:
+                block: bool, timeout: Optional[float], cancel: Optional[CancelToken] = None) -> Future[_T]:
         self._check_open()
         task = _Task(fn, args, kwargs)
-        self._enqueue(task, block, timeout)
+        self._enqueue(task, block, timeout, cancel)
         return task
+
+    def _refuse_cancelled(self) -> NoReturn:
+        """The pool's token fired: cancel the pool (if the watcher has not yet) and say so."""
+        self._token_fired()
+        assert self._cancel is not None
+        try:
+            self._cancel.raise_if_cancelled()
+        except Cancelled as exc:
+            reason = exc
+        raise Cancelled(f"cannot schedule new futures after the executor's cancel token fired ({reason})") from reason
 
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         """Schedule ``fn(*args, **kwargs)``; wait while *max_pending* tasks are queued.
@@ -393,6 +463,8 @@ class BoundedExecutor(Executor):
         # The common path, inlined (_check_open, _Task, _enqueue): it runs once per task.
         if self._shutdown or self._broken is not None or _exiting:
             self._check_open()
+        if self._cancel is not None:
+            return self._submit(fn, args, kwargs, True, None)
         task = _Task(fn, args, kwargs)
         try:
             self._queue.put(task)
@@ -408,13 +480,20 @@ class BoundedExecutor(Executor):
 
     def submit_call(self, fn: Callable[..., _T], args: Iterable[Any] = (),
                     kwargs: Optional[Dict[str, Any]] = None, *, block: bool = True,
-                    timeout: Optional[float] = None) -> Future[_T]:
+                    timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> Future[_T]:
         """Schedule ``fn(*args, **kwargs)``, waiting for room as ``Queue.put`` does.
 
         ``block=False`` or a *timeout* (seconds, monotonic) raises :class:`ringq.Full`
         when the task cannot be queued in time; a negative timeout raises ValueError.
+        *cancel*, a :class:`ringq.CancelToken`, ends this one wait: the call raises
+        :class:`ringq.Cancelled` having queued nothing, and the pool is not affected
+        (the pool's own token, if any, still applies)::
+
+            stop = ringq.CancelToken()
+            future = pool.submit_call(fetch, (url,), cancel=stop)  # stop.cancel() ends the wait
         """
-        return self._submit(fn, tuple(args), dict(kwargs) if kwargs else {}, block, timeout)
+        _check_token(cancel)
+        return self._submit(fn, tuple(args), dict(kwargs) if kwargs else {}, block, timeout, cancel)
 
     async def asubmit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> "asyncio.Future[_T]":
         """Schedule ``fn(*args, **kwargs)`` from a coroutine, waiting for room
@@ -430,9 +509,13 @@ class BoundedExecutor(Executor):
         self._check_open()
         task = _Task(fn, args, kwargs)
         try:
-            await self._queue.aput(task)
+            await self._queue.aput(task, cancel=self._cancel)
         except ShutDown:
+            task.cancel()
             self._turned_away()
+        except Cancelled:
+            task.cancel()
+            self._refuse_cancelled()
         except BaseException:
             task.cancel()
             raise
@@ -478,6 +561,14 @@ class BoundedExecutor(Executor):
 
     # --- shutting down ---------------------------------------------------------------
 
+    def _token_fired(self) -> None:
+        """The pool's token fired: shutdown(wait=False, cancel_futures=True), once."""
+        with self._threads_lock:
+            if self._cancelled:
+                return
+            self._cancelled = True
+        self.shutdown(wait=False, cancel_futures=True)
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop taking tasks; as ``ThreadPoolExecutor.shutdown``.
 
@@ -486,6 +577,8 @@ class BoundedExecutor(Executor):
         *wait*, returns once every worker has finished. Calling it again is harmless.
         """
         self._shutdown = True
+        if self._watch is not None:
+            self._watch.cancel()  # the watcher leaves (the caller's token is untouched)
         # Shut the queue first: a submitter blocked on a full queue is turned away
         # (RuntimeError) instead of slipping in behind the cancellation below.
         self._queue.shutdown()
@@ -581,6 +674,7 @@ class BoundedExecutor(Executor):
             job.abandoned = True
 
     def __repr__(self) -> str:
-        state = "broken" if self._broken else "shut down" if self._shutdown else "running"
+        state = ("broken" if self._broken else "cancelled" if self._cancelled
+                 else "shut down" if self._shutdown else "running")
         return (f"<ringq.BoundedExecutor {state} max_workers={self._max_workers} "
                 f"max_pending={self._max_pending} pending={self._queue.qsize()}>")

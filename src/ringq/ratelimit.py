@@ -24,6 +24,8 @@ from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Optional, Type
 
+from ._queue import CancelToken
+
 if TYPE_CHECKING:
     from typing_extensions import Self  # only for the annotations, which are never evaluated
 
@@ -107,20 +109,36 @@ class RateLimiter:
             self._ready_at = due + self._interval
             return wait
 
-    def acquire(self, blocking: bool = True, timeout: Optional[float] = None) -> bool:
+    def acquire(self, blocking: bool = True, timeout: Optional[float] = None, *,
+                cancel: Optional[CancelToken] = None) -> bool:
         """Take one token; True once taken, False if none came in time.
 
         ``blocking=False`` never waits (the same as ``timeout=0``). *timeout* is in
         seconds on the monotonic clock; None waits as long as needed. A negative
         or NaN timeout raises ValueError, as ``ringq.Queue`` does. Ctrl-C
         interrupts the wait in the main thread (no token is given back).
+
+        *cancel*, a :class:`ringq.CancelToken`: the wait is a wait on the token
+        instead of a sleep, and :class:`ringq.Cancelled` is raised as soon as it
+        fires (at once, taking nothing, if it already has; a slot reserved by a
+        wait that is cut short is not given back, as with Ctrl-C)::
+
+            token = ringq.CancelToken()
+            limiter.acquire(cancel=token)   # token.cancel() elsewhere: Cancelled now
         """
         seconds = _check_timeout(timeout) if blocking else 0.0
+        if cancel is not None:
+            if not isinstance(cancel, CancelToken):
+                raise TypeError(f"cancel must be a ringq.CancelToken or None, not {type(cancel).__name__!r}")
+            cancel.raise_if_cancelled()
         wait = self._reserve(seconds)
         if wait is None:
             return False
         if wait > 0:
-            time.sleep(wait)  # one sleep, exactly to the token's time; Ctrl-C interrupts it
+            if cancel is None:
+                time.sleep(wait)  # one sleep, exactly to the token's time; Ctrl-C interrupts it
+            elif cancel.wait(wait):
+                cancel.raise_if_cancelled()
         return True
 
     def _acquire_or_stop(self, stop: threading.Event) -> bool:
