@@ -278,3 +278,138 @@ def test_aput_many_carries_put_count(qmod):
         assert info.value.put_count == 0
 
     asyncio.run(main())
+
+
+# -- introspection ----------------------------------------------------------------
+
+
+def test_signatures(qmod):
+    import inspect
+
+    assert str(inspect.signature(qmod.Queue)) == "(maxsize=0)"
+    assert str(inspect.signature(qmod.PriorityQueue)) == "(levels=3, maxsize=0)"
+
+    class Named(qmod.Queue):
+        def __init__(self, name, maxsize=0):
+            super().__init__(maxsize)
+
+    assert str(inspect.signature(Named)) == "(name, maxsize=0)"
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: m.Queue(size=3), "Queue() got an unexpected keyword argument 'size'"),
+        (lambda m: m.Queue(1, 2), "Queue() takes from 0 to 1 positional arguments but 2 were given"),
+        (lambda m: m.PriorityQueue(size=3), "PriorityQueue() got an unexpected keyword argument 'size'"),
+    ],
+)
+def test_constructor_errors_name_the_class(qmod, call, message):
+    with pytest.raises(TypeError) as info:
+        call(qmod)
+    assert str(info.value) == message
+
+
+def test_help_shows_no_cython_internals(qmod):
+    import pydoc
+
+    for cls in (qmod.Queue, qmod.PriorityQueue, qmod.CancelToken, qmod.Producer):
+        text = pydoc.render_doc(cls, renderer=pydoc.plaintext)
+        assert "__pyx" not in text and "cython" not in text.lower().replace("ringq._queue_c", "")
+    assert "Queue(maxsize=0)" in pydoc.render_doc(qmod.Queue, renderer=pydoc.plaintext)
+
+
+def test_docstring_examples_are_indented_under_their_text(qmod):
+    """inspect.getdoc() dedents; an example after "::" must stay indented below its line."""
+    import inspect
+
+    bad = []
+    for cls in (qmod.Queue, qmod.PriorityQueue, qmod.CancelToken, qmod.Producer):
+        for name, obj in [("", cls), *vars(cls).items()]:
+            lines = (inspect.getdoc(obj) or "").splitlines()
+            for i, line in enumerate(lines):
+                if not line.rstrip().endswith("::"):
+                    continue
+                rest = [x for x in lines[i + 1:] if x.strip()]
+                indent = len(line) - len(line.lstrip())
+                if rest and len(rest[0]) - len(rest[0].lstrip()) <= indent:
+                    bad.append(f"{cls.__name__}.{name}")
+    assert bad == []
+
+
+class _NoBool:
+    def __bool__(self):
+        raise RuntimeError("no bool")
+
+
+def _shut(q):
+    q.shutdown()
+    return q
+
+
+# Bad calls whose messages must match word for word in both implementations. Left
+# out: a method called with too many positional arguments (the message is Python's
+# or Cython's own wording) and writes to read-only properties (both AttributeError).
+BAD_CALLS = {
+    "ctor keyword": lambda m: m.Queue(size=3),
+    "ctor positional": lambda m: m.Queue(1, 2),
+    "ctor maxsize str": lambda m: m.Queue("3"),
+    "ctor maxsize float": lambda m: m.Queue(3.0),
+    "pq keyword": lambda m: m.PriorityQueue(size=3),
+    "pq positional": lambda m: m.PriorityQueue(1, 2, 3),
+    "pq levels 0": lambda m: m.PriorityQueue(0),
+    "pq levels str": lambda m: m.PriorityQueue("3"),
+    "pq levels bool": lambda m: m.PriorityQueue(True),
+    "put timeout negative": lambda m: m.Queue().put(1, timeout=-1),
+    "put timeout nan": lambda m: m.Queue().put(1, timeout=float("nan")),
+    "put timeout str": lambda m: m.Queue().put(1, timeout="1"),
+    "put cancel": lambda m: m.Queue().put(1, cancel=1),
+    "put shut down": lambda m: _shut(m.Queue()).put(1),
+    "put_nowait full": lambda m: m.Queue(1).put_many([1, 2], block=False),
+    "get timeout negative": lambda m: m.Queue().get(timeout=-1),
+    "get timeout str": lambda m: m.Queue().get(timeout="x"),
+    "get timeout negative shut down": lambda m: _shut(m.Queue()).get(timeout=-1),
+    "get_nowait empty": lambda m: m.Queue().get_nowait(),
+    "get shut down": lambda m: _shut(m.Queue()).get(),
+    "get_many zero": lambda m: m.Queue().get_many(0),
+    "get_many str": lambda m: m.Queue().get_many("a"),
+    "get_many timeout": lambda m: m.Queue().get_many(1, timeout=-1),
+    "put_many not iterable": lambda m: m.Queue().put_many(5),
+    "put_many timeout": lambda m: m.Queue().put_many([1], timeout=-1),
+    "put_many shut down": lambda m: _shut(m.Queue()).put_many([1]),
+    "put_evict shut down": lambda m: _shut(m.Queue()).put_evict(1),
+    "maxsize str": lambda m: setattr(m.Queue(), "maxsize", "x"),
+    "maxsize delete": lambda m: delattr(m.Queue(), "maxsize"),
+    "task_done too often": lambda m: m.Queue().task_done(),
+    "shutdown bool raises": lambda m: m.Queue().shutdown(immediate=_NoBool()),
+    "join cancel": lambda m: m.Queue().join(cancel="x"),
+    "priority range": lambda m: m.PriorityQueue().put(1, 5),
+    "priority str": lambda m: m.PriorityQueue().put(1, "a"),
+    "priority bool": lambda m: m.PriorityQueue().put_nowait(1, True),
+    "watermark low above high": lambda m: m.Queue(10).on_watermark(0.5, 0.7, print),
+    "watermark unbounded fraction": lambda m: m.Queue().on_watermark(0.8, 0.7, print),
+    "token timeout": lambda m: m.CancelToken(timeout=-1),
+    "pickle": lambda m: pickle.dumps(m.Queue()),
+    "copy priority": lambda m: copy.copy(m.PriorityQueue()),
+}
+
+
+def _outcome(qmod, call):
+    try:
+        call(qmod)
+    except Exception as e:  # noqa: BLE001  (comparing whatever each raises)
+        return type(e).__name__, str(e)
+    return "no error", ""
+
+
+def test_error_messages_are_the_same_in_both_implementations():
+    from conftest import load_impl
+
+    core, twin = load_impl("cython"), load_impl("python")
+    differ = {}
+    for name, call in BAD_CALLS.items():
+        got = _outcome(core, call), _outcome(twin, call)
+        if got[0] != got[1]:
+            differ[name] = got
+        assert got[0][0] != "no error", name  # each entry is a bad call
+    assert differ == {}

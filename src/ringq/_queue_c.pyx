@@ -132,6 +132,7 @@ import weakref
 from types import GenericAlias
 
 from ._asyncview import AsyncQueueView
+from ._ctor import priority_queue_args as _priority_queue_args, queue_args as _queue_args
 from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
 from ._stats import QueueStatistics as _QueueStatistics
 
@@ -162,6 +163,10 @@ cdef extern from "Python.h":
     void PyMem_RawFree(void *) nogil
     void Py_SET_SIZE(object, Py_ssize_t)
     const Py_ssize_t PY_SSIZE_T_MAX
+    # The one PyTypeObject field Cython's declaration lacks (see _hide_vtable).
+    ctypedef struct _TypeDict "PyTypeObject":
+        PyObject *tp_dict
+    void PyType_Modified(object)
 
 cdef extern from "Python.h":
     # PyObject* forms, so that no temporary reference is created under the lock.
@@ -983,6 +988,7 @@ cdef int _check_token_put_many(object token, Py_ssize_t done) except -1:
 @cython.auto_pickle(False)
 cdef class Queue:
     """Queue(maxsize=0)
+--
 
     A bounded FIFO queue for threads: a drop-in for ``queue.Queue``.
 
@@ -1056,9 +1062,11 @@ cdef class Queue:
         if ringq_mutex_init(&self._mutex) < 0:
             raise MemoryError()
 
-    def __init__(self, maxsize=0):
-        # The setter's checks and locking; it also wakes putters if __init__ is called again.
-        self.maxsize = maxsize
+    def __init__(self, *args, **kwargs):
+        # Bound by a Python function named Queue, so a bad call's TypeError names Queue(),
+        # as the twin's does. The setter's checks and locking; it also wakes putters if
+        # __init__ is called again.
+        self.maxsize = _queue_args(*args, **kwargs)
 
     def __dealloc__(self):
         # No other reference exists, so nothing can race us; drain as rule 3 says anyway.
@@ -1849,7 +1857,9 @@ cdef class Queue:
         del old
 
     def statistics(self):
-        """A snapshot of the queue's counters, as a QueueStatistics named tuple::
+        """A snapshot of the queue's counters, as a QueueStatistics named tuple.
+
+        For example::
 
             s = q.statistics()
             s.size, s.maxsize, s.high_water, s.puts, s.gets, s.waiting_putters, s.waiting_getters
@@ -1945,6 +1955,10 @@ cdef class Queue:
         self._unlock()
         return value
 
+    @maxsize.deleter
+    def maxsize(self):
+        raise AttributeError("cannot delete the maxsize attribute")
+
     @maxsize.setter
     def maxsize(self, value):
         value = _as_maxsize(value)
@@ -1973,7 +1987,9 @@ cdef class Queue:
         return n
 
     def task_done(self):
-        """Mark one item taken with get() as processed; join() returns once none is left::
+        """Mark one item taken with get() as processed; join() returns once none is left.
+
+        For example::
 
             item = q.get()
             try:
@@ -2383,7 +2399,9 @@ cdef class Queue:
         return item
 
     async def aget_many(self, max_items, timeout=None, *, cancel=None):
-        """Await like aget() for at least one item, then return up to *max_items* of them (async get_many())::
+        """Await like aget() for at least one item, then return up to *max_items* of them (async get_many()).
+
+        For example::
 
             batch = await q.aget_many(64)   # 1 to 64 items
         """
@@ -2434,7 +2452,9 @@ cdef class Queue:
         return self
 
     async def __anext__(self):
-        """Return await aget(); the iteration ends when the queue is shut down and empty::
+        """Return await aget(); the iteration ends when the queue is shut down and empty.
+
+        For example::
 
             async for job in q:
                 await handle(job)
@@ -2532,6 +2552,7 @@ cdef Py_ssize_t _as_levels(object levels) except -1:
 @cython.auto_pickle(False)
 cdef class PriorityQueue(Queue):
     """PriorityQueue(levels=3, maxsize=0)
+--
 
     A bounded queue with *levels* priority levels: ``0`` is the most urgent, and
     ``get()`` always takes the oldest item of the most urgent non-empty level.
@@ -2549,7 +2570,8 @@ cdef class PriorityQueue(Queue):
         q.get_many(3)                  # ['alert', 'report', 'cleanup']
     """
 
-    def __init__(self, levels=3, maxsize=0):
+    def __init__(self, *args, **kwargs):
+        levels, maxsize = _priority_queue_args(*args, **kwargs)  # a bad call names PriorityQueue()
         cdef Py_ssize_t n = _as_levels(levels)
         cdef Ring *lower = NULL
         cdef bint changed = False
@@ -2622,7 +2644,9 @@ cdef class PriorityQueue(Queue):
         self._put(item, False, NO_DEADLINE, self._level_of(priority), None)
 
     def put_many(self, items, priority=None, bint block=True, timeout=None, *, cancel=None):
-        """Put every item of *items*, in order, at level *priority*; otherwise like Queue.put_many::
+        """Put every item of *items*, in order, at level *priority*; otherwise like Queue.put_many.
+
+        For example::
 
             q.put_many(batch, priority=2)
         """
@@ -2653,7 +2677,9 @@ cdef class PriorityQueue(Queue):
     # The async puts, with a level: Queue's loops, on the same steps and waiter lists.
 
     async def aput(self, item, priority=None, timeout=None, *, cancel=None):
-        """Put *item* at level *priority* (None: ``levels // 2``), awaiting room like Queue.aput::
+        """Put *item* at level *priority* (None: ``levels // 2``), awaiting room like Queue.aput.
+
+        For example::
 
             await q.aput(alert, 0)
             await q.aput(job, priority=2, timeout=1.0)
@@ -2852,6 +2878,24 @@ cdef Waiter *_claim_next(_AsyncWaiter rec) noexcept:
 (<PyTypeObject *>Queue).tp_clear = <inquiry>_queue_clear
 (<PyTypeObject *>PriorityQueue).tp_traverse = <traverseproc>_queue_traverse
 (<PyTypeObject *>PriorityQueue).tp_clear = <inquiry>_queue_clear
+
+cdef void _hide_vtable(object cls):
+    """Drop Cython's __pyx_vtable__ capsule from *cls*'s dict, so help() shows no internals.
+
+    Cython reads the capsule only when another module cimports the class (none does)
+    or while it readies a cdef subclass (done by now); the instances keep their own
+    vtable pointer, set when they are created.
+    """
+    cdef PyObject *d = (<_TypeDict *>cls).tp_dict
+    if d != NULL and "__pyx_vtable__" in <dict>d:
+        del (<dict>d)["__pyx_vtable__"]
+        PyType_Modified(cls)
+
+
+for _cls in (Queue, PriorityQueue, CancelToken, Producer):
+    _hide_vtable(_cls)
+del _cls
+
 
 # Python code may subclass Queue and PriorityQueue (see "Subclassing" in docs/api.md).
 # A Python subclass's own slots (its __dict__) are traversed and cleared by CPython's

@@ -56,6 +56,7 @@ exception: a handler that raises inside them may lose that call's wake-up.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import operator
 import os
 import weakref
@@ -72,6 +73,7 @@ import math
 import random
 import threading
 
+from ._ctor import priority_queue_args as _priority_queue_args, queue_args as _queue_args
 from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
 from ._stats import QueueStatistics
 from ._timeout import deadline as _deadline  # shared with the toolkit modules
@@ -442,8 +444,9 @@ class Queue(Generic[T]):
         "__weakref__",
     )
 
-    def __init__(self, maxsize: int = 0) -> None:
-        self._maxsize = _as_maxsize(maxsize)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Bound by a function named Queue, so a bad call's TypeError names Queue(), as the core's does.
+        self._maxsize = _as_maxsize(_queue_args(*args, **kwargs))
         self._mutex = RLock()
         # Storage, as in the core: _items is level 0 (a plain queue's only level),
         # _lower holds a PriorityQueue's levels 1.., _lower_count the items in them.
@@ -488,6 +491,10 @@ class Queue(Generic[T]):
     def maxsize(self) -> int:
         """The bound; ``<= 0`` means unbounded. Assignable, as in ``queue.Queue``."""
         return self._maxsize
+
+    @maxsize.deleter
+    def maxsize(self) -> None:
+        raise AttributeError("cannot delete the maxsize attribute")
 
     @maxsize.setter
     def maxsize(self, value: int) -> None:
@@ -943,7 +950,9 @@ class Queue(Generic[T]):
     def get_many(
         self, max_items: int, block: bool = True, timeout: float | None = None, *, cancel: CancelToken | None = None
     ) -> list[T]:
-        """Wait like get() for at least one item, then return up to *max_items*, oldest first::
+        """Wait like get() for at least one item, then return up to *max_items*, oldest first.
+
+        For example::
 
             batch = q.get_many(64)   # 1 to 64 items
         """
@@ -1552,7 +1561,8 @@ class PriorityQueue(Queue[T]):
 
     __slots__ = ()
 
-    def __init__(self, levels: int = 3, maxsize: int = 0) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        levels, maxsize = _priority_queue_args(*args, **kwargs)  # a bad call names PriorityQueue()
         n = _as_levels(levels)
         try:
             current = len(self._lower)
@@ -1655,6 +1665,17 @@ class PriorityQueue(Queue[T]):
         state = " shutdown" if self._shutdown else ""
         return (f"<{_type_name(self)} levels={self.levels} maxsize={self._maxsize!r} "
                 f"qsize={self.qsize()}{state}>")
+
+
+def _with_self(binder: Any) -> inspect.Signature:
+    params = [p.replace(annotation=inspect.Parameter.empty) for p in inspect.signature(binder).parameters.values()]
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return inspect.Signature([self_param, *params])  # as the core's: no annotations
+
+
+# What inspect.signature() and help() show: the parameters _ctor binds, not *args/**kwargs.
+Queue.__init__.__signature__ = _with_self(_queue_args)  # type: ignore[attr-defined]
+PriorityQueue.__init__.__signature__ = _with_self(_priority_queue_args)  # type: ignore[attr-defined]
 
 
 _config_lock = threading.Lock()  # serialises one-time set-up of a queue's watermark delivery lock
