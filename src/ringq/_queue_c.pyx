@@ -1066,7 +1066,10 @@ cdef class Queue:
         # Bound by a Python function named Queue, so a bad call's TypeError names Queue(),
         # as the twin's does. The setter's checks and locking; it also wakes putters if
         # __init__ is called again.
-        self.maxsize = _queue_args(*args, **kwargs)
+        if kwargs or len(args) > 1:
+            self.maxsize = _queue_args(*args, **kwargs)
+        else:  # the common calls, Queue() and Queue(n), without the Python-level binding
+            self.maxsize = args[0] if args else 0
 
     def __dealloc__(self):
         # No other reference exists, so nothing can race us; drain as rule 3 says anyway.
