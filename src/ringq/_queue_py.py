@@ -40,7 +40,9 @@ the take but before the call returns (at the lock's release, or a watermark
 delivery), the items go back to the head of their level, counted again. put()
 takes its lock without ``with`` (on 3.11 the ``__exit__`` lookup allocates, and
 the GC may run a ``__del__`` that puts between check and effect: CPython's
-test_reentrancy ordering).
+test_reentrancy ordering); that ordering holds on 3.11 only: on 3.12 and later the
+GC may also run at put()'s entry, and on 3.9/3.10 at a frame's allocation, both
+after the caller evaluated the item, which no Python code can prevent.
 
 Limits, said plainly: the guarantee is CPython's with a GIL (3.10 and later;
 3.9 checks for signals at almost every bytecode). On free-threaded builds other
