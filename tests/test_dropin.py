@@ -10,7 +10,6 @@ import pytest
 import ringq
 from _helpers import wait_until
 
-
 # -- subclassing ----------------------------------------------------------------
 
 

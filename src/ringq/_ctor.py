@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 
-def Queue(maxsize: Any = 0) -> Any:  # noqa: N802  (named for the message)
+def Queue(maxsize: Any = 0) -> Any:
     return maxsize
 
 
-def PriorityQueue(levels: Any = 3, maxsize: Any = 0) -> tuple[Any, Any]:  # noqa: N802
+def PriorityQueue(levels: Any = 3, maxsize: Any = 0) -> tuple[Any, Any]:
     return levels, maxsize
 
 

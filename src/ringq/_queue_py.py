@@ -59,23 +59,23 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import operator
 import os
+import random
+import threading
 import weakref
 from _thread import allocate_lock, get_ident
 from collections import deque
 from itertools import islice, repeat
 from threading import RLock
 from time import monotonic
-from types import GenericAlias
+from types import GenericAlias, TracebackType
 from typing import Any, AsyncIterator, Generic, Iterable, Iterator, TypeVar
 
 from ._asyncview import AsyncQueueView
-import math
-import random
-import threading
-
-from ._ctor import priority_queue_args as _priority_queue_args, queue_args as _queue_args
+from ._ctor import priority_queue_args as _priority_queue_args
+from ._ctor import queue_args as _queue_args
 from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
 from ._stats import QueueStatistics
 from ._timeout import deadline as _deadline  # shared with the toolkit modules
@@ -602,7 +602,7 @@ class Queue(Generic[T]):
             # The depth is read again if a handler raises at the read's check point.
             try:
                 taken = _depth(mutex) > held
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
                 taken = _depth(mutex) > held
             if taken:
                 mutex.release()
@@ -706,12 +706,14 @@ class Queue(Generic[T]):
         try:
             token = _as_token(cancel) if cancel is not None else None
         except Cancelled as e:
-            raise _with_put_count(e, 0)
+            raise _with_put_count(e, 0)  # noqa: B904 - the caught exception itself, re-raised
         batch = items if type(items) is tuple else tuple(items)
         if self._put_many_under_lock(batch, level, block, deadline, token):
             self._deliver_watermark()
 
-    def _put_many_under_lock(self, batch: tuple[T, ...], level: int, block: bool, deadline: float | None, token: Any) -> bool:
+    def _put_many_under_lock(
+        self, batch: tuple[T, ...], level: int, block: bool, deadline: float | None, token: Any
+    ) -> bool:
         mutex = self._mutex
         held = _depth(mutex) - _DEPTH_SLACK  # see _put_under_lock()
         try:
@@ -720,12 +722,14 @@ class Queue(Generic[T]):
         finally:
             try:
                 taken = _depth(mutex) > held
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
                 taken = _depth(mutex) > held
             if taken:
                 mutex.release()
 
-    def _put_many_locked(self, batch: tuple[T, ...], level: int, block: bool, deadline: float | None, token: Any) -> bool:
+    def _put_many_locked(
+        self, batch: tuple[T, ...], level: int, block: bool, deadline: float | None, token: Any
+    ) -> bool:
         """Lock held: put_many()'s loop; True if a watermark event is still due."""
         n = len(batch)
         done = 0
@@ -763,7 +767,7 @@ class Queue(Generic[T]):
                 try:
                     woken = self._putters.park(self._mutex, deadline, token)
                 except Cancelled as e:
-                    raise _with_put_count(e, done)
+                    raise _with_put_count(e, done)  # noqa: B904 - the caught exception itself, re-raised
         finally:
             if woken:  # as in _put_wait()
                 parked = self._putters._parked
@@ -840,7 +844,6 @@ class Queue(Generic[T]):
             while True:
                 if self._shutdown:
                     raise ShutDown
-                target = self._level_deque(level)
                 if 0 < self._maxsize <= self._count:
                     victim_level = self._least_urgent_level()
                     if level > victim_level:
@@ -1115,7 +1118,7 @@ class Queue(Generic[T]):
             self._wm_delivered_above = above
             try:
                 callback("high" if above else "low")
-            except Exception:
+            except Exception:  # noqa: BLE001 - reported to sys.unraisablehook, as the core does
                 report_callback_error(callback, "ringq watermark callback")
 
     def on_watermark(self, high: float = 0.8, low: float = 0.7, callback: Any = None) -> None:
@@ -1345,7 +1348,7 @@ class Queue(Generic[T]):
         try:
             token = _as_token(cancel) if cancel is not None else None
         except Cancelled as e:
-            raise _with_put_count(e, 0)
+            raise _with_put_count(e, 0)  # noqa: B904 - the caught exception itself, re-raised
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
         done = 0
@@ -1373,7 +1376,7 @@ class Queue(Generic[T]):
                     try:
                         _check_token(token)
                     except Cancelled as e:
-                        raise _with_put_count(e, done)
+                        raise _with_put_count(e, done)  # noqa: B904 - the caught exception itself, re-raised
                     rec = self._putters.link_task()
             if event:
                 self._deliver_watermark()  # outside the lock, then check again
@@ -1741,10 +1744,12 @@ class Producer:
         self._closed = True
         self.queue._producer_closed(exc)
 
-    def __enter__(self) -> Producer:
+    def __enter__(self) -> Producer:  # noqa: PYI034 - not meant to be subclassed, as in the core
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close(exc)
 
     def __repr__(self) -> str:
