@@ -122,3 +122,50 @@ def test_exactly_once_tasks_threads_and_producers(Queue, aselect, qmod):
         q.shutdown()
     _helpers.join_all([loop_thread] + others)
     assert sorted(got) == list(range(3 * n))
+
+
+def test_cancel_token_ends_a_waiting_aselect(Queue, aselect, qmod):
+    """A token fired from another thread wakes a parked aselect, which raises Cancelled having taken nothing."""
+    async def main():
+        a, b = Queue(), Queue()
+        token = qmod.CancelToken()
+        task = asyncio.ensure_future(aselect(a, b, cancel=token))
+        assert await _wait_for(lambda: a.statistics().waiting_getters == 1 and b.statistics().waiting_getters == 1)
+        assert not task.done()
+        threading.Timer(0.05, token.cancel).start()
+        with pytest.raises(ringq.Cancelled):
+            await asyncio.wait_for(task, 2.0)
+        assert a.statistics().waiting_getters == 0 and b.statistics().waiting_getters == 0
+        b.put("kept")  # nothing was taken, and the queues still work
+        assert await aselect(a, b) == (b, "kept")
+
+    run(main())
+
+
+def test_cancel_token_fired_before_and_by_deadline(Queue, aselect, qmod):
+    async def main():
+        a, b = Queue(), Queue()
+        fired = qmod.CancelToken()
+        fired.cancel()
+        b.put("x")
+        with pytest.raises(ringq.Cancelled):
+            await aselect(a, b, cancel=fired)  # a fired token wins, as in select()
+        assert b.qsize() == 1
+        with pytest.raises(ringq.Cancelled):
+            await aselect(a, Queue(), cancel=qmod.CancelToken(timeout=0.05))
+        with pytest.raises(TypeError):
+            await aselect(a, b, cancel="not a token")
+        # A token that never fires changes nothing.
+        assert await aselect(a, b, cancel=qmod.CancelToken()) == (b, "x")
+
+    run(main())
+
+
+async def _wait_for(predicate, timeout=_helpers.BLOCK_TIMEOUT):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            return False
+        await asyncio.sleep(0.005)
+    return True

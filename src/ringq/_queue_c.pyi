@@ -40,7 +40,7 @@ def select(
     *queues: Queue[Any], timeout: float | None = None, priority: bool = False, cancel: CancelToken | None = None
 ) -> tuple[Queue[Any], Any]: ...
 async def aselect(
-    *queues: Queue[Any], timeout: float | None = None, priority: bool = False
+    *queues: Queue[Any], timeout: float | None = None, priority: bool = False, cancel: CancelToken | None = None
 ) -> tuple[Queue[Any], Any]: ...
 
 class Queue(Generic[_T]):  # subclassable (see "Subclassing" in docs/api.md)

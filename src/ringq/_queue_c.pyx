@@ -3168,17 +3168,19 @@ cdef int _aselect_leave(list recs) except -1:
     return ringq_claim_read(&(<_AsyncWaiter>recs[0]).claim)
 
 
-async def aselect(*queues, timeout=None, priority=False):
-    """aselect(*queues, timeout=None, priority=False)
+async def aselect(*queues, timeout=None, priority=False, cancel=None):
+    """aselect(*queues, timeout=None, priority=False, cancel=None)
 
     select() for asyncio: await an item from whichever of *queues* has one first,
     and return ``(queue, item)``. Same contract as select() (fair, exactly one item
     from exactly one queue, shut-down queues skipped, ShutDown once all are, Empty
     after *timeout*); the task waits on the queues' own waiter lists, so the event
     loop never blocks. Cancelled (``task.cancel()``, ``asyncio.timeout``), it has
-    taken nothing, and a wake-up it received is passed on::
+    taken nothing, and a wake-up it received is passed on. With ``cancel=token`` it
+    raises Cancelled, having taken nothing, once the token fires::
 
         source, item = await ringq.aselect(orders, alerts)
+        source, item = await ringq.aselect(orders, alerts, cancel=shutdown_token)
     """
     cdef Py_ssize_t k = len(queues)
     cdef int64_t deadline
@@ -3194,8 +3196,10 @@ async def aselect(*queues, timeout=None, priority=False):
         if not isinstance(q_obj, Queue):
             raise TypeError(f"select() takes ringq.Queue objects, not {type(q_obj).__name__!r}")
     deadline = _deadline(timeout)
+    token = _as_token(cancel) if cancel is not None else None
     while True:
         try:
+            _check_token(token)  # as select(): a fired token ends the call before the next scan
             got = _select(queues, k, ringq_monotonic_ns(), priority, None)  # a scan that does not wait
         except Empty:
             got = None
@@ -3243,8 +3247,14 @@ async def aselect(*queues, timeout=None, priority=False):
             ready = True  # all shut down meanwhile: no wake-up would come; the scan raises ShutDown
         if not ready:
             timer = None
-            if deadline != NO_DEADLINE:
-                timer = loop.call_later((deadline - ringq_monotonic_ns()) / 1e9, _resolve, fut)
+            key = None
+            wake_at = deadline
+            if token is not None:
+                # The token resolves the future like a waker would; the next pass raises Cancelled.
+                wake_at = _earlier(deadline, (<CancelToken>token)._deadline)
+                key = (<CancelToken>token)._add_callback(loop, fut)
+            if wake_at != NO_DEADLINE:
+                timer = loop.call_later((wake_at - ringq_monotonic_ns()) / 1e9, _resolve, fut)
             try:
                 await fut
             except BaseException:
@@ -3255,4 +3265,6 @@ async def aselect(*queues, timeout=None, priority=False):
             finally:
                 if timer is not None:
                     timer.cancel()
+                if key is not None:
+                    (<CancelToken>token)._remove_callback(key)
         won = _aselect_leave(recs)

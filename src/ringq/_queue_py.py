@@ -2050,11 +2050,11 @@ class _TaskSelectLink:
 
 
 async def aselect(
-    *queues: Queue[Any], timeout: float | None = None, priority: bool = False
+    *queues: Queue[Any], timeout: float | None = None, priority: bool = False, cancel: CancelToken | None = None
 ) -> tuple[Queue[Any], Any]:
     """select() for asyncio: await an item from whichever of *queues* has one first.
 
-    Same contract as the core's aselect() and as select().
+    Same contract as the core's aselect() and as select(), ``cancel=`` included.
     """
     k = len(queues)
     if k == 0:
@@ -2063,9 +2063,11 @@ async def aselect(
         if not isinstance(q, Queue):
             raise TypeError(f"select() takes ringq.Queue objects, not {type(q).__name__!r}")
     deadline = _deadline(timeout)
+    token = _as_token(cancel) if cancel is not None else None
     won: Any = None
     while True:
         try:
+            _check_token(token)  # as select(): a fired token ends the call before the next scan
             got: Any = select(*queues, timeout=0, priority=priority)  # a scan that does not wait
         except Empty:
             got = None
@@ -2100,8 +2102,14 @@ async def aselect(
             ready = True  # all shut down meanwhile: the scan raises ShutDown
         if not ready:
             timer = None
-            if deadline is not None:
-                timer = loop.call_later(deadline - monotonic(), _resolve, fut)
+            key = None
+            wake_at = deadline
+            if token is not None:
+                # The token resolves the future like a waker would; the next pass raises Cancelled.
+                wake_at = _earlier(deadline, token._deadline)
+                key = token._add_callback(loop, fut)
+            if wake_at is not None:
+                timer = loop.call_later(wake_at - monotonic(), _resolve, fut)
             try:
                 await fut
             except BaseException:
@@ -2112,4 +2120,6 @@ async def aselect(
             finally:
                 if timer is not None:
                     timer.cancel()
+                if key is not None:
+                    token._remove_callback(key)
         won = _unlink_select(links, None, None, call)
