@@ -2730,15 +2730,6 @@ cdef class PriorityQueue(Queue):
                 await self._sleep(rec, deadline, token)
                 done = self._put_or_link(None, batch, done, deadline, level)
 
-    def __reduce_ex__(self, protocol):
-        raise TypeError(f"cannot pickle {_type_name(self)!r} object")
-
-    def __copy__(self):
-        raise TypeError(f"cannot copy {_type_name(self)!r} object")
-
-    def __deepcopy__(self, memo):
-        raise TypeError(f"cannot copy {_type_name(self)!r} object")
-
     def __repr__(self):
         cdef Py_ssize_t n
         cdef bint down

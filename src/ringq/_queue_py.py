@@ -1657,15 +1657,6 @@ class PriorityQueue(Queue[T]):
         """Put every item of *items*, in order, at level *priority*, awaiting room like Queue.aput_many."""
         await self._aput_many_at(items, self._level_of(priority), timeout, cancel)
 
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        raise TypeError(f"cannot pickle {_type_name(self)!r} object")
-
-    def __copy__(self) -> Any:
-        raise TypeError(f"cannot copy {_type_name(self)!r} object")
-
-    def __deepcopy__(self, memo: Any) -> Any:
-        raise TypeError(f"cannot copy {_type_name(self)!r} object")
-
     def __repr__(self) -> str:
         state = " shutdown" if self._shutdown else ""
         return (f"<{_type_name(self)} levels={self.levels} maxsize={self._maxsize!r} "
