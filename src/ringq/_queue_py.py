@@ -38,11 +38,14 @@ iterator: allocations, where the GC may run) is re-validated by plain reads
 first. A get takes its items as one step too, and when an exception lands after
 the take but before the call returns (at the lock's release, or a watermark
 delivery), the items go back to the head of their level, counted again. put()
-takes its lock without ``with`` (on 3.11 the ``__exit__`` lookup allocates, and
-the GC may run a ``__del__`` that puts between check and effect: CPython's
-test_reentrancy ordering); that ordering holds on 3.11 only: on 3.12 and later the
-GC may also run at put()'s entry, and on 3.9/3.10 at a frame's allocation, both
-after the caller evaluated the item, which no Python code can prevent.
+allocates nothing between its entry and its step, so that a ``__del__`` that the
+GC runs during a put() and that puts lands behind its item, as with the C
+``SimpleQueue`` (CPython's test_reentrancy): it takes its lock without ``with``
+(the ``__exit__`` lookup allocates on 3.11 and earlier) and moves the item with
+an iterator made after the previous put's step (see _put_one). One gap remains,
+seen on 3.12: a collection that is already due when put() is called (the
+caller's own allocations crossed the GC's threshold) runs at put()'s entry,
+before its first line, as if just before the call; the C core runs it after.
 
 Limits, said plainly: the guarantee is CPython's with a GIL (3.10 and later;
 3.9 checks for signals at almost every bytecode). On free-threaded builds other
@@ -443,6 +446,8 @@ class Queue(Generic[T]):
         "_wm_delivered_above",
         "_producers",
         "_shutdown_cause",
+        "_box",
+        "_spare",
         "__weakref__",
     )
 
@@ -476,6 +481,9 @@ class Queue(Generic[T]):
         self._wm_delivered_above = False
         self._producers = 0
         self._shutdown_cause: BaseException | None = None
+        # put()'s step iterator, made ahead of time (see _put_one): None while a put uses it.
+        self._box: list[T] = []
+        self._spare: Iterator[T] | None = iter(self._box)
         _live_queues.add(self)
 
     def _reset_after_fork(self) -> None:
@@ -485,6 +493,8 @@ class Queue(Generic[T]):
         self._getters = _WaitList()
         self._putters = _WaitList()
         self._joiners = _WaitList()
+        self._box = []
+        self._spare = iter(self._box)
 
     __class_getitem__ = classmethod(GenericAlias)
 
@@ -652,34 +662,58 @@ class Queue(Generic[T]):
         A helper, so that the room check follows the check point at its entry (a
         handler run there may take the room) and nothing lies between check and step.
         """
-        # extend() of a ready-made iterator, not append(): it allocates nothing that
-        # could run the GC inside the step, and, unlike deque.append, it does not leak
-        # a reference to the item when it fails with MemoryError (CPython 3.11-3.13).
-        one = iter((item,))
-        if self._shutdown:
-            raise ShutDown
-        maxsize = self._maxsize
-        if maxsize > 0 and self._count >= maxsize:
-            return False
-        # One step: plain field updates, then extend (a C call that runs no Python code).
-        self._count += 1
-        self._unfinished += 1
-        self._puts += 1
-        if level:
-            self._lower_count += 1
-            target = self._lower[level - 1]
+        # The step is deque.extend() of a ready-made iterator, not append(): unlike
+        # deque.append, extend does not leak a reference to the item when it fails with
+        # MemoryError (CPython 3.11-3.13), and it allocates nothing that could run the
+        # GC inside the step. The iterator is the spare made after the previous put's
+        # step, over the empty list _box: making one here would allocate a GC object
+        # after the caller evaluated *item*, and a __del__ that the GC runs there and
+        # that puts would land ahead of this item (CPython's test_reentrancy).
+        spare = self._spare
+        if spare is None:
+            # A put we re-entered (from a handler or a __del__) holds the spare: this
+            # one is nested in its call, so its item may go first, as before its call.
+            one = iter((item,))
         else:
-            target = self._items
+            self._spare = None
+            one = spare
+            self._box.append(item)
+        used = False
         try:
-            target.extend(one)
-        except MemoryError:  # nothing was added: undo the counts
-            self._count -= 1
-            self._unfinished -= 1
-            self._puts -= 1
+            if self._shutdown:
+                raise ShutDown
+            maxsize = self._maxsize
+            if maxsize > 0 and self._count >= maxsize:
+                return False
+            # One step: plain field updates, then extend (a C call that runs no Python code).
+            self._count += 1
+            self._unfinished += 1
+            self._puts += 1
             if level:
-                self._lower_count -= 1
-            raise
-        return True
+                self._lower_count += 1
+                target = self._lower[level - 1]
+            else:
+                target = self._items
+            used = True
+            try:
+                target.extend(one)
+            except MemoryError:  # nothing was added: undo the counts
+                self._count -= 1
+                self._unfinished -= 1
+                self._puts -= 1
+                if level:
+                    self._lower_count -= 1
+                raise
+            return True
+        finally:
+            if spare is not None:
+                # Give the spare back, or make the next one (an exhausted iterator
+                # cannot be reused). The GC may run at that allocation: a __del__ that
+                # puts lands behind this item. Should a handler raise between these two
+                # lines, later puts make their own iterator, as nested ones do.
+                box = self._box
+                box.clear()
+                self._spare = iter(box) if used else spare
 
     def put_many(
         self,
