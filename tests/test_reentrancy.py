@@ -42,6 +42,17 @@ def timer_off():
 '''
 
 
+def _twin_steps_must_hold(impl):
+    """Skip where the twin's "one step" guarantee is not made (see _queue_py's docstring).
+
+    CPython 3.11+ runs handlers and switches threads only at calls, backward jumps
+    and function entries. 3.10 also does at taken conditional jumps, 3.9 at almost
+    every instruction, so there a handler or a fork can land inside a step.
+    """
+    if impl == "python" and sys.version_info < (3, 11):
+        pytest.skip("the twin's steps are whole on CPython 3.11 and later only")
+
+
 def _run(impl, code, timeout=60):
     out = _helpers.check_child(impl, TIMER + code, timeout=timeout)
     return out
@@ -49,6 +60,7 @@ def _run(impl, code, timeout=60):
 
 @posix_signals
 def test_raising_handler_inside_get_many_loses_nothing(impl):
+    _twin_steps_must_hold(impl)
     out = _run(impl, r'''
 from ringq import Empty
 TOTAL, BATCH = 60_000, 4_000
@@ -81,6 +93,7 @@ print("rounds", rounds, "raised", raised)
 
 @posix_signals
 def test_raising_handler_inside_put_many_is_all_or_nothing(impl):
+    _twin_steps_must_hold(impl)
     out = _run(impl, r'''
 BATCH = 3_000
 q = Queue()
@@ -113,6 +126,7 @@ print("rounds", rounds, "raised", raised)
 
 @posix_signals
 def test_handler_put_nowait_during_put_many_keeps_bound_and_batch(impl):
+    _twin_steps_must_hold(impl)
     _run(impl, r'''
 from ringq import Full
 N = 5_000
@@ -147,6 +161,7 @@ print("rounds", rounds)
 
 @posix_signals
 def test_handler_get_nowait_during_immediate_shutdown(impl):
+    _twin_steps_must_hold(impl)
     _run(impl, r'''
 from ringq import Empty, ShutDown
 taken = []
@@ -240,6 +255,7 @@ print("rounds", rounds, "stops", stops)
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_while_another_thread_is_in_put_many(impl):
+    _twin_steps_must_hold(impl)
     out = _helpers.check_child(impl, r'''
 import warnings
 warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads (3.12+)

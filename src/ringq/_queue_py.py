@@ -47,8 +47,11 @@ seen on 3.12: a collection that is already due when put() is called (the
 caller's own allocations crossed the GC's threshold) runs at put()'s entry,
 before its first line, as if just before the call; the C core runs it after.
 
-Limits, said plainly: the guarantee is CPython's with a GIL (3.10 and later;
-3.9 checks for signals at almost every bytecode). On free-threaded builds other
+Limits, said plainly: the guarantee against handlers and forks is CPython's with
+a GIL, 3.11 and later (3.10 also has check points at taken conditional jumps,
+3.9 at almost every bytecode, so there a handler may land inside a step; the
+put() ordering under the GC above holds on 3.9 and 3.10 too, as the GC runs at
+allocations there, never at jumps). On free-threaded builds other
 threads are excluded by the lock alone, which holds for threads but not for a
 fork from a thread that is mid-call; that is what the compiled core is for. A
 second exception that lands while a give-back runs may interrupt it (it runs in
