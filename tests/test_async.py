@@ -416,6 +416,35 @@ def test_closed_loop_with_waiter_pending_passes_the_wake_up_on(Queue, new_loop):
     gc.collect()
 
 
+def test_thread_that_timed_out_while_task_records_were_swept_leaves_no_trace(Queue, new_loop):
+    """A thread's timed-out wait must leave the getters' list even if the list was swept meanwhile.
+
+    Tasks that time out leave records behind, swept once they are the majority. The
+    twin once swept into a new list while a thread waited on the old one; the thread
+    then removed itself from the old list only, and its dead entry in the new one took
+    the next wake-up: a later getter slept through an item.
+    """
+    q = Queue()
+    waiter = Call(q.get, timeout=0.5)  # parked first; it will time out
+    time.sleep(0.1)
+    assert not waiter.returned.is_set()
+
+    async def time_out_many():
+        results = await asyncio.gather(*(q.aget(timeout=0.01) for _ in range(40)), return_exceptions=True)
+        assert all(isinstance(r, ringq.Empty) for r in results)
+
+    loop = new_loop()
+    try:
+        loop.run_until_complete(time_out_many())  # 40 records left behind: a sweep
+    finally:
+        loop.close()
+    waiter.wait(LONG)
+    assert isinstance(waiter.exc, ringq.Empty), waiter.exc
+    getter = assert_blocks(q.get)  # parks after the thread's wait ended
+    q.put("item")
+    assert getter.value() == "item"
+
+
 def test_wake_up_lost_in_a_closing_loop_passes_on_when_the_task_is_finalized(Queue, new_loop):
     """The wake-up reached the loop, which closed before running it: the task's finalization passes it on."""
     if Queue.__module__ == "ringq._queue_c" and sys.version_info < (3, 11):

@@ -224,8 +224,10 @@ class _WaitList:
         False when it cannot take the wake-up (it left, or its loop is closed), and
         the wake-up then goes to the next waiter.
         """
-        parked = self._parked
-        while n > 0 and parked:
+        while n > 0:
+            parked = self._parked  # read again each time: see leave_task's sweep
+            if not parked:
+                break
             # Unlink (pure bytecode), then release: no check point between the two,
             # so an exception from a signal handler cannot orphan a parked thread.
             waiter = parked[0]
@@ -250,6 +252,8 @@ class _WaitList:
             rec.state = _GONE
             self._gone += 1
             if self._gone > 32 and 2 * self._gone > len(self._parked):
+                # The sweep makes a new deque: whoever waits with the lock released
+                # (park) must read self._parked again once it holds the lock.
                 self._parked = deque(w for w in self._parked if getattr(w, "state", _LINKED) != _GONE)
                 self._gone = 0
         elif rec.state == _WOKEN and pass_on:
@@ -303,6 +307,7 @@ class _WaitList:
                     mutex._acquire_restore(saved)
             finally:
                 if linked:
+                    parked = self._parked  # a sweep may have replaced it while we waited
                     if waiter in parked:
                         parked.remove(waiter)
                     else:
@@ -316,6 +321,7 @@ class _WaitList:
             raise
         if acquired:
             return True
+        parked = self._parked  # a sweep may have replaced it while we waited
         if waiter in parked:
             parked.remove(waiter)
             return False
@@ -654,10 +660,11 @@ class Queue(Generic[T]):
                 # Leaving on an exception (or Full) after a wake-up we did not use:
                 # hand it on, inline (calling wake() is itself a check point).
                 parked = self._putters._parked
-                if parked:
+                while parked:
                     other = parked[0]
                     del parked[0]
-                    other.release()
+                    if other.release() is not False:  # a task that left takes none: next
+                        break
 
     def _put_one(self, item: T, level: int) -> bool:
         """Lock held. Put *item* at *level* as one step if there is room; False if there is none.
@@ -808,10 +815,11 @@ class Queue(Generic[T]):
         finally:
             if woken:  # as in _put_wait()
                 parked = self._putters._parked
-                if parked:
+                while parked:
                     other = parked[0]
                     del parked[0]
-                    other.release()
+                    if other.release() is not False:  # a task that left takes none: next
+                        break
 
     def _put_run(self, batch: tuple[T, ...], done: int, level: int, block: bool) -> int:
         """Lock held. Put as many of batch[done:] as fit now, as one step; return how many.
@@ -969,16 +977,18 @@ class Queue(Generic[T]):
                     source.appendleft(item)
                 finally:
                     parked = self._getters._parked
-                    if parked:  # a getter may have parked meanwhile
+                    while parked:  # a getter may have parked meanwhile
                         other = parked[0]
                         del parked[0]
-                        other.release()
+                        if other.release() is not False:  # a task that left takes none: next
+                            break
             elif woken:
                 parked = self._getters._parked
-                if parked:
+                while parked:
                     other = parked[0]
                     del parked[0]
-                    other.release()
+                    if other.release() is not False:  # a task that left takes none: next
+                        break
             raise
         return item
 
@@ -1064,16 +1074,18 @@ class Queue(Generic[T]):
                         self._items.extendleft(back)
                 finally:
                     parked = self._getters._parked
-                    if parked:
+                    while parked:
                         other = parked[0]
                         del parked[0]
-                        other.release()
+                        if other.release() is not False:  # a task that left takes none: next
+                            break
             elif woken:
                 parked = self._getters._parked
-                if parked:
+                while parked:
                     other = parked[0]
                     del parked[0]
-                    other.release()
+                    if other.release() is not False:  # a task that left takes none: next
+                        break
             raise
         return batch
 
