@@ -192,6 +192,7 @@ print("rounds", rounds)
 
 @posix_signals
 def test_ctrl_c_after_wakeup_passes_it_on(impl):
+    _twin_steps_must_hold(impl)
     # Queue(1) is full; the main thread and a second thread both wait to put. A get
     # wakes one; the timer raises in the main thread, possibly right after its
     # wake-up. If the main thread leaves without putting, the other putter must get in.
