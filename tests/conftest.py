@@ -55,6 +55,17 @@ def compat(request):
     return load_impl(request.param).Queue
 
 
+@pytest.fixture(params=["queue.SimpleQueue"] + IMPLS)
+def compat_simple(request):
+    """queue.SimpleQueue or one of ringq's Queues: for CPython's SimpleQueue-only tests.
+
+    queue.Queue cannot take them: its lock is not re-entrant.
+    """
+    if request.param == "queue.SimpleQueue":
+        return queue.SimpleQueue
+    return load_impl(request.param).Queue
+
+
 @pytest.fixture
 def compat_sd(compat):
     """Like ``compat`` but only classes that have ``shutdown`` (queue.Queue is 3.13+)."""

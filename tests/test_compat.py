@@ -5,6 +5,7 @@ BlockingTestMixin, the 3.13 shutdown tests and the SimpleQueue many-thread
 tests). Anything here that fails for ringq but passes for queue.Queue is a
 drop-in incompatibility.
 """
+import itertools
 import queue
 import random
 import sys
@@ -774,6 +775,36 @@ def test_many_threads(compat, maxsize, feed, consume):
     q = compat(maxsize)
     results = _run_threads(50, q, inputs, feed, consume)
     assert sorted(results) == inputs
+
+
+def test_reentrancy(compat_simple):
+    # CPython's CSimpleQueueTest.test_reentrancy (bpo-14976), as it stands: put() may
+    # be called re-entrantly from a __del__ that the GC runs in the middle of put()
+    # or get(), and must not reorder items. CPython runs it on its C SimpleQueue only.
+    q = compat_simple()
+    gen = itertools.count()
+    N = 10000
+    results = []
+
+    # This test exploits the fact that __del__ in a reference cycle
+    # can be called any time the GC may run.
+
+    class Circular(object):
+        def __init__(self):
+            self.circular = self
+
+        def __del__(self):
+            q.put(next(gen))
+
+    while True:
+        o = Circular()
+        q.put(next(gen))
+        del o
+        results.append(q.get())
+        if results[-1] >= N:
+            break
+
+    assert results == list(range(N + 1))
 
 
 @pytest.mark.skipif(sys.version_info < (3, 13), reason="queue.Queue.shutdown is 3.13+")
