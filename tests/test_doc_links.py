@@ -75,3 +75,50 @@ def test_relative_links_resolve(path):
 def test_readme_is_at_most_250_lines():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         assert len(f.read().rstrip("\n").split("\n")) <= 250
+
+
+# --- the `python -m ringq bench` commands the docs quote ---------------------------------
+
+BENCH_COMMAND = re.compile(r"python -m ringq bench(?![-\w])([^`\n|;&)]*)")
+
+
+def bench_commands(text):
+    """The argument strings of every `python -m ringq bench ...` in *text* (code included)."""
+    return [m.group(1).strip() for m in BENCH_COMMAND.finditer(text)]
+
+
+def bench_command_errors(arguments):
+    """Why `python -m ringq bench ARGUMENTS` would be refused, or None (nothing is run)."""
+    import shlex
+
+    from ringq import __main__ as cli
+    from ringq.bench import registry
+    from ringq.bench.toolkit import TOOLKIT_WORKLOADS
+
+    # "N" stands for a number in prose (`--rounds N`); a comment ends the command.
+    words = ["5" if w == "N" else w for w in shlex.split(arguments, comments=True)]
+    try:
+        args = cli.build_parser().parse_args(["bench", *words])
+    except SystemExit:
+        return f"the parser refuses: {arguments}"
+    known = set(registry.WORKLOADS) | set(TOOLKIT_WORKLOADS) | {"toolkit"}
+    names = [n.strip() for value in (args.workload or []) for n in value.split(",")]
+    unknown = [n for n in names if n and n not in known]
+    return f"unknown workload(s) {unknown} in: {arguments}" if unknown else None
+
+
+def test_the_bench_command_check_can_fail():
+    assert bench_commands("run `python -m ringq bench --workload pair,nope` and\n"
+                          "python -m ringq bench-async --rounds 5") == ["--workload pair,nope"]
+    assert "unknown workload(s) ['nope']" in bench_command_errors("--workload pair,nope")
+    assert "refuses" in bench_command_errors("--rounds 2")
+    assert bench_command_errors("--rounds N   # the minimum is 5") is None
+    assert bench_command_errors("--workload priority,broadcast --rounds 9 --json run-N.json") is None
+
+
+@pytest.mark.parametrize("path", _docblocks.doc_files())
+def test_quoted_bench_commands_name_real_workloads_and_options(path):
+    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+        text = f.read()
+    errors = [e for e in map(bench_command_errors, bench_commands(text)) if e]
+    assert errors == []
