@@ -29,7 +29,8 @@ pytest.importorskip(
 
 from ringq.bench.peers import QueueKind, available_queue_kinds, batch_queue_kinds, missing_optional_peers
 from ringq.bench.priority_broadcast import TOOLKIT_WORKLOADS
-from ringq.bench.workloads import WORKLOADS, Trial, WorkloadError
+from ringq.bench.registry import WORKLOADS
+from ringq.bench.workloads import Trial, WorkloadError
 
 #: Timed rounds per benchmark, after one warm-up round.
 ROUNDS = 5

@@ -132,13 +132,22 @@ def context_manager() -> None:
     assert q.is_shutdown  # __exit__ called shutdown()
 
 
-def final_and_unpicklable() -> None:
+def subclassable_and_unpicklable() -> None:
     import pickle
 
     with expect(TypeError, "pickling a Queue"):
         pickle.dumps(ringq.Queue())
-    with expect(TypeError, "subclassing the final Queue class"):
-        type("Sub", (ringq.Queue,), {})
+
+    class Jobs(ringq.Queue[str]):  # subclassable, like queue.Queue (docs/api.md, "Subclassing")
+        def put(self, item: str, block: bool = True, timeout: float | None = None, *,
+                cancel: ringq.CancelToken | None = None) -> None:
+            super().put(item.upper(), block, timeout, cancel=cancel)
+
+    jobs = Jobs(maxsize=2)
+    jobs.put_nowait("a")  # put_nowait calls the subclass's put
+    assert assert_type(jobs.get(), str) == "A"
+    with expect(TypeError, "pickling a Queue subclass's instance"):
+        pickle.dumps(jobs)
 
 
 def priorities_and_eviction() -> None:
@@ -216,7 +225,7 @@ def main() -> None:
     asyncio_calls()
     producer_consumer()
     context_manager()
-    final_and_unpicklable()
+    subclassable_and_unpicklable()
     priorities_and_eviction()
     publish_and_route()
     print(f"typed_usage: ok (ringq {ringq.__version__}, {ringq.IMPLEMENTATION})")

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from ringq import __main__ as cli
-from ringq.bench import runner, workloads
+from ringq.bench import registry, runner, workloads
 from ringq.bench.peers import CAPACITY_ROW_MAXSIZE, QueueKind, available_queue_kinds
 
 POINTER = struct.calcsize("P")
@@ -25,8 +25,8 @@ TINY = {"pair": 300, "spsc": 2_000, "batch": 2_000, "pingpong": 20, "memory": 5}
 def tiny(monkeypatch):
     """Shrink the workloads these tests run, so a whole bench run takes a moment."""
     for name, size in TINY.items():
-        spec = workloads.WORKLOADS[name]
-        monkeypatch.setitem(workloads.WORKLOADS, name,
+        spec = registry.WORKLOADS[name]
+        monkeypatch.setitem(registry.WORKLOADS, name,
                             dataclasses.replace(spec, default_size=size, quick_size=size))
 
 
@@ -112,15 +112,15 @@ def test_spsc_has_the_capacity_row(capsys, tiny):
     status, out, _ = bench(capsys, "--quick", "--workload", "spsc")
     assert status == 0
     assert f"ringq maxsize={CAPACITY_ROW_MAXSIZE}" in out
-    names = [kind.name for kind in workloads.WORKLOADS["spsc"].entries(available_queue_kinds())]
+    names = [kind.name for kind in registry.WORKLOADS["spsc"].entries(available_queue_kinds())]
     assert names[:2] == ["ringq", f"ringq maxsize={CAPACITY_ROW_MAXSIZE}"]
-    row = workloads.WORKLOADS["spsc"].entries(available_queue_kinds())[1]
+    row = registry.WORKLOADS["spsc"].entries(available_queue_kinds())[1]
     assert row(1024).maxsize == CAPACITY_ROW_MAXSIZE  # the workload's maxsize is overridden
 
 
 def fake_result(spreads):
     """A pair-workload result whose queues' rounds have the given relative spreads."""
-    spec = workloads.WORKLOADS["pair"]
+    spec = registry.WORKLOADS["pair"]
     entries = []
     for name, spread in spreads.items():
         entry = runner.EntryResult(name, spec.default_size, "per-item loop")
@@ -278,8 +278,8 @@ def test_plot_is_written_with_a_failed_peer(tmp_path):
 @pytest.fixture
 def tiny_toolkit(monkeypatch):
     for name, size in {"priority": 400, "broadcast": 300, "broadcast_mt": 300}.items():
-        spec = workloads.WORKLOADS[name]
-        monkeypatch.setitem(workloads.WORKLOADS, name,
+        spec = registry.WORKLOADS[name]
+        monkeypatch.setitem(registry.WORKLOADS, name,
                             dataclasses.replace(spec, default_size=size, quick_size=size))
 
 
@@ -287,7 +287,7 @@ def test_toolkit_workloads_run_only_when_named():
     defaults = runner._workload_names(None)
     assert "pair" in defaults
     for name in ("priority", "broadcast", "broadcast_mt"):
-        assert name in workloads.WORKLOADS and name not in defaults
+        assert name in registry.WORKLOADS and name not in defaults
 
 
 def test_toolkit_workloads_compare_with_their_stdlib_way(capsys, tiny_toolkit):
@@ -328,7 +328,7 @@ def test_toolkit_workloads_catch_a_wrong_result(name):
                     super().put(item, block, timeout)
 
         kind = QueueKind(pb.STDLIB_FANOUT, Lossy)
-    trial = workloads.WORKLOADS[name].prepare(kind, 96)
+    trial = registry.WORKLOADS[name].prepare(kind, 96)
     trial.run()
     with pytest.raises(workloads.WorkloadError):
         trial.verify()

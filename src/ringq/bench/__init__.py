@@ -10,13 +10,18 @@ The same workload code backs both front ends:
 :mod:`ringq.bench.summary` turns several ``--json`` runs into the range of every
 ratio (``python -m ringq.bench.summary bench-*.json``), which is what to quote.
 
-:mod:`ringq.bench.workloads` holds the workloads themselves (what is measured and
-how) and :mod:`ringq.bench.peers` the queues ringq is compared with.
+:mod:`ringq.bench.workloads` holds the harness and the default workloads (what is
+measured and how), :mod:`ringq.bench.priority_broadcast` and
+:mod:`ringq.bench.select_bench` the workloads run only when named,
+:mod:`ringq.bench.registry` the one catalogue of them all that the runner reads
+(its docstring says how to add a group), and :mod:`ringq.bench.peers` the queues
+ringq is compared with.
 """
 from __future__ import annotations
 
 from .peers import QueueKind, available_queue_kinds, batch_queue_kinds, missing_optional_peers
-from .workloads import WORKLOADS, WorkloadError, WorkloadSpec
+from .registry import WORKLOADS
+from .workloads import WorkloadError, WorkloadSpec
 
 __all__ = [
     "WORKLOADS",

@@ -42,7 +42,8 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from .machine import describe_environment, header_lines
 from .peers import REFERENCE, SIMPLE_REFERENCE, QueueKind, available_queue_kinds, missing_optional_peers
-from .workloads import DEFAULT_TIMEOUT, WORKLOADS, Metric, WorkloadError, WorkloadSpec
+from .registry import WORKLOADS
+from .workloads import DEFAULT_TIMEOUT, Metric, WorkloadError, WorkloadSpec
 
 __all__ = [
     "MIN_ROUNDS",

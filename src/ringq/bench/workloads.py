@@ -68,6 +68,7 @@ __all__ = [
     "MemoryFigures",
     "Metric",
     "SENTINEL",
+    "ITEMS_PER_S",
     "Trial",
     "WORKLOADS",
     "WorkloadError",
@@ -84,7 +85,9 @@ __all__ = [
     "prepare_pair",
     "prepare_pingpong",
     "prepare_spsc",
+    "relay_until_sentinel",
     "spsc",
+    "workload_table",
 ]
 
 #: Bound of the queues in the pair, spsc, mpmc, batch and memory workloads.
@@ -258,6 +261,19 @@ def _items_per_second(count: int) -> Callable[[float], Dict[str, float]]:
     return lambda seconds: {"seconds": seconds, "items_per_s": count / seconds}
 
 
+def relay_until_sentinel(get: Callable[[], Any], keep: Callable[[Any], Any]) -> None:
+    """The consumer loop of the thread workloads: ``keep(get())`` until SENTINEL arrives.
+
+    *get* and *keep* arrive as arguments, i.e. fast locals, so the loop costs what
+    the same loop written inline in each workload cost.
+    """
+    while True:
+        item = get()
+        if item is SENTINEL:
+            return
+        keep(item)
+
+
 # --- pair ------------------------------------------------------------------------
 
 
@@ -304,13 +320,7 @@ def prepare_spsc(kind: QueueKind, n_items: int, timeout: float = DEFAULT_TIMEOUT
         put(SENTINEL)
 
     def consume() -> None:
-        get = q.get
-        keep = received.append
-        while True:
-            item = get()
-            if item is SENTINEL:
-                break
-            keep(item)
+        relay_until_sentinel(q.get, received.append)
 
     def verify() -> None:
         if received != list(range(n_items)):
@@ -354,13 +364,7 @@ def prepare_mpmc(kind: QueueKind, n_items: int, timeout: float = DEFAULT_TIMEOUT
 
     def consumer(sink: List[int]) -> Callable[[], None]:
         def consume() -> None:
-            get = q.get
-            keep = sink.append
-            while True:
-                item = get()
-                if item is SENTINEL:
-                    break
-                keep(item)
+            relay_until_sentinel(q.get, sink.append)
         return consume
 
     def verify() -> None:
@@ -447,13 +451,7 @@ def prepare_pingpong(kind: QueueKind, n_round_trips: int,
         outcome["mismatches"] = mismatches
 
     def pong() -> None:
-        receive = requests.get
-        send = replies.put
-        while True:
-            item = receive()
-            if item is SENTINEL:
-                break
-            send(item)
+        relay_until_sentinel(requests.get, replies.put)
 
     def verify() -> None:
         _check(outcome.get("mismatches") == 0, kind,
@@ -626,56 +624,61 @@ class WorkloadSpec:
 
 ITEMS_PER_S = Metric("items_per_s", "items/s", higher_is_better=True)
 
-WORKLOADS: Dict[str, WorkloadSpec] = {
-    spec.name: spec
-    for spec in (
-        WorkloadSpec(
-            "pair", "single-thread put + get pairs, {size} pairs, maxsize 1024", "pairs",
-            (ITEMS_PER_S,), prepare_pair,
-            default_size=200_000, quick_size=20_000, pytest_size=10_000,
-            secondary_cap=100_000),
-        WorkloadSpec(
-            "spsc", "1 producer + 1 consumer thread, {size} small ints, maxsize 1024 "
-            f"(and ringq at maxsize {CAPACITY_ROW_MAXSIZE})", "items",
-            (ITEMS_PER_S,), prepare_spsc,
-            default_size=1_000_000, quick_size=100_000, pytest_size=50_000,
-            secondary_cap=250_000, entries=capacity_queue_kinds),
-        WorkloadSpec(
-            "mpmc", "4 producer + 4 consumer threads, {size} small ints, maxsize 1024", "items",
-            (ITEMS_PER_S,), prepare_mpmc,
-            default_size=100_000, quick_size=20_000, pytest_size=20_000),
-        WorkloadSpec(
-            "batch", "batches of 1000 items in and out, {size} items, maxsize 1024", "items",
-            (ITEMS_PER_S,), prepare_batch,
-            # ringq's batch calls move 100k items in well under a millisecond: more
-            # items make its runs long enough to rise above timer and scheduler noise.
-            default_size=300_000, quick_size=20_000, pytest_size=20_000,
-            secondary_cap=100_000, entries=batch_queue_kinds, uses_batch_method=True),
-        WorkloadSpec(
-            "pingpong", "round trips between two threads, maxsize 1, {size} round trips",
-            "round trips",
-            (Metric("us_per_round_trip", "us/round trip", higher_is_better=False,
-                    fmt="{:,.2f}"),),
-            prepare_pingpong,
-            # Latency is not a matter of item counts: every queue runs in full.
-            default_size=2_000, quick_size=500, pytest_size=500, scalable=False),
-        WorkloadSpec(
-            "memory", "tracemalloc: {size} empty queues of maxsize 1024; items 1025-2048 of a queue",
-            "queues",
-            (Metric("bytes_per_empty_queue", "bytes/empty queue", higher_is_better=False),
-             Metric("bytes_per_item", "bytes/queued item", higher_is_better=False,
-                    fmt="{:,.1f}")),
-            prepare_memory,
-            # Deterministic figures: faster_fifo (item_scale) averages fewer queues.
-            default_size=500, quick_size=100, pytest_size=100, measures_memory=True),
-    )
-}
 
-# Workloads of ringq's toolkit (PriorityQueue, Broadcast), run only when named.
-from .priority_broadcast import TOOLKIT_WORKLOADS  # noqa: E402 - it imports this module's names
+def workload_table(*specs: WorkloadSpec) -> Dict[str, WorkloadSpec]:
+    """A group's ``WORKLOADS`` dict, name -> spec, in the order given.
 
-WORKLOADS.update(TOOLKIT_WORKLOADS)
+    Every workload module defines ``WORKLOADS = workload_table(...)``;
+    :mod:`ringq.bench.registry` merges the groups for the runner.
+    """
+    table: Dict[str, WorkloadSpec] = {}
+    for spec in specs:
+        if spec.name in table:
+            raise ValueError(f"workload {spec.name!r} is listed twice")
+        table[spec.name] = spec
+    return table
 
-from .select_bench import SELECT_WORKLOADS  # noqa: E402 - it imports this module's names
 
-WORKLOADS.update(SELECT_WORKLOADS)
+#: This module's group: the default run. Every workload, all groups together, is
+#: :data:`ringq.bench.registry.WORKLOADS`.
+WORKLOADS: Dict[str, WorkloadSpec] = workload_table(
+    WorkloadSpec(
+        "pair", "single-thread put + get pairs, {size} pairs, maxsize 1024", "pairs",
+        (ITEMS_PER_S,), prepare_pair,
+        default_size=200_000, quick_size=20_000, pytest_size=10_000,
+        secondary_cap=100_000),
+    WorkloadSpec(
+        "spsc", "1 producer + 1 consumer thread, {size} small ints, maxsize 1024 "
+        f"(and ringq at maxsize {CAPACITY_ROW_MAXSIZE})", "items",
+        (ITEMS_PER_S,), prepare_spsc,
+        default_size=1_000_000, quick_size=100_000, pytest_size=50_000,
+        secondary_cap=250_000, entries=capacity_queue_kinds),
+    WorkloadSpec(
+        "mpmc", "4 producer + 4 consumer threads, {size} small ints, maxsize 1024", "items",
+        (ITEMS_PER_S,), prepare_mpmc,
+        default_size=100_000, quick_size=20_000, pytest_size=20_000),
+    WorkloadSpec(
+        "batch", "batches of 1000 items in and out, {size} items, maxsize 1024", "items",
+        (ITEMS_PER_S,), prepare_batch,
+        # ringq's batch calls move 100k items in well under a millisecond: more
+        # items make its runs long enough to rise above timer and scheduler noise.
+        default_size=300_000, quick_size=20_000, pytest_size=20_000,
+        secondary_cap=100_000, entries=batch_queue_kinds, uses_batch_method=True),
+    WorkloadSpec(
+        "pingpong", "round trips between two threads, maxsize 1, {size} round trips",
+        "round trips",
+        (Metric("us_per_round_trip", "us/round trip", higher_is_better=False,
+                fmt="{:,.2f}"),),
+        prepare_pingpong,
+        # Latency is not a matter of item counts: every queue runs in full.
+        default_size=2_000, quick_size=500, pytest_size=500, scalable=False),
+    WorkloadSpec(
+        "memory", "tracemalloc: {size} empty queues of maxsize 1024; items 1025-2048 of a queue",
+        "queues",
+        (Metric("bytes_per_empty_queue", "bytes/empty queue", higher_is_better=False),
+         Metric("bytes_per_item", "bytes/queued item", higher_is_better=False,
+                fmt="{:,.1f}")),
+        prepare_memory,
+        # Deterministic figures: faster_fifo (item_scale) averages fewer queues.
+        default_size=500, quick_size=100, pytest_size=100, measures_memory=True),
+)
