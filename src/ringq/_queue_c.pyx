@@ -166,7 +166,7 @@ cdef extern from "Python.h":
     # The one PyTypeObject field Cython's declaration lacks (see _hide_vtable).
     ctypedef struct _TypeDict "PyTypeObject":
         PyObject *tp_dict
-    void PyType_Modified(object)
+    void PyType_Modified(_TypeDict *)
 
 cdef extern from "Python.h":
     # PyObject* forms, so that no temporary reference is created under the lock.
@@ -2883,7 +2883,7 @@ cdef void _hide_vtable(object cls):
     cdef PyObject *d = (<_TypeDict *>cls).tp_dict
     if d != NULL and "__pyx_vtable__" in <dict>d:
         del (<dict>d)["__pyx_vtable__"]
-        PyType_Modified(cls)
+        PyType_Modified(<_TypeDict *>cls)
 
 
 for _cls in (Queue, PriorityQueue, CancelToken, Producer):
