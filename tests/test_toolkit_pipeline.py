@@ -13,6 +13,7 @@ import traceback
 
 import pytest
 
+import _helpers
 import ringq
 from _helpers import BLOCK_TIMEOUT, LONG, Call, wait_until
 
@@ -761,3 +762,18 @@ def test_a_stage_raising_stop_iteration_says_so(how):
     assert isinstance(cause, StopIteration) and "no more after" in str(cause)
     assert "stops" in "".join(traceback.format_tb(cause.__traceback__))
     assert not pipeline_threads()
+
+
+def test_the_graceful_stop_recipe_of_the_docs_drops_nothing(impl):
+    # docs/api.md, Pipeline: "A token stops, it does not drain." Run its example as written.
+    import os
+    import re
+    import textwrap
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "api.md")
+    with open(path, encoding="utf-8") as f:
+        doc = f.read()
+    section = doc[doc.index("**A token stops, it does not drain.**"):]
+    code = textwrap.dedent(re.search(r"```python\n(.*?)\n *```", section, re.S).group(1))
+    out = _helpers.check_child(impl, code, timeout=120)
+    assert re.fullmatch(r"[1-9]\d* lines, none dropped\n", out), out
