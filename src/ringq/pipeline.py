@@ -266,8 +266,10 @@ class Pipeline:
 
         * *maxsize*: bound of this stage's input queue (>= 1). The last stage's
           results wait in a queue of the same bound.
-        * *ordered*: pass results on in the order the items came in, while the
-          workers still run in parallel. At most *window* batches (default
+        * *ordered*: pass results on in the order the items came into this
+          stage's queue, while the workers still run in parallel. It is per
+          stage: an order lost before (an unordered stage with several workers)
+          is not restored. At most *window* batches (default
           ``4 * workers``) may be in progress or waiting for an earlier one, so a
           slow item lets the other workers go on with up to ``window - 1`` more.
           A generator stage's outputs for one item are then kept together.
