@@ -258,3 +258,316 @@ def test_cancel_wakes_async_calls(Queue, Token, call):
     assert q.qsize() == before
     s = q.statistics()
     assert s.waiting_getters == 0 and s.waiting_putters == 0
+
+
+# --- the tree of tokens: reach, depth, re-entrancy ------------------------------------
+
+
+def test_a_child_keeps_its_parent_alive(Queue, Token):
+    # root.child().child(): nothing but the leaf holds the middle token. The leaf must
+    # keep it alive (as Go's contexts keep their parents), or root.cancel() never
+    # reaches the leaf and a get(cancel=leaf) without a timeout waits forever.
+    import gc
+
+    q = Queue()
+    root = Token()
+    leaf = root.child().child()
+    gc.collect()
+    blocked = assert_blocks(q.get, cancel=leaf)
+    try:
+        root.cancel()
+        blocked.wait()
+    finally:
+        leaf.cancel()  # frees the helper thread if the test failed
+        blocked.wait()
+    assert isinstance(blocked.exc, ringq.Cancelled), blocked.exc
+    assert leaf.cancelled
+
+
+def test_a_parent_does_not_keep_its_children_alive(Token):
+    import gc
+    import weakref
+
+    root = Token()
+    kids = [weakref.ref(root.child(timeout=LONG)) for _ in range(100)]
+    gc.collect()
+    assert all(k() is None for k in kids)
+    root.cancel()  # nothing left to reach, nothing raised
+    assert root.child().cancelled
+
+
+@_helpers.cpython_only
+def test_a_long_lived_parent_forgets_its_dead_children(Token):
+    # One child per request of a root that lives for ever: the root's references to
+    # the dead ones are pruned, so its memory stays bounded.
+    import tracemalloc
+
+    root = Token()
+    for _ in range(1_000):
+        root.child(timeout=LONG)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(50_000):
+            root.child(timeout=LONG)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 500_000, f"{grown} bytes kept for 50,000 dead children"
+
+
+def test_cancel_reaches_every_token_of_a_deep_chain(Queue, Token):
+    # 2,000 generations (twice the default recursion limit): cancel() once raised
+    # RecursionError part-way, leaving the root cancelled and the deep tokens never fired.
+    q = Queue()
+    root = Token()
+    chain = [root]
+    for _ in range(2_000):
+        chain.append(chain[-1].child())
+    blocked = assert_blocks(q.get, cancel=chain[-1])
+    try:
+        root.cancel()
+        blocked.wait()
+    finally:
+        chain[-1].cancel()
+        blocked.wait()
+    assert isinstance(blocked.exc, ringq.Cancelled), blocked.exc
+    assert all(t.cancelled for t in chain)
+    assert chain[-1].child().cancelled
+
+
+def test_a_deep_chain_of_tokens_is_freed_without_overflowing_the_stack(impl):
+    # Each token holds its parent: dropping the leaf of a long chain frees it all, one
+    # token after the other (CPython's trashcan keeps that off the C stack).
+    _helpers.check_child(impl, """
+        import gc, weakref
+        root = qmod.CancelToken()
+        leaf = root
+        for _ in range(200_000):
+            leaf = leaf.child()
+        r = weakref.ref(leaf)
+        del leaf
+        gc.collect()
+        assert r() is None
+        root.cancel()
+        print("ok")
+    """, timeout=120)
+
+
+GC_CANCEL_CHILD = """
+    # Cancel the token from a __del__ that the GC runs inside token.child(), at each of
+    # the collections that child() triggers in turn (a gc.callbacks hook counts them).
+    class Canceller:
+        def __init__(self, token):
+            self.token = token
+
+        def __del__(self):
+            self.token.cancel()
+
+    hit = 0
+    for k in range(1, 200):
+        token = qmod.CancelToken()
+        holder = [Canceller(token)]
+        count = [0]
+
+        def hook(phase, info, k=k, holder=holder, count=count):
+            if phase == "start":
+                count[0] += 1
+                if count[0] == k and holder:
+                    holder.pop()  # the last reference: __del__ runs here, inside the collection
+
+        old = gc.get_threshold()
+        gc.callbacks.append(hook)
+        gc.set_threshold(1)
+        try:
+            kid = token.child()
+        finally:
+            gc.set_threshold(*old)
+            gc.callbacks.remove(hook)
+        if count[0] < k:
+            break  # every collection that child() triggered has had its __del__
+        hit += 1
+        assert token.cancelled and kid.cancelled
+    print("collections swept:", hit)
+"""
+
+
+@_helpers.cpython_only
+def test_cancel_from_a_gc_run_del_inside_child(impl):
+    # A __del__ that cancels the token, run by the GC while child() registers the new
+    # token with its parent: it once deadlocked on the parent's lock for its children.
+    # (An async wait's registration takes the same path; no lock is held there now either.)
+    _helpers.check_child(impl, GC_CANCEL_CHILD, timeout=60)
+
+
+# --- CancelToken in coroutines: await_cancelled() and scope() (issue 20, 3) -------------
+
+
+def loop_kinds():
+    kinds = ["asyncio"]
+    try:
+        import uvloop  # noqa: F401
+        kinds.append("uvloop")
+    except ImportError:
+        pass
+    return kinds
+
+
+@pytest.fixture(params=loop_kinds())
+def arun(request):
+    import asyncio
+
+    def run(coro_fn):
+        if request.param == "uvloop":
+            import uvloop
+
+            loop = uvloop.new_event_loop()
+        else:
+            loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(asyncio.wait_for(coro_fn(), LONG * 3))
+        finally:
+            loop.close()
+
+    return run
+
+
+def test_await_cancelled(Token, arun):
+    import asyncio
+
+    async def main():
+        token = Token()
+        waiting = asyncio.ensure_future(token.await_cancelled())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        threading.Thread(target=token.cancel).start()  # from another thread
+        assert await asyncio.wait_for(waiting, LONG) is True
+        assert await token.await_cancelled() is True  # fired: at once
+        # A timeout that passes first: False.
+        t0 = time.monotonic()
+        assert await Token().await_cancelled(timeout=0.05) is False
+        assert 0.04 <= time.monotonic() - t0 < LONG
+        # The token's own deadline fires it (nobody calls cancel()), and a parent's.
+        assert await Token(timeout=0.05).await_cancelled() is True
+        parent = Token()
+        leaf = parent.child().child()
+        asyncio.get_running_loop().call_later(0.05, parent.cancel)
+        assert await leaf.await_cancelled(timeout=LONG) is True
+        # Cancelling the awaiting task cancels the wait, and leaves nothing registered.
+        idle = Token()
+        task = asyncio.ensure_future(idle.await_cancelled())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        idle.cancel()
+
+    arun(main)
+    with pytest.raises(ValueError):
+        Token().await_cancelled(timeout=-1)  # checked when called, as by wait()
+
+
+def test_a_scope_cancels_its_block_and_what_it_awaits(Token, arun):
+    import asyncio
+
+    async def main():
+        token = Token()
+        started, cleaned = [], []
+
+        async def child(i):
+            started.append(i)
+            try:
+                await asyncio.sleep(LONG * 10)
+            finally:
+                cleaned.append(i)
+
+        async def body():
+            async with token.scope() as scope:
+                await asyncio.gather(*(child(i) for i in range(5)))
+            return scope  # not reached
+
+        before = asyncio.all_tasks()
+        task = asyncio.ensure_future(body())
+        while len(started) < 5:
+            await asyncio.sleep(0.01)
+        threading.Thread(target=token.cancel).start()
+        with pytest.raises(ringq.Cancelled, match="cancel token fired") as info:
+            await asyncio.wait_for(task, LONG)
+        assert isinstance(info.value.__cause__, asyncio.CancelledError)
+        assert sorted(cleaned) == list(range(5))
+        assert asyncio.all_tasks() == before  # nothing left running
+        if hasattr(task, "cancelling"):
+            assert task.cancelling() == 0
+
+    arun(main)
+
+
+def test_a_scope_and_the_token_deadline_and_leaving_first(Token, arun):
+    import asyncio
+
+    async def main():
+        # The deadline fires the token by itself.
+        t0 = time.monotonic()
+        with pytest.raises(ringq.Cancelled):
+            async with Token(timeout=0.05).scope():
+                await asyncio.sleep(LONG)
+        assert time.monotonic() - t0 < LONG
+        # A block that ends first: the token firing later changes nothing.
+        token = Token()
+        async with token.scope() as scope:
+            await asyncio.sleep(0)
+        token.cancel()
+        await asyncio.sleep(0.02)
+        assert not scope.cancelled
+        # A fired token: Cancelled on entering, the block does not run.
+        ran = []
+        with pytest.raises(ringq.Cancelled):
+            async with token.scope():
+                ran.append(1)
+        assert ran == []
+        # A cancellation from outside stays a CancelledError.
+        other = Token()
+
+        async def body():
+            async with other.scope():
+                await asyncio.sleep(LONG)
+
+        task = asyncio.ensure_future(body())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        other.cancel()
+
+    arun(main)
+
+
+def test_a_scope_with_a_task_group_inside(Token, arun):
+    import asyncio
+    import sys
+
+    if sys.version_info < (3, 11):
+        pytest.skip("asyncio.TaskGroup is 3.11+")
+
+    async def main():
+        token = Token()
+        done = []
+
+        async def work(i):
+            try:
+                await asyncio.sleep(LONG * 10)
+            finally:
+                done.append(i)
+
+        before = asyncio.all_tasks()
+        asyncio.get_running_loop().call_later(0.05, token.cancel)
+        with pytest.raises(ringq.Cancelled):
+            async with token.scope():
+                async with asyncio.TaskGroup() as tg:
+                    for i in range(3):
+                        tg.create_task(work(i))
+        assert sorted(done) == [0, 1, 2]
+        assert asyncio.all_tasks() == before
+        assert asyncio.current_task().cancelling() == 0
+
+    arun(main)

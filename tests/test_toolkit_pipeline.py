@@ -13,6 +13,7 @@ import traceback
 
 import pytest
 
+import _helpers
 import ringq
 from _helpers import BLOCK_TIMEOUT, LONG, Call, wait_until
 
@@ -593,3 +594,186 @@ def test_a_stage_error_before_the_token_wins():
 def test_cancel_must_be_a_token():
     with pytest.raises(TypeError, match="CancelToken"):
         ringq.Pipeline([], cancel=threading.Event())
+
+
+# --- ends, sinks and sources that must not hang or swallow (issue 17) ------------------
+
+
+@pytest.mark.parametrize("workers,window", [(2, 1), (3, 1), (4, 3), (8, 7)])
+def test_an_ordered_stage_with_a_window_below_its_workers_ends(workers, window):
+    # A worker left on the clean end holding a window token, and the last worker
+    # waited for that token for ever: every result came out, then list(p) never returned.
+    with ringq.Pipeline(range(300)) as p:
+        p.stage(square, workers=workers, window=window, maxsize=4, ordered=True)
+        assert collect(p) == [i * i for i in range(300)]
+    assert not pipeline_threads()
+
+
+def blocked_on_full(sink):
+    return wait_until(lambda: sink.full() and queue_waiters(sink)[0] == 1, timeout=LONG)
+
+
+def test_close_from_another_thread_frees_run_blocked_on_a_full_sink():
+    sink = ringq.Queue(1)
+    p = ringq.Pipeline(range(100)).stage(square)
+    running = Call(p.run, sink)
+    try:
+        assert blocked_on_full(sink)
+        Call(p.close).value(LONG)
+        assert running.value(LONG) == 1  # close() stops it without an error
+    finally:
+        sink.shutdown(immediate=True)  # frees it if the test failed
+        running.wait(LONG)
+    assert sink.is_shutdown
+    assert not pipeline_threads()
+
+
+def test_a_token_frees_run_blocked_on_a_full_sink():
+    token = ringq.CancelToken()
+    sink = ringq.Queue(1)
+    p = ringq.Pipeline(range(100), cancel=token).stage(square)
+    running = Call(p.run, sink)
+    try:
+        assert blocked_on_full(sink)
+        token.cancel()
+        running.wait(LONG)
+    finally:
+        sink.shutdown(immediate=True)
+        running.wait(LONG)
+    assert isinstance(running.exc, ringq.Cancelled), running.exc
+    assert "cancel token fired" in str(running.exc)
+    assert not pipeline_threads()
+
+
+def test_run_passes_cancel_only_to_a_sink_whose_put_takes_it():
+    source, sink = DuckQueue(), DuckQueue(100)  # put(item): no cancel=
+    for i in range(20):
+        source.put(i)
+    source.shutdown()
+    p = ringq.Pipeline(source, cancel=ringq.CancelToken()).stage(square)
+    assert Call(p.run, sink).value(LONG) == 20
+    assert sorted(sink) == [i * i for i in range(20)]
+
+
+def test_leaving_a_pipeline_over_a_subscription_does_not_wait_for_the_next_publish():
+    news = ringq.Broadcast(maxsize=10)
+    feed = news.subscribe()
+
+    def first_result():
+        with ringq.Pipeline(feed) as p:
+            p.stage(square)
+            for x in p:
+                return x
+
+    news.publish(3)
+    try:
+        assert Call(first_result).value(LONG) == 9
+        assert feed.is_shutdown  # the pipeline shut its source down, as it does a queue's
+        assert news.subscribers == 0
+        news.publish(4)  # nobody is held back by the subscription left behind
+    finally:
+        news.shutdown()  # frees the reader if the test failed
+
+
+def test_a_subscriptions_shutdown_keeps_the_unread_items_unless_immediate():
+    news = ringq.Broadcast(maxsize=2)
+    feed, other, gone = news.subscribe(), news.subscribe(), news.subscribe()
+    news.publish(1)
+    news.publish(2)
+    assert other.get() == 1
+    feed.shutdown()
+    gone.shutdown(immediate=True)
+    assert news.subscribers == 1
+    news.publish_nowait(3)  # the full queue left behind holds nobody back
+    assert list(feed) == [1, 2] and feed.is_shutdown
+    assert list(gone) == []
+    assert other.get_many(5) == [2, 3]
+    feed.shutdown()  # again: nothing happens
+    feed.unsubscribe()
+    news.shutdown()
+
+
+def test_a_producers_error_is_raised_by_the_pipeline(Queue):
+    # `for x in q` raises ShutDown chained to the exception a producer left with;
+    # a pipeline reading q once said "ended cleanly" with the 10 results instead.
+    for get_many in (True, False):
+        q = Queue(1000)
+        producer = q.producer()
+
+        def produce(q, producer):
+            with producer:
+                for i in range(10):
+                    q.put(i)
+                raise OSError("disk gone")
+
+        Call(produce, q, producer).wait()
+        source = q if get_many else iter(q)
+        with ringq.Pipeline(source) as p:
+            p.stage(square)
+            with pytest.raises(ringq.ShutDown) as info:
+                collect(p)
+        assert isinstance(info.value.__cause__, OSError), info.value.__cause__
+        assert p.stats()[0].errors == 1
+
+
+def test_a_producers_error_ends_run(Queue):
+    q = Queue()
+    with q.producer():
+        q.put(1)
+    assert ringq.Pipeline(q).stage(square).run() == 1  # a clean end stays clean
+    q = Queue()
+    with pytest.raises(KeyError):
+        with q.producer():
+            q.put(1)
+            raise KeyError("late")
+    with pytest.raises(ringq.ShutDown) as info:
+        Call(ringq.Pipeline(q).stage(square).run).value(LONG)
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_a_generator_stages_busy_time_leaves_out_its_put_wait():
+    def many(n):
+        yield from range(n)
+
+    with ringq.Pipeline([300]) as p:
+        p.stage(many, maxsize=1)
+        for _ in p:
+            time.sleep(0.002)  # a slow consumer: the stage waits to put
+    stage = p.stats()[1]
+    assert stage.items_out == 300
+    assert stage.put_wait_seconds > 0.2
+    assert stage.busy_seconds < stage.put_wait_seconds / 4, stage
+
+
+def stops(x):
+    raise StopIteration(f"no more after {x}")
+
+
+@pytest.mark.parametrize("how", ["iterate", "run"])
+def test_a_stage_raising_stop_iteration_says_so(how):
+    p = ringq.Pipeline(range(3)).stage(stops)
+    with pytest.raises(RuntimeError, match="stage 'stops' raised StopIteration") as info:
+        if how == "iterate":
+            collect(p)
+        else:
+            Call(p.run).value(LONG)
+    assert "generator raised" not in str(info.value)
+    cause = info.value.__cause__
+    assert isinstance(cause, StopIteration) and "no more after" in str(cause)
+    assert "stops" in "".join(traceback.format_tb(cause.__traceback__))
+    assert not pipeline_threads()
+
+
+def test_the_graceful_stop_recipe_of_the_docs_drops_nothing(impl):
+    # docs/api.md, Pipeline: "A token stops, it does not drain." Run its example as written.
+    import os
+    import re
+    import textwrap
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "api.md")
+    with open(path, encoding="utf-8") as f:
+        doc = f.read()
+    section = doc[doc.index("**A token stops, it does not drain.**"):]
+    code = textwrap.dedent(re.search(r"```python\n(.*?)\n *```", section, re.S).group(1))
+    out = _helpers.check_child(impl, code, timeout=120)
+    assert re.fullmatch(r"[1-9]\d* lines, none dropped\n", out), out

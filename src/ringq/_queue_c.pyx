@@ -131,6 +131,7 @@ import threading
 import weakref
 from types import GenericAlias
 
+from . import _tokenasync
 from ._asyncview import AsyncQueueView
 from ._ctor import priority_queue_args as _priority_queue_args, queue_args as _queue_args
 from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
@@ -166,7 +167,7 @@ cdef extern from "Python.h":
     # The one PyTypeObject field Cython's declaration lacks (see _hide_vtable).
     ctypedef struct _TypeDict "PyTypeObject":
         PyObject *tp_dict
-    void PyType_Modified(object)
+    void PyType_Modified(_TypeDict *)
 
 cdef extern from "Python.h":
     # PyObject* forms, so that no temporary reference is created under the lock.
@@ -740,6 +741,7 @@ cdef inline int64_t _earlier(int64_t a, int64_t b) noexcept nogil:
 
 @cython.final
 @cython.auto_pickle(False)
+@cython.trashcan(True)  # a long chain of tokens, each holding its parent, is freed without deep C recursion
 cdef class CancelToken:
     """CancelToken(timeout=None)
 
@@ -764,22 +766,34 @@ cdef class CancelToken:
         step = stop.child(timeout=5.0)    # this step: at most 5 s, and stops with `stop`
     """
 
+    # The tree of tokens. A child holds its parent (so root.child().child() stays linked
+    # while the leaf lives: Go's contexts do the same); a parent holds its children only
+    # weakly, in a plain set of weak references. No lock guards that set or the dict of
+    # async waits: each change or snapshot of them is one C call (set.add, list(set),
+    # dict.pop...) that runs no Python code, and the containers are created outside
+    # self._mutex and installed under it (a pointer store). So a __del__ that the GC
+    # runs during child() or an async wait's registration may itself call cancel() or
+    # child(): no lock is held there. cancel() walks the tree with a list, not by
+    # recursion, and child() prunes dead references once the set has doubled.
     cdef:
         # Set in __cinit__ (or by child() before the token is shared), then read-only.
         ringq_mutex _mutex
         int64_t _deadline          # monotonic ns, or NO_DEADLINE
-        object _children_lock      # a threading.Lock for _children: Python-level, never held with _mutex
-        object _children           # weakref.WeakSet of child tokens, created on the first child()
-        object _callbacks          # {key: (loop, future)} of async waits, under _children_lock
+        CancelToken _parent        # the token this one is a child of (kept alive by it), or None
         object __weakref__
 
         # ---- guarded by self._mutex (the lock rules of Queue apply) ----
         bint _cancelled            # cancel() was called (an expired deadline is checked on the clock)
         WaitList _waiters          # links of blocked calls that this token wakes
+        # Installed once (None -> container) under _mutex; the containers themselves
+        # are changed only outside it, by single C calls.
+        object _children           # set of weakref.ref to child tokens, created by the first child()
+        object _callbacks          # {key: (loop, future)} of async waits, created by the first one
+        Py_ssize_t _prune_at       # child() prunes _children's dead references at this size
 
     def __cinit__(self, timeout=None):
         self._deadline = _deadline(timeout)
-        self._children_lock = threading.Lock()
+        self._prune_at = 16
         if ringq_mutex_init(&self._mutex) < 0:
             raise MemoryError()
 
@@ -841,51 +855,123 @@ cdef class CancelToken:
             return None
         return self._deadline / 1e9
 
-    def cancel(self):
-        """Fire the token: every call blocked with it raises Cancelled, and so does every later one.
-
-        Children are cancelled too. Calling it again does nothing.
-        """
+    cdef bint _fire(self) noexcept:
+        """Mark the token cancelled and wake its blocked calls; False if it already was."""
         cdef Waiter *chain
         ringq_mutex_lock(&self._mutex)
         if self._cancelled:
             ringq_mutex_unlock(&self._mutex)
-            return
+            return False
         self._cancelled = True
         chain = wl_claim(&self._waiters, PY_SSIZE_T_MAX)
         ringq_mutex_unlock(&self._mutex)
         wake_chain(chain)
-        with self._children_lock:
-            children = list(self._children) if self._children is not None else ()
-            waits = list(self._callbacks.values()) if self._callbacks else ()
-        for child in children:
-            child.cancel()
-        for loop, fut in waits:
-            _wake_future(loop, fut)
+        return True
+
+    cdef object _installed(self, bint callbacks):
+        """self._callbacks (or self._children) as it is now: the container, or None."""
+        cdef object found
+        ringq_mutex_lock(&self._mutex)
+        found = self._callbacks if callbacks else self._children  # an INCREF: allowed under the lock
+        ringq_mutex_unlock(&self._mutex)
+        return found
+
+    cdef object _install(self, bint callbacks, object new):
+        """Install *new* as self._callbacks (or _children) unless one is there; return the one in place."""
+        cdef object found
+        ringq_mutex_lock(&self._mutex)
+        found = self._callbacks if callbacks else self._children
+        if found is None:
+            # Stores and INCREFs only: the None replaced is never freed.
+            if callbacks:
+                self._callbacks = new
+            else:
+                self._children = new
+            found = new
+        ringq_mutex_unlock(&self._mutex)
+        return found  # an unused *new* is dropped by the caller, after unlocking
+
+    def cancel(self):
+        """Fire the token: every call blocked with it raises Cancelled, and so does every later one.
+
+        Its children, their children and so on fire too, however deep the tree (it is
+        walked with a list, not by recursion). Calling it again does nothing.
+        """
+        cdef list pending = [self]
+        cdef CancelToken token
+        error = None
+        while pending:
+            token = <CancelToken>pending.pop()
+            try:
+                if not token._fire():
+                    continue
+                # Fired first, then read: a child() or an async wait that registers now
+                # either is in these snapshots or sees the token fired and fires by itself.
+                kids = token._installed(False)
+                waits = token._installed(True)
+                if waits:
+                    for loop, fut in list(waits.values()):
+                        _wake_future(loop, fut)
+                if kids:
+                    for ref in list(kids):
+                        kid = ref()
+                        if kid is not None:
+                            pending.append(kid)
+            except BaseException as exc:  # e.g. a signal handler's: the rest still fire
+                if error is None:
+                    error = exc
+        if error is not None:
+            try:
+                raise error
+            finally:
+                error = None
 
     def _add_callback(self, loop, fut):
         """Register an async wait: cancel() resolves *fut* on *loop*. Returns the key for _remove_callback."""
         key = object()
-        with self._children_lock:
-            if self._callbacks is None:
-                self._callbacks = {}
-            self._callbacks[key] = (loop, fut)
+        entry = (loop, fut)
+        waits = self._installed(True)
+        if waits is None:
+            waits = self._install(True, {})
+        waits[key] = entry
         if self._fired():  # cancel() may have copied the callbacks before the add
             _wake_future(loop, fut)
         return key
 
     def _remove_callback(self, key):
-        with self._children_lock:
-            self._callbacks.pop(key, None)
+        waits = self._installed(True)
+        if waits is not None:
+            waits.pop(key, None)
 
     def child(self, timeout=None):
-        """A new token that fires when this one does, or after *timeout* seconds, whichever is first."""
+        """A new token that fires when this one does, or after *timeout* seconds, whichever is first.
+
+        The child keeps this token alive; this token does not keep the child alive.
+        """
         cdef CancelToken kid = CancelToken(timeout)
+        cdef Py_ssize_t size
+        cdef bint prune
         kid._deadline = _earlier(kid._deadline, self._deadline)
-        with self._children_lock:
-            if self._children is None:
-                self._children = weakref.WeakSet()
-            self._children.add(kid)
+        kid._parent = self
+        ref = weakref.ref(kid)
+        kids = self._installed(False)
+        if kids is None:
+            kids = self._install(False, set())
+        kids.add(ref)
+        size = len(kids)
+        ringq_mutex_lock(&self._mutex)
+        prune = size >= self._prune_at
+        if prune:
+            self._prune_at = PY_SSIZE_T_MAX  # one thread prunes; the others go on
+        ringq_mutex_unlock(&self._mutex)
+        if prune:
+            for ref in list(kids):
+                if ref() is None:
+                    kids.discard(ref)
+            size = max(16, 2 * len(kids))
+            ringq_mutex_lock(&self._mutex)
+            self._prune_at = size
+            ringq_mutex_unlock(&self._mutex)
         if self._fired_explicitly():  # cancel() may have copied the children before the add
             kid.cancel()
         return kid
@@ -927,6 +1013,27 @@ cdef class CancelToken:
         finally:
             PyThread_release_lock(parker)
             PyThread_free_lock(parker)
+
+    def await_cancelled(self, timeout=None):
+        """``await token.await_cancelled(timeout=None)``: wait in a coroutine until the token fires.
+
+        Returns ``self.cancelled``: True once it fired (``cancel()`` from any thread or
+        task, its deadline, or a parent's), False if *timeout* seconds passed first.
+        The loop is never blocked; *timeout* is checked when it is called, as by
+        ``wait()``. Cancelling the awaiting task cancels the wait.
+        """
+        return _tokenasync.await_cancelled(self, timeout)
+
+    def scope(self):
+        """``async with token.scope():`` the token firing cancels the block.
+
+        The task running the block is cancelled when the token fires (and with it
+        what the block awaits: a ``gather``, an ``asyncio.TaskGroup``); on leaving,
+        that cancellation is raised as :class:`ringq.Cancelled`, chained to the
+        CancelledError. A token that has already fired raises Cancelled on entering.
+        See docs/api.md.
+        """
+        return _tokenasync.CancelScope(self)
 
     def __repr__(self):
         state = "cancelled" if self._fired() else "active"
@@ -2883,7 +2990,7 @@ cdef void _hide_vtable(object cls):
     cdef PyObject *d = (<_TypeDict *>cls).tp_dict
     if d != NULL and "__pyx_vtable__" in <dict>d:
         del (<dict>d)["__pyx_vtable__"]
-        PyType_Modified(cls)
+        PyType_Modified(<_TypeDict *>cls)
 
 
 for _cls in (Queue, PriorityQueue, CancelToken, Producer):

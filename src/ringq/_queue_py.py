@@ -77,8 +77,9 @@ from itertools import islice, repeat
 from threading import RLock
 from time import monotonic
 from types import GenericAlias, TracebackType
-from typing import Any, AsyncIterator, Generic, Iterable, Iterator, TypeVar
+from typing import Any, AsyncIterator, Coroutine, Generic, Iterable, Iterator, TypeVar
 
+from . import _tokenasync
 from ._asyncview import AsyncQueueView
 from ._ctor import priority_queue_args as _priority_queue_args
 from ._ctor import queue_args as _queue_args
@@ -1796,6 +1797,10 @@ class Producer:
         return f"<ringq.Producer {'closed' if self._closed else 'open'} of {self.queue!r}>"
 
 
+_PRUNE_MIN = 16  # a token's set of children is first pruned at this size
+_MAX_PRUNE_AT = 1 << 62
+
+
 class CancelToken:
     """A cancellation signal for blocking calls: Go's ``context`` done the Python way.
 
@@ -1807,17 +1812,28 @@ class CancelToken:
     """
 
     __slots__ = (
-        "_lock", "_cancelled", "_links", "_deadline", "_children_lock", "_children", "_callbacks", "__weakref__"
+        "_lock", "_cancelled", "_links", "_deadline", "_parent", "_children", "_prune_at", "_callbacks",
+        "__weakref__",
     )
+
+    # The tree of tokens. A child holds its parent (so root.child().child() stays
+    # linked while the leaf lives: Go's contexts do the same); a parent holds its
+    # children only weakly, in a plain set of weak references. No lock guards the set
+    # or the dict of async waits: each change or snapshot of them is one C call
+    # (set.add, list(set), dict.pop...) that runs no Python code, so a __del__ or a
+    # signal handler that the GC or the interpreter runs in between may itself call
+    # child() or cancel() without deadlocking or seeing half a change. Dead references
+    # are pruned by child() once the set has doubled since the last pruning.
 
     def __init__(self, timeout: float | None = None) -> None:
         self._deadline = _deadline(timeout)
         self._lock = allocate_lock()  # guards _cancelled and _links
         self._cancelled = False
         self._links: list[_Link] = []
-        self._children_lock = allocate_lock()
-        self._children: weakref.WeakSet[CancelToken] | None = None
-        self._callbacks: dict[object, tuple[Any, Any]] | None = None  # async waits, under _children_lock
+        self._parent: CancelToken | None = None
+        self._children: set[weakref.ref[CancelToken]] = set()
+        self._prune_at = _PRUNE_MIN
+        self._callbacks: dict[object, tuple[Any, Any]] = {}  # async waits
 
     def _expired(self) -> bool:
         return self._deadline is not None and monotonic() >= self._deadline
@@ -1853,46 +1869,69 @@ class CancelToken:
         return self._deadline
 
     def cancel(self) -> None:
-        """Fire the token: every call blocked with it raises Cancelled, and so does every later one."""
-        with self._lock:
-            if self._cancelled:
-                return
-            self._cancelled = True
-            links, self._links = self._links, []
-            for link in links:
-                link.call.claim(link.source)
-        with self._children_lock:
-            children = list(self._children) if self._children is not None else ()
-            waits = list(self._callbacks.values()) if self._callbacks else ()
-        for child in children:
-            child.cancel()
-        for loop, fut in waits:
-            _wake_future(loop, fut)
+        """Fire the token: every call blocked with it raises Cancelled, and so does every later one.
+
+        Its children, their children and so on fire too, however deep the tree (it is
+        walked with a list, not by recursion). Calling it again does nothing.
+        """
+        pending: list[CancelToken] = [self]
+        error: BaseException | None = None
+        while pending:
+            token = pending.pop()
+            try:
+                with token._lock:
+                    if token._cancelled:
+                        continue
+                    token._cancelled = True
+                    links, token._links = token._links, []
+                    for link in links:
+                        link.call.claim(link.source)
+                # Set first, then read: a child() or an async wait that registers now
+                # either is in these snapshots or sees _cancelled and fires by itself.
+                kids = list(token._children)
+                waits = list(token._callbacks.values())
+                for loop, fut in waits:
+                    _wake_future(loop, fut)
+                for ref in kids:
+                    kid = ref()
+                    if kid is not None:
+                        pending.append(kid)
+            except BaseException as exc:  # noqa: BLE001 - e.g. a signal handler's: the rest still fire
+                if error is None:
+                    error = exc
+        if error is not None:
+            try:
+                raise error
+            finally:
+                error = None
 
     def _add_callback(self, loop: Any, fut: Any) -> object:
         """Register an async wait: cancel() resolves *fut* on *loop*. Returns the key for _remove_callback."""
         key = object()
-        with self._children_lock:
-            if self._callbacks is None:
-                self._callbacks = {}
-            self._callbacks[key] = (loop, fut)
+        self._callbacks[key] = (loop, fut)
         if self.cancelled:  # cancel() may have copied the callbacks before the add
             _wake_future(loop, fut)
         return key
 
     def _remove_callback(self, key: object) -> None:
-        with self._children_lock:
-            if self._callbacks is not None:
-                self._callbacks.pop(key, None)
+        self._callbacks.pop(key, None)
 
     def child(self, timeout: float | None = None) -> CancelToken:
-        """A new token that fires when this one does, or after *timeout* seconds, whichever is first."""
+        """A new token that fires when this one does, or after *timeout* seconds, whichever is first.
+
+        The child keeps this token alive; this token does not keep the child alive.
+        """
         kid = CancelToken(timeout)
         kid._deadline = _earlier(kid._deadline, self._deadline)
-        with self._children_lock:
-            if self._children is None:
-                self._children = weakref.WeakSet()
-            self._children.add(kid)
+        kid._parent = self
+        children = self._children
+        children.add(weakref.ref(kid))
+        if len(children) >= self._prune_at:
+            self._prune_at = _MAX_PRUNE_AT  # one thread prunes; the others go on
+            for ref in list(children):
+                if ref() is None:
+                    children.discard(ref)
+            self._prune_at = max(_PRUNE_MIN, 2 * len(children))
         if self._cancelled:  # cancel() may have copied the children before the add
             kid.cancel()
         return kid
@@ -1914,6 +1953,18 @@ class CancelToken:
         finally:
             self._unlink(link)
         return call.close() is not None or self.cancelled
+
+    def await_cancelled(self, timeout: float | None = None) -> Coroutine[Any, Any, bool]:
+        """``await token.await_cancelled(timeout=None)``: wait in a coroutine until the token fires.
+
+        Returns ``self.cancelled``: True once it fired, False if *timeout* seconds
+        passed first. The loop is never blocked. See the core's docstring.
+        """
+        return _tokenasync.await_cancelled(self, timeout)
+
+    def scope(self) -> _tokenasync.CancelScope:
+        """``async with token.scope():`` the token firing cancels the block (ringq.Cancelled on leaving)."""
+        return _tokenasync.CancelScope(self)
 
     def __repr__(self) -> str:
         return f"<ringq.CancelToken {'cancelled' if self.cancelled else 'active'}>"

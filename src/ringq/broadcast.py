@@ -70,8 +70,8 @@ class Subscription(Generic[T]):
 
     It has the consuming half of the ``ringq.Queue`` API (``get``, ``get_nowait``,
     ``get_many``, ``qsize``, ``empty``, ``full``, ``maxsize``, ``task_done``,
-    ``join``, ``unfinished_tasks``, ``is_shutdown``, iteration) plus ``dropped``
-    and ``unsubscribe()``. As a context manager it unsubscribes on exit::
+    ``join``, ``unfinished_tasks``, ``is_shutdown``, ``shutdown``, iteration) plus
+    ``dropped`` and ``unsubscribe()``. As a context manager it unsubscribes on exit::
 
         with news.subscribe() as feed:
             for item in feed:      # ends when the broadcast shuts down and feed is drained
@@ -152,6 +152,21 @@ class Subscription(Generic[T]):
         self._finalizer()
 
     close = unsubscribe
+
+    def shutdown(self, immediate: bool = False) -> None:
+        """Leave the broadcast like ``Queue.shutdown``: no more items arrive, get() raises ShutDown once drained.
+
+        Unlike unsubscribe(), the unread items stay for the reader (all dropped
+        with ``immediate=True``), and a reader blocked in get() wakes up. With it a
+        subscription can be the source of a ``ringq.Pipeline``, which shuts its
+        source down when it stops early. Calling it again is allowed.
+        """
+        found = self._finalizer.peek()  # (self, _remove_member, (broadcast_ref, member), {}) until unsubscribed
+        if found is not None:
+            broadcast = found[2][0]()
+            if broadcast is not None:
+                broadcast._remove(self._member)
+        self._queue.shutdown(immediate)
 
     def __iter__(self) -> Iterator[T]:
         return self

@@ -147,6 +147,19 @@ class _Counters:
         self.high_water = 0
 
 
+def _takes_cancel(put: Callable[..., Any]) -> bool:
+    """Whether a sink's *put* takes ``cancel=`` (a ``ringq.Queue``'s does)."""
+    try:
+        params = inspect.signature(put).parameters
+    except (TypeError, ValueError):  # no signature to read: only our own queues are known to
+        return isinstance(getattr(put, "__self__", None), Queue)
+    return "cancel" in params
+
+
+class _SourceFailed(Exception):
+    """Internal: the source queue's ShutDown carries a producer's exception (args[0])."""
+
+
 class _Stopped(Exception):
     """Internal: the next queue was shut down under a worker (the pipeline stops)."""
 
@@ -228,6 +241,9 @@ class Pipeline:
         self._cancel = cancel
         # Set with _error when the first error was the token firing.
         self._cancelled = False
+        # Fires when the pipeline stops (or with the user's token): run() passes it to
+        # a sink's put, so that close() from another thread frees a put on a full sink.
+        self._halt_token = cancel.child() if cancel is not None else CancelToken()
         self._source = source
         self._source_is_queue = callable(getattr(source, "get", None)) and callable(
             getattr(source, "shutdown", None))
@@ -238,6 +254,7 @@ class Pipeline:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._error: Optional[BaseException] = None
+        self._error_where = ""
         self._started = False
 
     # --- building -----------------------------------------------------------------------
@@ -249,8 +266,10 @@ class Pipeline:
 
         * *maxsize*: bound of this stage's input queue (>= 1). The last stage's
           results wait in a queue of the same bound.
-        * *ordered*: pass results on in the order the items came in, while the
-          workers still run in parallel. At most *window* batches (default
+        * *ordered*: pass results on in the order the items came into this
+          stage's queue, while the workers still run in parallel. It is per
+          stage: an order lost before (an unordered stage with several workers)
+          is not restored. At most *window* batches (default
           ``4 * workers``) may be in progress or waiting for an earlier one, so a
           slow item lets the other workers go on with up to ``window - 1`` more.
           A generator stage's outputs for one item are then kept together.
@@ -330,14 +349,27 @@ class Pipeline:
             if not finished:
                 self._halt()  # the caller left early: stop every stage
             self._join()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        """Raise the first error, if there was one (after every thread was joined)."""
         error = self._error
-        if error is not None:
-            try:
-                if self._cancelled:
-                    raise Cancelled(f"the pipeline's cancel token fired ({error})") from error
-                raise error
-            finally:
-                error = None
+        if error is None:
+            return
+        try:
+            if self._cancelled:
+                raise Cancelled(f"the pipeline's cancel token fired ({error})") from error
+            if isinstance(error, StopIteration):
+                # Raised as it is, it would end the caller's iteration silently (or,
+                # out of a generator, become "generator raised StopIteration").
+                raise RuntimeError(
+                    f"{self._error_where} raised StopIteration ({error!r}): a stage's function must "
+                    "not raise it (a StopIteration cannot pass through an iteration); return "
+                    "ringq.SKIP to pass nothing on, or raise another exception to stop the "
+                    "pipeline") from error
+            raise error
+        finally:
+            error = None
 
     def run(self, sink: Any = None, *, shutdown_sink: bool = True) -> int:
         """Run the pipeline to its end; return how many results came out.
@@ -347,13 +379,34 @@ class Pipeline:
         pipeline ends - cleanly or not - ``sink.shutdown()`` is called if
         *shutdown_sink* is true, so that the sink's consumers finish too. The
         first error is raised, as by the iteration.
+
+        If ``sink.put`` takes ``cancel=`` (``ringq.Queue`` does), a put waiting on
+        a full sink ends when the pipeline stops: when its token fires (``run()``
+        then raises :class:`ringq.Cancelled`), or when ``close()`` is called from
+        another thread (``run()`` then returns the count so far; the result being
+        put is dropped, like the queued ones). A sink whose put does not take it is
+        called as ``sink.put(result)``.
         """
         results = iter(self)
-        put = sink.put if sink is not None else None
+        put: Optional[Callable[..., Any]] = sink.put if sink is not None else None
+        # A sink whose put takes cancel= (ringq.Queue and its kind) gets the pipeline's
+        # halt token: its put then ends when the pipeline's token fires or when close()
+        # is called from another thread, also while the sink is full.
+        token = self._halt_token if put is not None and _takes_cancel(put) else None
         count = 0
+        stopped = False
         try:
             for item in results:
-                if put is not None:
+                if token is not None and put is not None:
+                    try:
+                        put(item, cancel=token)
+                    except Cancelled as exc:
+                        user_token = self._cancel
+                        if user_token is not None and user_token.cancelled:
+                            self._fail(exc, "sink")  # raised below, like the iteration's
+                        stopped = True  # else close() (or an error elsewhere) stopped us
+                        break
+                elif put is not None:
                     put(item)
                 count += 1
         finally:
@@ -362,6 +415,8 @@ class Pipeline:
                 close()
             if sink is not None and shutdown_sink:
                 sink.shutdown()
+        if stopped:
+            self._raise_error()
         return count
 
     def close(self) -> None:
@@ -384,6 +439,7 @@ class Pipeline:
             first = self._error is None
             if first:
                 self._error = exc
+                self._error_where = where
                 # A Cancelled once the token fired, from a queue call or from a
                 # stage's function that reads the token: the pipeline was cancelled.
                 token = self._cancel
@@ -395,6 +451,7 @@ class Pipeline:
     def _halt(self) -> None:
         """Stop everything now: every blocked thread wakes up and leaves."""
         self._stop.set()
+        self._halt_token.cancel()  # frees run()'s put on a full sink
         for stage in self._stages:
             stage.inbox.shutdown(immediate=True)
             if stage.tokens is not None:
@@ -432,7 +489,9 @@ class Pipeline:
                 def pull() -> List[Any]:
                     try:
                         return list(get_many(MAX_BATCH))
-                    except ShutDown:
+                    except ShutDown as exc:
+                        if exc.__cause__ is not None:
+                            raise _SourceFailed(exc) from None  # a producer left on an error
                         return []  # shut down and drained: the end of the source
             elif isinstance(source, Collection) and not isinstance(source, IteratorABC):
                 # In memory (list, tuple, range, dict, set...): taking a slice never waits.
@@ -449,8 +508,12 @@ class Pipeline:
                 def pull() -> List[Any]:
                     try:
                         return [next_item()]
-                    except (StopIteration, ShutDown):
-                        return []  # exhausted (a queue-like iterator: shut down and drained)
+                    except StopIteration:
+                        return []  # exhausted
+                    except ShutDown as exc:
+                        if exc.__cause__ is not None:
+                            raise _SourceFailed(exc) from None  # a producer left on an error
+                        return []  # a queue-like iterator: shut down and drained
             while True:
                 t0 = perf_counter()
                 batch = pull()
@@ -470,6 +533,12 @@ class Pipeline:
                 size = qsize()
                 if size > counters.high_water:
                     counters.high_water = size
+        except _SourceFailed as failed:
+            # `for x in q` raises this ShutDown, chained to the producer's exception:
+            # the pipeline raises it too, instead of ending as if the stream were complete.
+            counters.errors += 1
+            self._fail(failed.args[0], "source")
+            return
         except ShutDown:
             return  # our queue was shut down: the pipeline is stopping
         except Cancelled as exc:
@@ -566,6 +635,7 @@ class Pipeline:
                 counters.get_wait += t1 - t0
                 counters.items_in += len(batch)
                 rate_wait = counters.rate_wait
+                put_wait = counters.put_wait
                 try:
                     results = self._call_all(stage, batch, counters, flush)
                 except _Stopped:
@@ -575,7 +645,9 @@ class Pipeline:
                         counters.errors += 1  # (the token firing is not the function's error)
                     self._fail(exc, where)
                     return
-                busy = perf_counter() - t1 - (counters.rate_wait - rate_wait)
+                # A generator stage's flushes wait to put while it runs: not busy time.
+                busy = (perf_counter() - t1 - (counters.rate_wait - rate_wait)
+                        - (counters.put_wait - put_wait))
                 counters.busy += busy
                 if results:
                     try:
@@ -602,11 +674,23 @@ class Pipeline:
                 t0 = perf_counter()
                 try:
                     take_token(cancel=cancel)
+                except ShutDown:
+                    return  # the pipeline is stopping (_halt shut the tokens down)
+                except Cancelled as exc:
+                    self._fail(exc, where)
+                    return
+                try:
                     with stage.take_lock:
                         batch = get_many(batch_size, cancel=cancel)
                         seq = stage.next_seq
                         stage.next_seq = seq + 1
                 except ShutDown:
+                    # The clean end: give our window token back, or a worker waiting
+                    # for one (window < workers) would wait for ever.
+                    try:
+                        give_tokens([None])
+                    except ShutDown:
+                        pass  # the pipeline is stopping anyway
                     break
                 except Cancelled as exc:
                     self._fail(exc, where)
