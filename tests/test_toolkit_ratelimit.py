@@ -147,3 +147,24 @@ def test_a_fired_token_takes_nothing_and_a_deadline_raises():
     assert isinstance(call.wait(2.0).exc, ringq.Cancelled)
     with pytest.raises(TypeError, match="CancelToken"):
         limiter.acquire(cancel=threading.Event())
+
+
+@pytest.mark.parametrize("bad_rate", ["10", b"10", True, False, None, [10], 1j])
+def test_rate_must_be_a_real_number_not_a_str_or_a_bool(bad_rate):
+    # "10" was converted by float() and True counted as 1.0 a second: both were accepted.
+    with pytest.raises(TypeError, match=r"rate must be a real number .*, not '"
+                       + type(bad_rate).__name__ + "'"):
+        ringq.RateLimiter(bad_rate)
+
+
+def test_rate_accepts_any_real_number():
+    import fractions
+    import numbers
+
+    class Rate:  # a registered numbers.Real, as numpy's float64 is
+        def __float__(self):
+            return 4.0
+
+    numbers.Real.register(Rate)
+    for rate, expected in [(3, 3.0), (2.5, 2.5), (fractions.Fraction(1, 2), 0.5), (Rate(), 4.0)]:
+        assert ringq.RateLimiter(rate).rate == expected

@@ -18,6 +18,7 @@ token comes takes nothing and gets False at once, without sleeping.
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 import time
 from time import monotonic
@@ -68,6 +69,11 @@ class RateLimiter:
     __slots__ = ("_burst", "_interval", "_lock", "_rate", "_tolerance", "_ready_at")
 
     def __init__(self, rate: float, burst: int = 1) -> None:
+        # Not float(rate): that accepted "10" (a str) and True (a bool, counted as 1.0).
+        given: object = rate  # typed float, but checked for what callers really pass
+        if isinstance(given, bool) or not isinstance(given, numbers.Real):
+            raise TypeError(f"rate must be a real number of tokens a second (an int or a float), "
+                            f"not {type(given).__name__!r}")
         rate = float(rate)
         if not (rate > 0 and math.isfinite(rate)):
             raise ValueError(f"rate must be a positive, finite number of tokens a second, not {rate!r}")
