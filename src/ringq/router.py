@@ -23,6 +23,9 @@ from ._errors import ShutDown
 __all__ = ["Router", "UnroutableError"]
 
 T = TypeVar("T")
+# The key type of the routes mapping, per call: Mapping is invariant in its key, so a
+# Mapping[Hashable, Any] parameter would reject the dict[str, Queue[int]] users pass.
+_K = TypeVar("_K", bound=Hashable)
 
 
 class UnroutableError(KeyError):
@@ -56,12 +59,12 @@ class Router(Generic[T]):
 
     __slots__ = ("_key", "_routes", "_default", "_closed", "_lock")
 
-    def __init__(self, key: Callable[[T], Hashable], routes: Mapping[Hashable, Any],
+    def __init__(self, key: Callable[[T], Hashable], routes: Mapping[_K, Any],
                  default: Optional[Any] = None) -> None:
         if not callable(key):
             raise TypeError(f"key must be callable, not {type(key).__name__!r}")
         self._key = key
-        self._routes: Dict[Hashable, Any] = dict(routes)
+        self._routes: Dict[Hashable, Any] = dict(routes.items())
         for name, target in [*self._routes.items(), ("default", default)]:
             if target is not None and not callable(getattr(target, "put", None)):
                 raise TypeError(f"route {name!r} has no put() method: {target!r}")
