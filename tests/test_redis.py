@@ -527,3 +527,48 @@ def test_pipeline_error_shuts_the_source_down_and_keeps_the_entry_pending(client
         other.ack_many(batch)
     assert 3 in rest  # the failed entry was not lost: another consumer got it
     assert other.pending() == 0
+
+
+# -- connection error messages (issue 17, item 20) -------------------------------------------
+def _no_retry_client(port, **kwargs):
+    # redis-py 8 retries a failed call up to 10 times with backoff: the error would come
+    # seconds later. The message is what is tested here, not redis-py's retries.
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2.0, retry=Retry(NoBackoff(), 0),
+                       **kwargs)
+
+
+def test_no_server_says_could_not_connect_not_lost(stream):
+    port = _redis_server._free_port()  # nothing listens there
+    c = _no_retry_client(port)
+    try:
+        with pytest.raises(ConnectionLost) as info:
+            StreamQueue(c, stream, "g", "worker")
+    finally:
+        c.close()
+    message = str(info.value)
+    assert message.startswith(f"could not connect to Redis at 127.0.0.1:{port}"), message
+    assert "lost the connection" not in message
+    assert stream in message and "worker" in message
+    assert "is the server running" in message  # names the fix
+    assert message.endswith("."), message  # a whole sentence
+    assert isinstance(info.value.__cause__, redis.exceptions.ConnectionError)
+
+
+def test_a_lost_connection_says_so_in_whole_sentences(tmp_path, stream):
+    with _redis_server.RedisServer(tmp_path / "lost") as srv:
+        c = _no_retry_client(srv.port)
+        q = StreamQueue(c, stream, "g", "worker", block_slice=0.1)
+        q.put("a")
+        srv.stop(kill=True)
+        with pytest.raises(ConnectionLost) as info:
+            q.get(timeout=1)
+        c.close()
+    message = str(info.value)
+    assert message.startswith("lost the connection to Redis"), message
+    assert stream in message and "'worker'" in message
+    # Once cut off mid-sentence: "... the next get() re-reads this consumer's own".
+    assert "the next get() re-reads this consumer's own pending entries first" in message, message
+    assert message.endswith("."), message

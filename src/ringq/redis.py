@@ -156,6 +156,19 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
 
 
+def _server_address(client: Any) -> str:
+    """" at host:port" (or " at /unix/socket") of a redis-py client, for messages; "" if unknown."""
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+    except AttributeError:
+        return ""
+    if kwargs.get("path"):
+        return f" at {kwargs['path']}"
+    if kwargs.get("host") is not None and kwargs.get("port") is not None:
+        return f" at {kwargs['host']}:{kwargs['port']}"
+    return ""
+
+
 def _positive(name: str, value: Any) -> float:
     seconds = float(value)
     if not seconds > 0 or math.isinf(seconds):
@@ -287,6 +300,7 @@ class StreamQueue:
         # redis-py issue 3138: a BLOCK at or beyond the socket timeout reads as a dead socket.
         self._max_block = self.block_slice if not socket_timeout else min(self.block_slice, socket_timeout / 2)
         self._shutdown = False
+        self._connected = False               # a call has reached the server (error messages)
         self._puts_closed = False             # close_stream() was called on this handle
         self._recovering = threading.Lock()   # one thread at a time re-reads the own PEL
         self._lock = threading.Lock()        # guards the cursors and counters below
@@ -310,7 +324,7 @@ class StreamQueue:
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one Redis operation; connection failures become ConnectionLost."""
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except (_RedisConnectionError, _RedisTimeoutError) as e:
             if isinstance(e, ConnectionLost):
                 raise
@@ -318,10 +332,22 @@ class StreamQueue:
                 # The reply of a read may be lost after Redis marked its entries delivered
                 # to us: re-read our own PEL first on the next get.
                 self._recover_from = "0-0"
-            raise ConnectionLost(
-                f"lost the connection to Redis ({type(e).__name__}: {e}) on stream {self.stream!r}, "
-                f"group {self.group!r}, consumer {self.consumer!r}; StreamQueue does not retry; pending "
-                f"entries stay pending and the next get() re-reads this consumer's own") from e
+            raise ConnectionLost(self._connection_error_message(e)) from e
+        self._connected = True
+        return result
+
+    def _connection_error_message(self, e: BaseException) -> str:
+        at = _server_address(self.client)
+        where = f"stream {self.stream!r}, group {self.group!r}, consumer {self.consumer!r}"
+        if not self._connected:
+            # Not one call has reached the server through this handle yet: nothing was lost.
+            return (f"could not connect to Redis{at} ({type(e).__name__}: {e}) for {where}: is the "
+                    f"server running, and are the client's host and port right? StreamQueue does not "
+                    f"retry; call again once Redis is reachable.")
+        return (f"lost the connection to Redis{at} ({type(e).__name__}: {e}) on {where}. StreamQueue "
+                f"does not retry: call again once Redis is reachable. A put may or may not have added "
+                f"its entries; pending entries stay pending, and the next get() re-reads this "
+                f"consumer's own pending entries first.")
 
     def _encode(self, item: Any) -> Any:
         return self._dumps(item)
