@@ -572,3 +572,60 @@ def test_a_lost_connection_says_so_in_whole_sentences(tmp_path, stream):
     # Once cut off mid-sentence: "... the next get() re-reads this consumer's own".
     assert "the next get() re-reads this consumer's own pending entries first" in message, message
     assert message.endswith("."), message
+
+
+# -- the janitor's pace (issue 17, item 18) ---------------------------------------------------
+def _command_calls(client):
+    """calls per command so far, from INFO commandstats (counted by the server itself)."""
+    return {name[len("cmdstat_"):]: int(stat["calls"])
+            for name, stat in client.info("commandstats").items() if name.startswith("cmdstat_")}
+
+
+def _delta(before, after, *names):
+    return {name: after.get(name, 0) - before.get(name, 0) for name in names}
+
+
+LIVE_PENDING = 2_000  # pending at a live consumer: 200 XAUTOCLAIM pages of 10 for a get of 1
+
+
+def test_get_on_an_empty_stream_blocks_instead_of_scanning_a_live_pel(client, stream):
+    # 20,000 entries pending at a live consumer once made get(timeout=2) send 2,000
+    # XAUTOCLAIM and 2,002 XREADGROUP: every page that claimed nothing restarted the scan
+    # at once, and its non-blocking XREADGROUP with it.
+    live = make(client, stream, "live")
+    live.put_many(range(LIVE_PENDING))
+    assert len(live.get_many(LIVE_PENDING, timeout=LONG)) == LIVE_PENDING  # pending, fresh
+    q = make(client, stream, "idle-reader")  # claim_idle 60 s: none of them is stale
+    before = _command_calls(client)
+    start = time.monotonic()
+    with pytest.raises(ringq.Empty):
+        q.get(timeout=1.0)
+    elapsed = time.monotonic() - start
+    calls = _delta(before, _command_calls(client), "xautoclaim", "xpending", "xreadgroup")
+    assert elapsed >= 1.0
+    assert calls["xautoclaim"] + calls["xpending"] <= 2, calls  # one janitor tick
+    # The own-PEL re-read, then blocking reads of block_slice (0.1 s) until the timeout.
+    assert calls["xreadgroup"] <= 1 + 1.0 / 0.1 + 3, calls
+    assert q.stats()["claimed"] == 0
+
+
+def test_a_stale_entry_behind_a_long_live_pel_is_claimed_in_one_tick(client, stream):
+    live = make(client, stream, "live")
+    live.put_many(range(LIVE_PENDING))
+    got = live.get_many(LIVE_PENDING, timeout=LONG)
+    # The last entry of the PEL goes stale (as if its consumer had stalled on it).
+    client.xclaim(stream, "g", "live", 0, [got[-1].id], idle=3_600_000, justid=True)
+    q = make(client, stream, "janitor")
+    before = _command_calls(client)
+    msg = q.get(timeout=LONG)
+    calls = _delta(before, _command_calls(client), "xautoclaim", "xpending", "xreadgroup")
+    assert msg.id == got[-1].id and msg.data == LIVE_PENDING - 1 and msg.deliveries == 2
+    assert calls["xautoclaim"] <= 1, calls  # not 200 pages to reach it
+    assert q.stats()["claimed"] == 1
+    # Nothing else is stale: the next get blocks, and the janitor waits for its next tick.
+    before = _command_calls(client)
+    with pytest.raises(ringq.Empty):
+        q.get(timeout=0.5)
+    calls = _delta(before, _command_calls(client), "xautoclaim", "xpending", "xreadgroup")
+    assert calls["xautoclaim"] + calls["xpending"] <= 2, calls
+    assert calls["xreadgroup"] <= 0.5 / 0.1 + 3, calls

@@ -30,9 +30,12 @@ times goes to the dead-letter stream (``"<stream>:dead"`` by default).
   It does so again after a connection error, as the reply of an XREADGROUP may be lost
   after Redis marked its entries delivered.
 * A janitor, run inside ``get`` every ``claim_interval`` seconds, takes over entries
-  that any consumer of the group has left unacknowledged for ``claim_idle`` seconds,
-  with XAUTOCLAIM. It follows the cursor XAUTOCLAIM returns, so one tick claims at most
-  ``max_items`` entries and the next tick continues. ``claim_idle`` must be longer than
+  that any consumer of the group has left unacknowledged for ``claim_idle`` seconds.
+  A tick asks for the oldest such entry (XPENDING IDLE: one call, the server scans the
+  whole PEL) and claims from there with XAUTOCLAIM, at most ``max_items`` entries. A
+  tick that claimed something is followed by another at the next get (more may be
+  stale); one that found nothing waits ``claim_interval``, so a get on an empty stream
+  blocks however many live entries are pending. ``claim_idle`` must be longer than
   the slowest normal handler, or live consumers' entries are stolen and run twice.
   Ids that Redis 7 reports as deleted (trimmed or XDEL'd while pending: their data is
   gone) are logged, counted in ``stats()`` and dropped from the PEL by Redis itself.
@@ -305,7 +308,6 @@ class StreamQueue:
         self._recovering = threading.Lock()   # one thread at a time re-reads the own PEL
         self._lock = threading.Lock()        # guards the cursors and counters below
         self._recover_from: Optional[str] = "0-0"   # own-PEL cursor; None once caught up
-        self._claim_cursor = "0-0"
         self._next_claim = 0.0                # monotonic time of the next janitor tick
         self._stats = {"delivered": 0, "redelivered": 0, "claimed": 0, "dead_lettered": 0,
                        "deleted_while_pending": 0, "acked": 0}
@@ -488,23 +490,32 @@ class StreamQueue:
             self._recovering.release()
 
     def _claim(self, n: int) -> List[Message]:
-        """One janitor tick: XAUTOCLAIM entries idle longer than claim_idle, following the cursor."""
+        """One janitor tick: claim up to *n* entries idle longer than claim_idle.
+
+        XAUTOCLAIM alone scans at most 10 * COUNT PEL entries a call, so a long PEL of
+        live entries took one call per 10 * n entries, each followed by a non-blocking
+        read: a get busy-looped through it. Instead one XPENDING IDLE (the server scans
+        the whole PEL) finds the oldest stale entry, and XAUTOCLAIM starts there. Only a
+        tick that made progress is followed by another at once (more may be stale).
+        """
         with self._lock:
             now = time.monotonic()
             if now < self._next_claim:
                 return []
-            cursor = self._claim_cursor
             # The tick is taken: other threads skip it until the next one is due.
             self._next_claim = now + self.claim_interval
-        reply = self._call(self.client.xautoclaim, self.stream, self.group, self.consumer,
-                           int(self.claim_idle * 1000), start_id=cursor, count=n)
-        next_cursor = _text(reply[0])
+        idle_ms = int(self.claim_idle * 1000)
+        stale = self._call(self.client.xpending_range, self.stream, self.group, "-", "+", 1, idle=idle_ms)
+        if not stale:
+            return []  # nothing stale anywhere in the PEL: until the next tick
+        start = _text(stale[0]["message_id"])
+        reply = self._call(self.client.xautoclaim, self.stream, self.group, self.consumer, idle_ms,
+                           start_id=start, count=n)
         entries = list(reply[1])
         deleted = list(reply[2]) if len(reply) > 2 else []
         with self._lock:
-            self._claim_cursor = next_cursor
-            if next_cursor != "0-0":
-                self._next_claim = 0.0  # more to scan: continue at the next get
+            if entries or deleted:
+                self._next_claim = 0.0  # progress: there may be more, continue at the next get
             self._stats["claimed"] += len(entries)
         if deleted:
             with self._lock:
