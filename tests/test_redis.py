@@ -629,3 +629,64 @@ def test_a_stale_entry_behind_a_long_live_pel_is_claimed_in_one_tick(client, str
     calls = _delta(before, _command_calls(client), "xautoclaim", "xpending", "xreadgroup")
     assert calls["xautoclaim"] + calls["xpending"] <= 2, calls
     assert calls["xreadgroup"] <= 0.5 / 0.1 + 3, calls
+
+
+# -- an item over the server's proto-max-bulk-len (issue 17, item 19) -------------------------
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def small_bulk_server(tmp_path):
+    """A server whose proto-max-bulk-len is 1 MiB (the least Redis accepts)."""
+    with _redis_server.RedisServer(tmp_path / "bulk") as srv:
+        admin = srv.client()
+        admin.config_set("proto-max-bulk-len", MIB)
+        admin.close()
+        yield srv
+
+
+@pytest.mark.parametrize("maxlen", [None, 100], ids=["unbounded", "maxlen"])
+def test_an_item_over_proto_max_bulk_len_raises_at_once_and_puts_nothing(small_bulk_server, stream, maxlen):
+    # It gave ConnectionLost after ~4.5 s of redis-py's retries: the server drops the
+    # connection of a client that sends a longer bulk string, so a supervisor retrying on
+    # ConnectionLost looped on the poison item. The client keeps redis-py's default retries.
+    c = small_bulk_server.client()
+    q = StreamQueue(c, stream, "g", "w", maxlen=maxlen, block_slice=0.1)
+    big = "é" * (MIB // 2 + 8)  # 2 bytes each in UTF-8: over the limit in bytes, not in chars
+    start = time.monotonic()
+    with pytest.raises(ringq.redis.ItemTooLarge) as info:
+        q.put(big)
+    assert time.monotonic() - start < 1.0
+    err = info.value
+    assert isinstance(err, ValueError) and not isinstance(err, redis.exceptions.ConnectionError)
+    assert err.limit == MIB and err.size == len(q._dumps(big).encode()) and err.index == 0
+    message = str(err)
+    assert "proto-max-bulk-len" in message and f"{MIB:,} bytes" in message and f"{err.size:,}" in message
+    assert stream in message and "Nothing was put" in message
+    assert "CONFIG SET proto-max-bulk-len" in message  # names the fix
+    with pytest.raises(ringq.redis.ItemTooLarge) as info:
+        q.put_many(["small", big, "small"])
+    assert info.value.index == 1
+    assert c.xlen(stream) == 0  # all or nothing: the small ones were not put either
+    q.put_many(["ok", "x" * (MIB - 100)])  # under the limit: fine, on the same connection
+    assert [m.data for m in q.get_many(5, timeout=LONG)] == ["ok", "x" * (MIB - 100)]
+    c.close()
+
+
+def test_without_config_get_the_servers_refusal_is_still_item_too_large(small_bulk_server, stream):
+    # A user whose ACL denies CONFIG: the limit cannot be read, so Redis's default
+    # (512 MiB) is assumed; the server's own refusal is then mapped, when redis-py gets it.
+    admin = small_bulk_server.client()
+    admin.acl_setuser("app", enabled=True, nopass=True, keys=["*"], channels=["*"],
+                      commands=["+@all", "-config"])
+    admin.close()
+    c = _no_retry_client(small_bulk_server.port, username="app")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        c.config_get("proto-max-bulk-len")
+    q = StreamQueue(c, stream, "g", "w", block_slice=0.1)
+    with pytest.raises((ringq.redis.ItemTooLarge, ConnectionLost)) as info:
+        q.put("x" * (MIB + 10))
+    message = str(info.value)
+    assert "proto-max-bulk-len" in message, message  # either way, the message names the cause
+    assert c.xlen(stream) == 0
+    c.close()

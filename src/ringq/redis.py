@@ -66,6 +66,10 @@ seconds after its timeout. No acknowledged or pending entry is lost by an error:
 ack that fails leaves the entry pending (delivered again later), a read whose reply
 was lost leaves its entries in this consumer's PEL, and the next ``get`` re-reads them.
 
+An item longer than the server's ``proto-max-bulk-len`` is refused by Redis with a
+dropped connection, which no retry can fix: ``put`` raises ``ItemTooLarge`` (a
+ValueError) for it before anything is sent (see ``_check_sizes``).
+
 Timeouts: redis-py's ``socket_timeout`` (5 s by default in redis-py 8) must exceed a
 blocking XREADGROUP's BLOCK time (redis-py issue 3138), so ``get`` blocks in slices of
 at most ``block_slice`` seconds and at most half the socket timeout. That also bounds
@@ -94,7 +98,7 @@ from redis.exceptions import TimeoutError as _RedisTimeoutError
 from ._errors import Empty, Full, ShutDown
 from ._timeout import deadline as _deadline  # ringq.Queue's timeout checks and messages
 
-__all__ = ["ConnectionLost", "Message", "StreamQueue"]
+__all__ = ["ConnectionLost", "ItemTooLarge", "Message", "StreamQueue"]
 
 log = logging.getLogger("ringq.redis")
 
@@ -103,6 +107,11 @@ DATA_FIELD = "d"
 
 # Entries per script call (one round trip) in put_many.
 _PUT_CHUNK = 1000
+# proto-max-bulk-len: the least value Redis accepts (CONFIG SET refuses less), so an item
+# no longer than this is never checked; and Redis's default, assumed when CONFIG GET is
+# refused (an ACL without +config, a managed service that renames CONFIG).
+_MIN_BULK_LIMIT = 1024 * 1024
+_DEFAULT_BULK_LIMIT = 512 * 1024 * 1024
 # Backoff of a put waiting for room, and of join(): Redis has no event for "lag fell".
 _POLL_MIN = 0.001
 _POLL_MAX = 0.05
@@ -153,6 +162,23 @@ class ConnectionLost(_RedisConnectionError):
     A ``redis.exceptions.ConnectionError``, so existing handlers catch it. The original
     error is its ``__cause__``. Pending entries stay pending; see the module docstring.
     """
+
+
+class ItemTooLarge(ValueError):
+    """An item encodes to more bytes than the server takes in one argument (proto-max-bulk-len).
+
+    Raised by ``put``/``put_many`` before anything is sent, so nothing was put. Not a
+    connection error: retrying the same item can never succeed. ``size`` (bytes, or None
+    when the server refused an argument of unknown size), ``limit`` (bytes, or None when
+    unknown) and ``index`` (the item's position in the ``put_many`` call, or None).
+    """
+
+    def __init__(self, message: str, size: Optional[int] = None, limit: Optional[int] = None,
+                 index: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+        self.index = index
 
 
 def _text(value: Any) -> str:
@@ -304,6 +330,7 @@ class StreamQueue:
         self._max_block = self.block_slice if not socket_timeout else min(self.block_slice, socket_timeout / 2)
         self._shutdown = False
         self._connected = False               # a call has reached the server (error messages)
+        self._bulk_limit: Optional[Tuple[int, bool]] = None   # (proto-max-bulk-len, read from the server)
         self._puts_closed = False             # close_stream() was called on this handle
         self._recovering = threading.Lock()   # one thread at a time re-reads the own PEL
         self._lock = threading.Lock()        # guards the cursors and counters below
@@ -354,6 +381,78 @@ class StreamQueue:
     def _encode(self, item: Any) -> Any:
         return self._dumps(item)
 
+    def _check_sizes(self, encoded: Sequence[Any]) -> None:
+        """ItemTooLarge, before anything is sent, for an item over the server's proto-max-bulk-len.
+
+        Redis answers a longer argument by dropping the connection: redis-py then retries
+        and finally raises a ConnectionError, which a supervisor would retry forever.
+        """
+        for index, value in enumerate(encoded):
+            # An upper bound of the size on the wire, without encoding: a str is at most 4
+            # bytes a character in any encoding redis-py may use (+4 for a UTF-32 BOM).
+            if isinstance(value, str):
+                bound: Optional[int] = 4 * len(value) + 4
+            elif isinstance(value, (bytes, bytearray)):
+                bound = len(value)
+            elif isinstance(value, (int, float)):
+                continue
+            else:
+                bound = None  # a memoryview or the like: measured below
+            if bound is not None and bound <= _MIN_BULK_LIMIT:
+                continue  # the common case: under any limit a server can have
+            limit, known = self._proto_max_bulk_len()
+            if bound is not None and bound <= limit:
+                continue
+            encode = self._encoder()
+            size = memoryview(encode(value) if encode is not None else value).nbytes
+            if size > limit:
+                what = "the item" if len(encoded) == 1 else f"item {index} of {len(encoded)}"
+                assumed = "" if known else " (Redis's default, assumed: CONFIG GET was refused)"
+                raise ItemTooLarge(
+                    f"{what} for stream {self.stream!r} encodes to {size:,} bytes, more than the "
+                    f"server's proto-max-bulk-len of {limit:,} bytes{assumed}: Redis would refuse it "
+                    f"and drop the connection. Nothing was put. Put a reference to the data instead "
+                    f"(a key, a path, a URL), or raise the limit (CONFIG SET proto-max-bulk-len).",
+                    size, limit, index)
+
+    def _encoder(self) -> Any:
+        """The client's own encoder (its encoding), or None: then sizes are len() of bytes."""
+        get_encoder = getattr(getattr(self.client, "connection_pool", None), "get_encoder", None)
+        return get_encoder().encode if get_encoder is not None else None
+
+    def _proto_max_bulk_len(self) -> Tuple[int, bool]:
+        """(limit, read from the server), fetched once with CONFIG GET."""
+        if self._bulk_limit is None:
+            try:
+                reply = self._call(self.client.config_get, "proto-max-bulk-len")
+                values = list(reply.values()) if isinstance(reply, dict) else []
+                self._bulk_limit = (int(values[0]), True) if values else (_DEFAULT_BULK_LIMIT, False)
+            except ResponseError:  # NOPERM, or CONFIG renamed away
+                self._bulk_limit = (_DEFAULT_BULK_LIMIT, False)
+        return self._bulk_limit
+
+    def _put_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``_call`` for a put: the server's refusal of a too-long argument is ItemTooLarge."""
+        try:
+            return self._call(fn, *args, **kwargs)
+        except ResponseError as e:
+            if "invalid bulk length" not in str(e):
+                raise
+            limit, known = self._bulk_limit or (None, False)
+            raise ItemTooLarge(
+                f"Redis refused an item for stream {self.stream!r} as longer than its "
+                f"proto-max-bulk-len ({e}); it dropped the connection, and this call put nothing. "
+                f"Put a reference to the data instead (a key, a path, a URL), or raise the limit "
+                f"(CONFIG SET proto-max-bulk-len).", None, limit if known else None) from e
+        except ConnectionLost as e:
+            if self._bulk_limit is None or self._bulk_limit[1]:
+                raise
+            # The limit could not be read and the server dropped us: say what may be the cause.
+            raise ConnectionLost(
+                f"{e} If this put carries an item longer than the server's proto-max-bulk-len "
+                f"(unknown here: CONFIG GET was refused), that is why: Redis drops the connection of "
+                f"a client that sends one, and retrying the same item fails the same way.") from e
+
     def _decode(self, fields: Dict[Any, Any]) -> Any:
         raw = fields.get(DATA_FIELD, fields.get(DATA_FIELD.encode()))
         if raw is None:
@@ -382,16 +481,18 @@ class StreamQueue:
             raise ShutDown
         if not encoded:
             return
+        self._check_sizes(encoded)
         if self._bounded_xadd is None:
             for start in range(0, len(encoded), _PUT_CHUNK):
-                self._call(self._xadd_many, keys=[self.stream], args=[DATA_FIELD, *encoded[start:start + _PUT_CHUNK]])
+                self._put_call(self._xadd_many, keys=[self.stream],
+                               args=[DATA_FIELD, *encoded[start:start + _PUT_CHUNK]])
             return
         done = 0
         pause = _POLL_MIN
         while done < len(encoded):
             # block=False is all-or-nothing, so it goes in one script call.
             chunk = encoded[done:done + _PUT_CHUNK] if block else encoded
-            added = self._call(self._bounded_xadd, keys=[self.stream],
+            added = self._put_call(self._bounded_xadd, keys=[self.stream],
                                args=[self.group, self.maxlen, "0" if block else "1", DATA_FIELD, *chunk])
             done += int(added)
             if done == len(encoded):
