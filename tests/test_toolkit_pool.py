@@ -11,11 +11,12 @@ import threading
 import time
 import traceback
 from concurrent.futures.thread import BrokenThreadPool
+from unittest import mock
 
 import pytest
 
 import ringq
-from _helpers import BLOCK_TIMEOUT, LONG, Call, assert_blocks, wait_until
+from _helpers import BLOCK_TIMEOUT, LONG, Call, assert_blocks, check_child, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -655,3 +656,99 @@ def test_asubmit_with_a_token():
 def test_executor_cancel_must_be_a_token():
     with pytest.raises(TypeError, match="CancelToken"):
         ringq.BoundedExecutor(1, 1, cancel=threading.Event())
+
+
+# --- issue 17: re-entrancy, self-deadlock, map's timeout and references, broken pools ---
+
+
+@pytest.mark.parametrize("where", ["__init__", "start"])
+def test_a_del_that_submits_while_a_worker_thread_is_being_made_does_not_deadlock(impl, where):
+    # The GC may run any __del__ wherever threading's own code allocates, here inside
+    # Thread.__init__ or Thread.start() while the pool starts a worker. A __del__
+    # that submits to the same pool must not wait for a lock that its own thread
+    # holds (it did: _threads_lock was held across both). A profile hook runs a
+    # real gc.collect() at that point; the child fails instead of hanging.
+    out = check_child(impl, f"""
+        import threading
+        pool = ringq.BoundedExecutor(2, 10)
+        done = []
+
+        class Resubmit:
+            def __del__(self):
+                done.append(pool.submit(str, "from __del__"))
+
+        target = getattr(threading.Thread, {where!r}).__code__
+        def profile(frame, event, arg):
+            if event == "call" and frame.f_code is target:
+                sys.setprofile(None)
+                gc.collect()
+
+        gc.disable()
+        cycle = Resubmit()
+        cycle.self = cycle
+        del cycle
+        sys.setprofile(profile)
+        first = pool.submit(str, "first")
+        sys.setprofile(None)
+        print(first.result(10), [f.result(10) for f in done])
+        pool.shutdown()
+        print(len(pool._threads), all(not t.is_alive() for t in pool._threads))
+    """, timeout=30)
+    assert out.splitlines() == ["first ['from __del__']", "2 True"]
+
+
+def test_a_del_that_creates_a_pool_while_a_pool_is_being_registered_does_not_deadlock(impl):
+    # Every pool registers itself for the interpreter-exit hook under a module lock,
+    # in WeakSet.add (Python code): a __del__ run there by the GC may make a pool too.
+    out = check_child(impl, """
+        import weakref
+        made = []
+
+        class MakesAPool:
+            def __del__(self):
+                with ringq.BoundedExecutor(1, 1) as inner:
+                    made.append(inner.submit(str, "inner").result(10))
+
+        def profile(frame, event, arg):
+            if (event == "call" and frame.f_code is weakref.WeakSet.add.__code__
+                    and frame.f_locals.get("self") is ringq.pool._live_pools):
+                sys.setprofile(None)
+                gc.collect()
+
+        gc.disable()
+        cycle = MakesAPool()
+        cycle.self = cycle
+        del cycle
+        sys.setprofile(profile)
+        pool = ringq.BoundedExecutor(1, 1)
+        sys.setprofile(None)
+        print(pool.submit(str, "outer").result(10), made, pool in ringq.pool._live_pools)
+        pool.shutdown()
+    """, timeout=30)
+    assert out.splitlines() == ["outer ['inner'] True"]
+
+
+def test_shutdown_wait_waits_for_a_worker_another_thread_is_starting():
+    # Bookkeeping and Thread.start() are no longer under one lock: a worker that
+    # another thread is starting right now must still be joined by shutdown(wait=True).
+    pool = ringq.BoundedExecutor(1, 4)
+    in_start = threading.Event()
+    go_on = threading.Event()
+    real_start = threading.Thread.start
+
+    def slow_start(thread):
+        if thread in pool._threads:
+            in_start.set()
+            assert go_on.wait(LONG)
+        real_start(thread)
+
+    ran = []
+    with mock.patch.object(threading.Thread, "start", slow_start):
+        submitter = Call(pool.submit, ran.append, 1)
+        assert in_start.wait(LONG)
+    closer = assert_blocks(pool.shutdown)
+    go_on.set()
+    closer.value()
+    submitter.value()
+    assert ran == [1]
+    assert not any(t.is_alive() for t in pool._threads)

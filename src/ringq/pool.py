@@ -47,7 +47,9 @@ _T = TypeVar("_T")
 # interpreter joins those threads, every live pool's queue is shut down so that its
 # idle workers wake up and leave once the queued tasks are done.
 _live_pools: "weakref.WeakSet[BoundedExecutor]" = weakref.WeakSet()
-_exit_lock = threading.Lock()
+# Re-entrant: WeakSet.add and iterating the WeakSet run Python code under it, where
+# the GC may run a __del__ that creates a pool (and so takes this lock again).
+_exit_lock = threading.RLock()
 _exiting = False
 _exit_hook_registered = False
 
@@ -237,6 +239,17 @@ class _MapChunk:
 _Queued = Any  # _Task | _MapChunk: anything with run() and cancel()
 
 
+class _WorkerThread(threading.Thread):
+    """A worker thread, and what ``shutdown(wait=True)`` needs to know about its start."""
+
+    def __init__(self, *, target: Callable[..., object], args: Tuple[Any, ...]) -> None:
+        super().__init__(target=target, args=args)
+        #: The thread that starts it.
+        self.starter = threading.get_ident()
+        #: Set once ``start()`` returned or failed.
+        self.launched = threading.Event()
+
+
 def _worker(queue: Queue[_Queued], pool_ref: "weakref.ref[BoundedExecutor]",
             initializer: Optional[Callable[..., object]], initargs: Tuple[Any, ...]) -> None:
     if initializer is not None:
@@ -364,8 +377,11 @@ class BoundedExecutor(Executor):
         self._thread_name_prefix = thread_name_prefix or f"BoundedExecutor-{self._counter()}"
         self._initializer = initializer
         self._initargs = tuple(initargs)
-        self._threads: Set[threading.Thread] = set()
-        self._threads_lock = threading.Lock()
+        self._threads: Set[_WorkerThread] = set()
+        # Held only for bookkeeping, never across Python code (see
+        # _start_worker_if_needed); re-entrant so that a signal handler or a GC pass
+        # landing between those few bytecodes cannot deadlock on it either.
+        self._threads_lock = threading.RLock()
         # Counts idle workers while the pool is still growing; once max_workers
         # threads exist, _growing turns False and neither side touches it again.
         self._idle = threading.Semaphore(0)
@@ -528,17 +544,30 @@ class BoundedExecutor(Executor):
     def _start_worker_if_needed(self) -> None:
         if self._idle.acquire(timeout=0):
             return  # an idle worker will take the task
+        if len(self._threads) >= self._max_workers or self._queue.is_shutdown:
+            return
+        # Built and started outside _threads_lock: both run Python code (threading's)
+        # and allocate, so the GC can run any __del__ in between, and a __del__ may
+        # submit to this very pool. Under the lock: only bookkeeping.
+        thread = _WorkerThread(target=_worker,
+                               args=(self._queue, weakref.ref(self), self._initializer, self._initargs))
         with self._threads_lock:
             count = len(self._threads)
-            if count >= self._max_workers or self._queue.is_shutdown:
-                return
-            thread = threading.Thread(
-                name=f"{self._thread_name_prefix}_{count}", target=_worker,
-                args=(self._queue, weakref.ref(self), self._initializer, self._initargs))
-            thread.start()
-            self._threads.add(thread)
+            if count >= self._max_workers or self._shutdown or self._broken is not None or _exiting:
+                return  # another submitter started the last one, or the pool closed
+            self._threads.add(thread)  # before start(): shutdown(wait=True) must see it
             if count + 1 >= self._max_workers:
                 self._growing = False
+        thread.name = f"{self._thread_name_prefix}_{count}"
+        try:
+            thread.start()
+        except BaseException:
+            with self._threads_lock:
+                self._threads.discard(thread)
+                self._growing = True
+            raise
+        finally:
+            thread.launched.set()
 
     def _initializer_failed(self) -> None:
         with self._threads_lock:
@@ -588,8 +617,17 @@ class BoundedExecutor(Executor):
             with self._threads_lock:
                 threads = list(self._threads)
             me = threading.current_thread()
+            ident = threading.get_ident()
             for thread in threads:
-                if thread is not me:  # shutdown(wait=True) from inside a task
+                if thread is me:  # shutdown(wait=True) from inside a task
+                    continue
+                if not thread.launched.is_set():
+                    if thread.starter == ident:
+                        # A __del__ run while this very thread was starting that
+                        # worker: it finds the queue shut down and leaves by itself.
+                        continue
+                    thread.launched.wait()  # another thread is starting it now
+                if thread.ident is not None:  # a failed start leaves nothing to join
                     thread.join()
 
     # --- map -------------------------------------------------------------------------
