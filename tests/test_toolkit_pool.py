@@ -752,3 +752,63 @@ def test_shutdown_wait_waits_for_a_worker_another_thread_is_starting():
     submitter.value()
     assert ran == [1]
     assert not any(t.is_alive() for t in pool._threads)
+
+
+def test_a_task_that_would_wait_forever_on_its_own_full_pool_raises():
+    pool = ringq.BoundedExecutor(1, 1)
+    try:
+        def fan_out():
+            first = pool.submit(str, 1)  # room: fine, also from a task
+            pool.submit(str, 2)          # full, and only this worker could make room
+            return first
+
+        with pytest.raises(RuntimeError) as info:
+            pool.submit(fan_out).result(LONG)
+        message = str(info.value)
+        for words in ("task of this BoundedExecutor", "max_pending=1", "submit_nowait",
+                      "max_pending", "another pool"):
+            assert words in message, message
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def test_a_task_may_wait_on_its_own_full_pool_with_a_bound():
+    pool = ringq.BoundedExecutor(1, 1)
+    try:
+        def bounded():
+            pool.submit(str, 1)
+            with pytest.raises(ringq.Full):
+                pool.submit_nowait(str, 2)
+            start = time.monotonic()
+            with pytest.raises(ringq.Full):
+                pool.submit_call(str, (2,), timeout=0.1)
+            return time.monotonic() - start
+
+        assert pool.submit(bounded).result(LONG) >= 0.09
+    finally:
+        pool.shutdown()
+
+
+def test_map_in_a_task_on_its_own_full_pool_raises():
+    pool = ringq.BoundedExecutor(1, 1)
+    try:
+        def mapper():
+            return list(pool.map(str, range(3)))
+
+        with pytest.raises(RuntimeError, match="map.*submit_nowait"):
+            pool.submit(mapper).result(LONG)
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def test_submit_from_another_thread_still_waits_for_room():
+    # The rule is about the pool's own workers only.
+    pool, gate, _ = pool_with_busy_worker(max_pending=1)
+    try:
+        pool.submit(str, 1)
+        call = assert_blocks(pool.submit, str, 2)
+        gate.release.set()
+        assert call.value().result(LONG) == "2"
+    finally:
+        gate.release.set()
+        pool.shutdown()

@@ -34,7 +34,7 @@ from concurrent.futures.thread import BrokenThreadPool
 from time import monotonic
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Set, Tuple, TypeVar
 
-from ._errors import Cancelled, Empty, ShutDown
+from ._errors import Cancelled, Empty, Full, ShutDown
 from ._queue import CancelToken, Queue
 
 __all__ = ["BoundedExecutor"]
@@ -429,13 +429,22 @@ class BoundedExecutor(Executor):
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
     def _enqueue(self, task: _Queued, block: bool, timeout: Optional[float],
-                 cancel: Optional[CancelToken] = None) -> None:
+                 cancel: Optional[CancelToken] = None, what: str = "submit()") -> None:
         """Queue *task*: Full when no room came in time, RuntimeError once shut down,
         Cancelled when the pool's token (or the call's *cancel*) fires."""
+        # The call's own token if it has one; the pool's token still reaches
+        # this wait, through the watcher shutting the queue down.
+        token = cancel if cancel is not None else self._cancel
         try:
-            # The call's own token if it has one; the pool's token still reaches
-            # this wait, through the watcher shutting the queue down.
-            self._queue.put(task, block, timeout, cancel=cancel if cancel is not None else self._cancel)
+            if block and timeout is None and cancel is None:
+                # A wait with no bound: first see whether it would wait at all.
+                try:
+                    self._queue.put(task, False, cancel=token)
+                except Full:
+                    self._check_not_own_worker(what)
+                    self._queue.put(task, cancel=token)
+            else:
+                self._queue.put(task, block, timeout, cancel=token)
         except ShutDown:
             self._turned_away()
         except Cancelled:
@@ -444,6 +453,18 @@ class BoundedExecutor(Executor):
             raise  # the call's own token: nothing queued, the pool carries on
         if self._growing:
             self._start_worker_if_needed()
+
+    def _check_not_own_worker(self, what: str) -> None:
+        """The queue is full and the caller would wait for room with no bound: refuse
+        when the caller is one of this pool's workers (see docs/api.md)."""
+        if threading.current_thread() in self._threads:
+            raise RuntimeError(
+                f"{what} called from a task of this BoundedExecutor while its queue is full "
+                f"(max_pending={self._max_pending}): the task would wait for room that only "
+                "this pool's workers can make, and if every worker does that the pool is "
+                "deadlocked for good. From inside a task, use submit_nowait() (ringq.Full "
+                "when the queue is full), submit_call(..., timeout=...), map(..., timeout=...), "
+                "a larger max_pending, or another pool for the inner tasks.")
 
     def _turned_away(self) -> NoReturn:
         """The queue was shut down under a submitter: say why."""
@@ -483,7 +504,10 @@ class BoundedExecutor(Executor):
             return self._submit(fn, args, kwargs, True, None)
         task = _Task(fn, args, kwargs)
         try:
-            self._queue.put(task)
+            self._queue.put(task, False)
+        except Full:  # about to wait: the slow path
+            self._enqueue(task, True, None)
+            return task
         except ShutDown:
             self._turned_away()
         if self._growing:
@@ -670,7 +694,7 @@ class BoundedExecutor(Executor):
         submitted = 0
         try:
             for argsets in (chunks if buffersize is None else itertools.islice(chunks, buffersize)):
-                self._enqueue(_MapChunk(job, submitted, argsets), True, None)
+                self._enqueue(_MapChunk(job, submitted, argsets), True, None, what="map()")
                 submitted += 1
         except BaseException:
             job.abandoned = True
@@ -700,7 +724,7 @@ class BoundedExecutor(Executor):
                     # One chunk out, one chunk in: at most buffersize in the pool.
                     argsets = next(chunks, None)
                     if argsets is not None:
-                        self._enqueue(_MapChunk(job, submitted, argsets), True, None)
+                        self._enqueue(_MapChunk(job, submitted, argsets), True, None, what="map()")
                         submitted += 1
                 yield from results
                 if exc is not None:
