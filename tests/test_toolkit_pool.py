@@ -10,13 +10,14 @@ import itertools
 import threading
 import time
 import traceback
+import weakref
 from concurrent.futures.thread import BrokenThreadPool
 from unittest import mock
 
 import pytest
 
 import ringq
-from _helpers import BLOCK_TIMEOUT, LONG, Call, assert_blocks, check_child, wait_until
+from _helpers import BLOCK_TIMEOUT, LONG, Call, assert_blocks, check_child, join_all, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -812,3 +813,149 @@ def test_submit_from_another_thread_still_waits_for_room():
     finally:
         gate.release.set()
         pool.shutdown()
+
+
+def test_map_timeout_bounds_queueing_the_calls():
+    pool, gate, _ = pool_with_busy_worker(max_pending=1)
+    ran = []
+    try:
+        pool.submit(str, "filler")  # the queue is full
+        start = time.monotonic()
+        call = Call(pool.map, ran.append, range(3), timeout=0.3)
+        call.wait(LONG)  # it blocked until the gate opened, before the fix
+        assert isinstance(call.exc, cf.TimeoutError), call.exc
+        elapsed = time.monotonic() - start
+        assert 0.25 <= elapsed < LONG
+    finally:
+        gate.release.set()
+        pool.shutdown()
+    assert ran == []  # what map() had queued is skipped
+
+
+def test_map_timeout_bounds_queueing_the_next_chunk_with_buffersize():
+    pool = ringq.BoundedExecutor(1, 1)
+    gate = Gate()
+    try:
+        ran = threading.Event()
+
+        def first(x):
+            ran.set()
+            return x
+
+        results = pool.map(first, range(5), buffersize=1, timeout=0.5)
+        assert ran.wait(LONG)  # chunk 0 ran; its result waits for next()
+        pool.submit(gate)
+        assert gate.started.wait(LONG)
+        pool.submit(str, "filler")  # the queue is full: chunk 1 finds no room
+        start = time.monotonic()
+        call = Call(next, results)
+        call.wait(LONG)
+        assert isinstance(call.exc, cf.TimeoutError), call.exc
+        assert time.monotonic() - start < LONG
+    finally:
+        gate.release.set()
+        pool.shutdown()
+
+
+@pytest.mark.parametrize("chunksize", [1, 4])
+@pytest.mark.parametrize("buffersize", [None, 2])
+def test_map_iterator_keeps_no_reference_to_results(chunksize, buffersize):
+    # CPython's test_free_reference (bpo-14406), with chunks and with buffersize.
+    class Result:
+        pass
+
+    with ringq.BoundedExecutor(2, 100) as pool:
+        kept = 0
+        count = 0
+        for obj in pool.map(lambda _: Result(), range(10), chunksize=chunksize, buffersize=buffersize):
+            ref = weakref.ref(obj)
+            del obj
+            gc.collect()
+            kept += ref() is not None
+            count += 1
+        assert count == 10
+        assert kept == 0, f"{kept} of 10 results stayed referenced by the iterator"
+
+
+@pytest.mark.parametrize("chunksize", [1, 3])
+def test_map_iterator_does_not_keep_the_pool_alive(chunksize):
+    # CPython's test_del_shutdown: the iterator must not hold the pool, or a pool
+    # dropped while its iterator lives is never collected and its workers never leave.
+    pool = ringq.BoundedExecutor(5, 100)
+    results = pool.map(abs, range(-5, 5), chunksize=chunksize)
+    threads = list(pool._threads)
+    ref = weakref.ref(pool)
+    del pool
+    assert wait_until(lambda: ref() is None), "the map iterator keeps the pool alive"
+    join_all(threads, timeout=LONG)
+    assert list(results) == [abs(v) for v in range(-5, 5)]
+
+
+def test_a_lazy_map_whose_pool_was_dropped_says_so():
+    pool = ringq.BoundedExecutor(2, 100)
+    results = pool.map(abs, range(-5, 5), buffersize=2)
+    threads = list(pool._threads)
+    del pool
+    gc.collect()
+    join_all(threads, timeout=LONG)
+    got = []
+    with pytest.raises(RuntimeError, match="garbage-collected.*keep a reference"):
+        for r in results:
+            got.append(r)
+    assert got == [5, 4]  # the two chunks queued before; none is lost silently
+
+
+def test_map_after_a_failing_initializer_raises_broken_thread_pool(caplog):
+    fail_now = threading.Event()
+
+    def init():
+        assert fail_now.wait(LONG)
+        raise ValueError("no")
+
+    pool = ringq.BoundedExecutor(1, 10, initializer=init)
+    try:
+        results = pool.map(str, range(3))  # queued before the pool breaks
+        fail_now.set()
+        with pytest.raises(BrokenThreadPool):
+            next(results)
+        with pytest.raises(BrokenThreadPool):
+            pool.map(str, range(3))
+    finally:
+        fail_now.set()
+        pool.shutdown()
+
+
+def test_map_timeout_nan_is_rejected_and_negative_means_already_expired():
+    pool, gate, _ = pool_with_busy_worker(max_pending=10)
+    ran = []
+    try:
+        with pytest.raises(ValueError, match="NaN"):
+            pool.map(ran.append, [1], timeout=float("nan"))
+        with pytest.raises(TypeError):
+            pool.map(ran.append, [1], timeout="1")
+        # As Executor.map: a negative timeout is a deadline already passed, not an
+        # error; the calls are queued, next() raises TimeoutError at the first result
+        # not ready.
+        results = pool.map(ran.append, [1], timeout=-1)
+        with pytest.raises(cf.TimeoutError):
+            next(results)
+        # A timeout too large for a float waits forever, as the core's timeouts do.
+        long_wait = pool.map(str, [7], timeout=10 ** 400)
+        gate.release.set()
+        assert list(long_wait) == ["7"]
+    finally:
+        gate.release.set()
+        pool.shutdown()
+    assert ran == []
+
+
+def test_map_negative_timeout_matches_thread_pool_executor():
+    for executor in (cf.ThreadPoolExecutor(1), ringq.BoundedExecutor(1, 10)):
+        with executor:
+            gate = Gate()
+            executor.submit(gate)
+            assert gate.started.wait(LONG)
+            results = executor.map(str, [1], timeout=-1)
+            with pytest.raises(cf.TimeoutError):
+                next(results)
+            gate.release.set()

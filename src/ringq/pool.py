@@ -31,11 +31,13 @@ from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from concurrent.futures._base import PENDING as _PENDING
 from concurrent.futures.thread import BrokenThreadPool
+from math import isnan
 from time import monotonic
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Set, Tuple, TypeVar
 
 from ._errors import Cancelled, Empty, Full, ShutDown
 from ._queue import CancelToken, Queue
+from ._timeout import FOREVER as _FOREVER
 
 __all__ = ["BoundedExecutor"]
 
@@ -233,7 +235,11 @@ class _MapChunk:
             job.results.put((self.index, done, None))
 
     def cancel(self) -> None:
-        self.job.results.put((self.index, [], CancelledError()))
+        self.fail(CancelledError())
+
+    def fail(self, exc: BaseException) -> None:
+        """Never run: the map's iterator raises *exc* when it gets to this chunk."""
+        self.job.results.put((self.index, [], exc))
 
 
 _Queued = Any  # _Task | _MapChunk: anything with run() and cancel()
@@ -306,6 +312,87 @@ def _chunks(args: Iterator[Tuple[Any, ...]], size: int) -> Iterator[Tuple[Tuple[
     if size == 1:
         return ((one,) for one in args)
     return iter(lambda: tuple(itertools.islice(args, size)), ())
+
+
+def _map_end_time(timeout: Any) -> Optional[float]:
+    """``map``'s deadline. As ``Executor.map``, a negative timeout is a deadline that
+    has already passed (``Future.result`` takes one too); unlike it, NaN is refused
+    (ValueError, the core's message) instead of acting as 0, and a timeout too large
+    for a float waits forever instead of raising OverflowError."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, (str, bytes, bytearray)):
+        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}")
+    try:
+        seconds = float(timeout)
+    except TypeError:
+        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}") from None
+    except OverflowError:  # an int beyond a float's range
+        seconds = float("inf") if timeout > 0 else float("-inf")
+    if isnan(seconds):
+        raise ValueError("'timeout' must be a non-negative number, not NaN")
+    if seconds > _FOREVER:
+        return None
+    return monotonic() + max(seconds, -_FOREVER)
+
+
+def _map_results(pool_ref: "Optional[weakref.ref[BoundedExecutor]]", job: _MapJob,
+                 chunks: Iterator[Tuple[Tuple[Any, ...], ...]], submitted: int,
+                 end_time: Optional[float]) -> Iterator[Any]:
+    """The iterator ``map`` returns.
+
+    A function, not a method: it must not hold the pool (a pool dropped while its
+    iterator lives is collected and its workers leave; 3.14's ``Executor.map``
+    holds only a weak reference for the same reason). *pool_ref* is that weak
+    reference when it has more chunks to queue (*buffersize*), else None. Nor does
+    it hold a result once yielded (bpo-14406): each chunk's list is emptied as it
+    goes.
+    """
+    done: Dict[int, Tuple[List[Any], Optional[BaseException]]] = {}
+    get_many = job.results.get_many
+    next_index = 0
+    orphaned = False
+    try:
+        while next_index < submitted:
+            while next_index not in done:
+                if end_time is None:
+                    arrived = get_many(1024)
+                else:
+                    try:
+                        arrived = get_many(1024, True, max(0.0, end_time - monotonic()))
+                    except Empty:
+                        raise FuturesTimeoutError() from None
+                for entry in arrived:
+                    done[entry[0]] = (entry[1], entry[2])
+                arrived = entry = None  # type: ignore[assignment]
+            results, exc = done.pop(next_index)
+            next_index += 1
+            if pool_ref is not None and exc is None and not orphaned:
+                # One chunk out, one chunk in: at most buffersize in the pool.
+                argsets = next(chunks, None)
+                if argsets is not None:
+                    pool = pool_ref()
+                    if pool is None:
+                        orphaned = True  # said once the chunks queued before are yielded
+                    else:
+                        pool._enqueue_chunk(_MapChunk(job, submitted, argsets), end_time)
+                        del pool
+                        submitted += 1
+            results.reverse()
+            while results:
+                yield results.pop()  # the list lets go of it: only the caller holds it
+            if exc is not None:
+                try:
+                    raise exc
+                finally:
+                    exc = None
+        if orphaned:
+            raise RuntimeError(
+                "cannot queue the rest of this map()'s calls: its BoundedExecutor was "
+                "garbage-collected (its workers finished the calls already queued and left); "
+                "keep a reference to the pool while its map iterator is in use")
+    finally:
+        job.abandoned = True
 
 
 class BoundedExecutor(Executor):
@@ -599,7 +686,7 @@ class BoundedExecutor(Executor):
                 self._broken = ("A thread initializer failed, the thread pool is not usable "
                                 "anymore")
         self._queue.shutdown()
-        self._drain(lambda task: task.cancel() if isinstance(task, _MapChunk)
+        self._drain(lambda task: task.fail(BrokenThreadPool(self._broken)) if isinstance(task, _MapChunk)
                     else task.set_exception(BrokenThreadPool(self._broken)))
 
     def _drain(self, handle: Callable[[_Queued], object]) -> None:
@@ -667,16 +754,22 @@ class BoundedExecutor(Executor):
           that many chunks, and reads one more each time a result is taken from the
           iterator. Unlike 3.14 (gh-131466) never more than *buffersize* chunks are
           in the pool at once.
-        * *timeout*: seconds from this call; ``next()`` raises ``TimeoutError``
-          once it is over. *chunksize* calls travel together as one task (unlike
-          ``ThreadPoolExecutor``, which ignores it); *max_pending* and *buffersize*
-          count chunks.
+        * *timeout*: seconds from this call, for everything: queueing the calls
+          (``map`` itself raises ``TimeoutError`` if the queue stays full until
+          then) and the results (``next()`` raises ``TimeoutError`` once it is
+          over). A negative timeout is a deadline already passed, as in
+          ``Executor.map``; NaN raises ValueError. *chunksize* calls travel
+          together as one task (unlike ``ThreadPoolExecutor``, which ignores it);
+          *max_pending* and *buffersize* count chunks.
         * The first exception of a call is raised by the iterator when it gets
           there. Closing the iterator early, or an exception, cancels the calls
           that have not started.
 
         The results do not go through one Future each: workers send them back
-        through a queue, which is what makes this cheaper than ``submit``.
+        through a queue, which is what makes this cheaper than ``submit``. The
+        iterator holds neither the results it has yielded nor the pool (with
+        *buffersize*, it raises RuntimeError if it has to queue more calls after
+        the pool was garbage-collected).
         """
         if buffersize is not None:
             if isinstance(buffersize, bool) or not isinstance(buffersize, int):
@@ -687,53 +780,33 @@ class BoundedExecutor(Executor):
             raise TypeError("chunksize must be an integer")
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
-        end_time = None if timeout is None else timeout + monotonic()
+        end_time = _map_end_time(timeout)
         self._check_open()
         job = _MapJob(fn)
         chunks = _chunks(zip(*iterables), chunksize)
         submitted = 0
         try:
             for argsets in (chunks if buffersize is None else itertools.islice(chunks, buffersize)):
-                self._enqueue(_MapChunk(job, submitted, argsets), True, None, what="map()")
+                self._enqueue_chunk(_MapChunk(job, submitted, argsets), end_time)
                 submitted += 1
         except BaseException:
             job.abandoned = True
             raise
-        return self._map_results(job, chunks, submitted, buffersize is not None, end_time)
+        pool_ref = None if buffersize is None else weakref.ref(self)
+        return _map_results(pool_ref, job, chunks, submitted, end_time)
 
-    def _map_results(self, job: _MapJob, chunks: Iterator[Tuple[Tuple[Any, ...], ...]],
-                     submitted: int, lazy: bool, end_time: Optional[float]) -> Iterator[Any]:
-        done: Dict[int, Tuple[List[Any], Optional[BaseException]]] = {}
-        get_many = job.results.get_many
-        next_index = 0
+    def _enqueue_chunk(self, chunk: _MapChunk, end_time: Optional[float]) -> None:
+        """Queue one chunk of ``map``, by *end_time* (TimeoutError) if there is one."""
+        if end_time is None:
+            self._enqueue(chunk, True, None, what="map()")
+            return
+        left = end_time - monotonic()
         try:
-            while next_index < submitted:
-                while next_index not in done:
-                    if end_time is None:
-                        arrived = get_many(1024)
-                    else:
-                        try:
-                            arrived = get_many(1024, True, max(0.0, end_time - monotonic()))
-                        except Empty:
-                            raise FuturesTimeoutError() from None
-                    for index, results, exc in arrived:
-                        done[index] = (results, exc)
-                results, exc = done.pop(next_index)
-                next_index += 1
-                if lazy and exc is None:
-                    # One chunk out, one chunk in: at most buffersize in the pool.
-                    argsets = next(chunks, None)
-                    if argsets is not None:
-                        self._enqueue(_MapChunk(job, submitted, argsets), True, None, what="map()")
-                        submitted += 1
-                yield from results
-                if exc is not None:
-                    try:
-                        raise exc
-                    finally:
-                        exc = None
-        finally:
-            job.abandoned = True
+            self._enqueue(chunk, left > 0, left if left > 0 else None, what="map()")
+        except Full:
+            raise FuturesTimeoutError(
+                f"map() could not queue its calls within its timeout: the pool's queue "
+                f"stayed full (max_pending={self._max_pending})") from None
 
     def __repr__(self) -> str:
         state = ("broken" if self._broken else "cancelled" if self._cancelled
