@@ -7,6 +7,8 @@ import asyncio
 import concurrent.futures as cf
 import gc
 import itertools
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -959,3 +961,87 @@ def test_map_negative_timeout_matches_thread_pool_executor():
             with pytest.raises(cf.TimeoutError):
                 next(results)
             gate.release.set()
+
+
+# --- wait_future -----------------------------------------------------------------------
+
+
+def test_wait_future_returns_the_result_or_raises_the_tasks_error():
+    with ringq.BoundedExecutor(2, 4) as pool:
+        assert ringq.wait_future(pool.submit(pow, 2, 5)) == 32
+        with pytest.raises(ZeroDivisionError):
+            ringq.wait_future(pool.submit(divmod, 1, 0), LONG)
+        f = pool.submit(str, 1)
+        f.result(LONG)
+        assert ringq.wait_future(f, 0) == "1"  # done already: no wait
+
+
+def test_wait_future_ends_when_the_token_fires():
+    pool, gate, running = pool_with_busy_worker(max_pending=2)
+    try:
+        token = ringq.CancelToken()
+        call = assert_blocks(ringq.wait_future, running, cancel=token)
+        token.cancel()
+        call.wait(LONG)
+        assert isinstance(call.exc, ringq.Cancelled), call.exc
+        assert not running.done()  # the task is left alone
+        with pytest.raises(ringq.Cancelled):  # a fired token: at once
+            ringq.wait_future(running, cancel=token)
+        start = time.monotonic()
+        with pytest.raises(ringq.Cancelled, match="deadline"):
+            ringq.wait_future(running, LONG, cancel=ringq.CancelToken(timeout=0.1))
+        assert time.monotonic() - start < LONG
+    finally:
+        gate.release.set()
+        pool.shutdown()
+    assert ringq.wait_future(running, cancel=ringq.CancelToken()) == "first"
+
+
+def test_wait_future_timeout_and_no_callbacks_left_behind():
+    pool, gate, running = pool_with_busy_worker(max_pending=2)
+    try:
+        for _ in range(50):
+            with pytest.raises(cf.TimeoutError):
+                ringq.wait_future(running, 0.001, cancel=ringq.CancelToken())
+        assert running._done_callbacks == []
+        with pytest.raises(ValueError):
+            ringq.wait_future(running, -1)
+        with pytest.raises(TypeError):
+            ringq.wait_future(running, cancel=object())
+        with pytest.raises(TypeError):
+            ringq.wait_future("not a future")
+        gate.release.set()
+        assert ringq.wait_future(running, LONG) == "first"
+    finally:
+        gate.release.set()
+        pool.shutdown()
+
+
+def test_wait_future_takes_any_concurrent_futures_future():
+    with cf.ThreadPoolExecutor(1) as tpe:
+        gate = Gate()
+        f = tpe.submit(gate, "stdlib")
+        token = ringq.CancelToken(timeout=0.1)
+        with pytest.raises(ringq.Cancelled):
+            ringq.wait_future(f, cancel=token)
+        gate.release.set()
+        assert ringq.wait_future(f, LONG) == "stdlib"
+    f = cf.Future()
+    f.cancel()
+    with pytest.raises(cf.CancelledError):
+        ringq.wait_future(f)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_interrupts_wait_future(impl):
+    out = check_child(impl, """
+        import concurrent.futures as cf, signal, threading
+        future = cf.Future()
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        start = time.monotonic()
+        try:
+            ringq.wait_future(future, cancel=ringq.CancelToken())
+        except KeyboardInterrupt:
+            print("interrupted", time.monotonic() - start < 5)
+    """, timeout=30)
+    assert out.splitlines() == ["interrupted True"]

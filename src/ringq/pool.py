@@ -38,8 +38,9 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Opti
 from ._errors import Cancelled, Empty, Full, ShutDown
 from ._queue import CancelToken, Queue
 from ._timeout import FOREVER as _FOREVER
+from ._timeout import deadline
 
-__all__ = ["BoundedExecutor"]
+__all__ = ["BoundedExecutor", "wait_future"]
 
 _T = TypeVar("_T")
 
@@ -393,6 +394,62 @@ def _map_results(pool_ref: "Optional[weakref.ref[BoundedExecutor]]", job: _MapJo
                 "keep a reference to the pool while its map iterator is in use")
     finally:
         job.abandoned = True
+
+
+def wait_future(future: "Future[_T]", timeout: Optional[float] = None, *,
+                cancel: Optional[CancelToken] = None) -> _T:
+    """``future.result(timeout)`` that also ends when the token *cancel* fires.
+
+    Takes any ``concurrent.futures.Future`` (a BoundedExecutor's, a
+    ThreadPoolExecutor's, ``asyncio.run_coroutine_threadsafe``'s...). Returns the
+    result or raises what ``result()`` raises: the task's exception,
+    ``CancelledError``, ``TimeoutError`` after *timeout* seconds. Raises
+    :class:`ringq.Cancelled` as soon as *cancel* fires (at once if it has already
+    fired, like every ``cancel=`` call). The future itself is left alone: to stop
+    the task too, ``future.cancel()`` (only a task not yet started) or give the pool
+    the same token. *timeout* follows ``Queue.get``: seconds, None waits forever,
+    negative or NaN raises ValueError. The wait is the queue's own, so Ctrl-C
+    interrupts it.
+    """
+    if not isinstance(future, Future):
+        raise TypeError(f"wait_future() takes a concurrent.futures.Future, not {type(future).__name__!r}"
+                        " (for an asyncio future, await it)")
+    _check_token(cancel)
+    deadline(timeout)  # the core's validation, even when there is nothing to wait for
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    if future.done():
+        return future.result()
+    box: Queue[None] = Queue(1)
+
+    def wake(_: object) -> None:
+        box.put_nowait(None)
+
+    future.add_done_callback(wake)
+    try:
+        box.get(True, timeout, cancel=cancel)
+    except Empty:
+        raise FuturesTimeoutError() from None
+    finally:
+        _forget_callback(future, wake)
+    return future.result()
+
+
+def _forget_callback(future: "Future[Any]", fn: Callable[..., object]) -> None:
+    """Take *fn* off a future that is still pending, so that waits that time out or
+    are cancelled leave nothing behind on a long-lived future. A done future is left
+    alone: its callbacks may be running, and removing one would make the loop that
+    runs them skip the next one."""
+    condition = getattr(future, "_condition", None)
+    callbacks = getattr(future, "_done_callbacks", None)
+    if condition is None or not isinstance(callbacks, list):
+        return  # not the stdlib's layout: leave it
+    with condition:
+        if not future.done():
+            try:
+                callbacks.remove(fn)
+            except ValueError:
+                pass
 
 
 class BoundedExecutor(Executor):
