@@ -484,6 +484,12 @@ class BoundedExecutor(Executor):
     An exception raised by a task is stored in its future (``future.result()``
     raises it); the worker carries on with the next task.
 
+    A task must not wait for room in its own pool: only the pool's workers make
+    room, so a worker that waits for it can deadlock the pool. A task that calls
+    ``submit`` (or ``map``, or ``submit_call`` without *timeout* and *cancel*) on
+    its own pool while the queue is full gets RuntimeError at once. From inside a
+    task use ``submit_nowait``, a timeout, a larger *max_pending*, or another pool.
+
     Cancel token. With ``cancel=token`` (a :class:`ringq.CancelToken`), the token
     firing (``token.cancel()``, its deadline, or a parent's) does what
     ``shutdown(wait=False, cancel_futures=True)`` does, at once: the tasks not
