@@ -759,20 +759,28 @@ def test_shutdown_wait_waits_for_a_worker_another_thread_is_starting():
 
 def test_a_task_that_would_wait_forever_on_its_own_full_pool_raises():
     pool = ringq.BoundedExecutor(1, 1)
+    ran = []
     try:
         def fan_out():
-            first = pool.submit(str, 1)  # room: fine, also from a task
-            pool.submit(str, 2)          # full, and only this worker could make room
-            return first
+            pool.submit(ran.append, 1)  # room: fine, also from a task
+            pool.submit(ran.append, 2)  # full, and only this worker could make room
 
         with pytest.raises(RuntimeError) as info:
             pool.submit(fan_out).result(LONG)
         message = str(info.value)
-        for words in ("task of this BoundedExecutor", "max_pending=1", "submit_nowait",
-                      "max_pending", "another pool"):
+        for words in ("submit() called from a task of this BoundedExecutor", "max_pending=1",
+                      "submit_nowait", "timeout", "a larger max_pending", "another pool"):
             assert words in message, message
+
+        def fan_out_call():
+            pool.submit(ran.append, 3)
+            pool.submit_call(ran.append, (4,))  # no timeout, no token: the same rule
+
+        with pytest.raises(RuntimeError, match=r"submit_call\(\) called from a task"):
+            pool.submit(fan_out_call).result(LONG)
     finally:
         pool.shutdown(cancel_futures=True)
+    assert sorted(ran) == [1, 3]  # the refused tasks were not queued
 
 
 def test_a_task_may_wait_on_its_own_full_pool_with_a_bound():

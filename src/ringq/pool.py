@@ -625,10 +625,11 @@ class BoundedExecutor(Executor):
         raise RuntimeError("cannot schedule new futures after shutdown") from None
 
     def _submit(self, fn: Callable[..., _T], args: Tuple[Any, ...], kwargs: Dict[str, Any],
-                block: bool, timeout: Optional[float], cancel: Optional[CancelToken] = None) -> Future[_T]:
+                block: bool, timeout: Optional[float], cancel: Optional[CancelToken] = None,
+                what: str = "submit()") -> Future[_T]:
         self._check_open()
         task = _Task(fn, args, kwargs)
-        self._enqueue(task, block, timeout, cancel)
+        self._enqueue(task, block, timeout, cancel, what)
         return task
 
     def _refuse_cancelled(self) -> NoReturn:
@@ -683,7 +684,8 @@ class BoundedExecutor(Executor):
             future = pool.submit_call(fetch, (url,), cancel=stop)  # stop.cancel() ends the wait
         """
         _check_token(cancel)
-        return self._submit(fn, tuple(args), dict(kwargs) if kwargs else {}, block, timeout, cancel)
+        return self._submit(fn, tuple(args), dict(kwargs) if kwargs else {}, block, timeout, cancel,
+                            "submit_call()")
 
     async def asubmit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> "asyncio.Future[_T]":
         """Schedule ``fn(*args, **kwargs)`` from a coroutine, waiting for room
