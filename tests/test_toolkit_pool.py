@@ -7,15 +7,19 @@ import asyncio
 import concurrent.futures as cf
 import gc
 import itertools
+import signal
+import sys
 import threading
 import time
 import traceback
+import weakref
 from concurrent.futures.thread import BrokenThreadPool
+from unittest import mock
 
 import pytest
 
 import ringq
-from _helpers import BLOCK_TIMEOUT, LONG, Call, assert_blocks, wait_until
+from _helpers import BLOCK_TIMEOUT, LONG, Call, assert_blocks, check_child, join_all, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -655,3 +659,398 @@ def test_asubmit_with_a_token():
 def test_executor_cancel_must_be_a_token():
     with pytest.raises(TypeError, match="CancelToken"):
         ringq.BoundedExecutor(1, 1, cancel=threading.Event())
+
+
+# --- issue 17: re-entrancy, self-deadlock, map's timeout and references, broken pools ---
+
+
+@pytest.mark.parametrize("where", ["__init__", "start"])
+def test_a_del_that_submits_while_a_worker_thread_is_being_made_does_not_deadlock(impl, where):
+    # The GC may run any __del__ wherever threading's own code allocates, here inside
+    # Thread.__init__ or Thread.start() while the pool starts a worker. A __del__
+    # that submits to the same pool must not wait for a lock that its own thread
+    # holds (it did: _threads_lock was held across both). A profile hook runs a
+    # real gc.collect() at that point; the child fails instead of hanging.
+    out = check_child(impl, f"""
+        import threading
+        pool = ringq.BoundedExecutor(2, 10)
+        done = []
+
+        class Resubmit:
+            def __del__(self):
+                done.append(pool.submit(str, "from __del__"))
+
+        target = getattr(threading.Thread, {where!r}).__code__
+        def profile(frame, event, arg):
+            if event == "call" and frame.f_code is target:
+                sys.setprofile(None)
+                gc.collect()
+
+        gc.disable()
+        cycle = Resubmit()
+        cycle.self = cycle
+        del cycle
+        sys.setprofile(profile)
+        first = pool.submit(str, "first")
+        sys.setprofile(None)
+        print(first.result(10), [f.result(10) for f in done])
+        pool.shutdown()
+        print(len(pool._threads), all(not t.is_alive() for t in pool._threads))
+    """, timeout=30)
+    assert out.splitlines() == ["first ['from __del__']", "2 True"]
+
+
+def test_a_del_that_creates_a_pool_while_a_pool_is_being_registered_does_not_deadlock(impl):
+    # Every pool registers itself for the interpreter-exit hook under a module lock,
+    # in WeakSet.add (Python code): a __del__ run there by the GC may make a pool too.
+    out = check_child(impl, """
+        import weakref
+        made = []
+
+        class MakesAPool:
+            def __del__(self):
+                with ringq.BoundedExecutor(1, 1) as inner:
+                    made.append(inner.submit(str, "inner").result(10))
+
+        def profile(frame, event, arg):
+            if (event == "call" and frame.f_code is weakref.WeakSet.add.__code__
+                    and frame.f_locals.get("self") is ringq.pool._live_pools):
+                sys.setprofile(None)
+                gc.collect()
+
+        gc.disable()
+        cycle = MakesAPool()
+        cycle.self = cycle
+        del cycle
+        sys.setprofile(profile)
+        pool = ringq.BoundedExecutor(1, 1)
+        sys.setprofile(None)
+        print(pool.submit(str, "outer").result(10), made, pool in ringq.pool._live_pools)
+        pool.shutdown()
+    """, timeout=30)
+    assert out.splitlines() == ["outer ['inner'] True"]
+
+
+def test_shutdown_wait_waits_for_a_worker_another_thread_is_starting():
+    # Bookkeeping and Thread.start() are no longer under one lock: a worker that
+    # another thread is starting right now must still be joined by shutdown(wait=True).
+    pool = ringq.BoundedExecutor(1, 4)
+    in_start = threading.Event()
+    go_on = threading.Event()
+    real_start = threading.Thread.start
+
+    def slow_start(thread):
+        if thread in pool._threads:
+            in_start.set()
+            assert go_on.wait(LONG)
+        real_start(thread)
+
+    ran = []
+    with mock.patch.object(threading.Thread, "start", slow_start):
+        submitter = Call(pool.submit, ran.append, 1)
+        assert in_start.wait(LONG)
+    closer = assert_blocks(pool.shutdown)
+    go_on.set()
+    closer.value()
+    submitter.value()
+    assert ran == [1]
+    assert not any(t.is_alive() for t in pool._threads)
+
+
+def test_a_task_that_would_wait_forever_on_its_own_full_pool_raises():
+    pool = ringq.BoundedExecutor(1, 1)
+    ran = []
+    try:
+        def fan_out():
+            pool.submit(ran.append, 1)  # room: fine, also from a task
+            pool.submit(ran.append, 2)  # full, and only this worker could make room
+
+        with pytest.raises(RuntimeError) as info:
+            pool.submit(fan_out).result(LONG)
+        message = str(info.value)
+        for words in ("submit() called from a task of this BoundedExecutor", "max_pending=1",
+                      "submit_nowait", "timeout", "a larger max_pending", "another pool"):
+            assert words in message, message
+
+        def fan_out_call():
+            pool.submit(ran.append, 3)
+            pool.submit_call(ran.append, (4,))  # no timeout, no token: the same rule
+
+        with pytest.raises(RuntimeError, match=r"submit_call\(\) called from a task"):
+            pool.submit(fan_out_call).result(LONG)
+    finally:
+        pool.shutdown(cancel_futures=True)
+    assert sorted(ran) == [1, 3]  # the refused tasks were not queued
+
+
+def test_a_task_may_wait_on_its_own_full_pool_with_a_bound():
+    pool = ringq.BoundedExecutor(1, 1)
+    try:
+        def bounded():
+            pool.submit(str, 1)
+            with pytest.raises(ringq.Full):
+                pool.submit_nowait(str, 2)
+            start = time.monotonic()
+            with pytest.raises(ringq.Full):
+                pool.submit_call(str, (2,), timeout=0.1)
+            return time.monotonic() - start
+
+        assert pool.submit(bounded).result(LONG) >= 0.09
+    finally:
+        pool.shutdown()
+
+
+def test_map_in_a_task_on_its_own_full_pool_raises():
+    pool = ringq.BoundedExecutor(1, 1)
+    try:
+        def mapper():
+            return list(pool.map(str, range(3)))
+
+        with pytest.raises(RuntimeError, match="map.*submit_nowait"):
+            pool.submit(mapper).result(LONG)
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def test_submit_from_another_thread_still_waits_for_room():
+    # The rule is about the pool's own workers only.
+    pool, gate, _ = pool_with_busy_worker(max_pending=1)
+    try:
+        pool.submit(str, 1)
+        call = assert_blocks(pool.submit, str, 2)
+        gate.release.set()
+        assert call.value().result(LONG) == "2"
+    finally:
+        gate.release.set()
+        pool.shutdown()
+
+
+def test_map_timeout_bounds_queueing_the_calls():
+    pool, gate, _ = pool_with_busy_worker(max_pending=1)
+    ran = []
+    try:
+        pool.submit(str, "filler")  # the queue is full
+        start = time.monotonic()
+        call = Call(pool.map, ran.append, range(3), timeout=0.3)
+        call.wait(LONG)  # it blocked until the gate opened, before the fix
+        assert isinstance(call.exc, cf.TimeoutError), call.exc
+        elapsed = time.monotonic() - start
+        assert 0.25 <= elapsed < LONG
+    finally:
+        gate.release.set()
+        pool.shutdown()
+    assert ran == []  # what map() had queued is skipped
+
+
+def test_map_timeout_bounds_queueing_the_next_chunk_with_buffersize():
+    pool = ringq.BoundedExecutor(1, 1)
+    gate = Gate()
+    try:
+        ran = threading.Event()
+
+        def first(x):
+            ran.set()
+            return x
+
+        results = pool.map(first, range(5), buffersize=1, timeout=0.5)
+        assert ran.wait(LONG)  # chunk 0 ran; its result waits for next()
+        pool.submit(gate)
+        assert gate.started.wait(LONG)
+        pool.submit(str, "filler")  # the queue is full: chunk 1 finds no room
+        start = time.monotonic()
+        call = Call(next, results)
+        call.wait(LONG)
+        assert isinstance(call.exc, cf.TimeoutError), call.exc
+        assert time.monotonic() - start < LONG
+    finally:
+        gate.release.set()
+        pool.shutdown()
+
+
+@pytest.mark.parametrize("chunksize", [1, 4])
+@pytest.mark.parametrize("buffersize", [None, 2])
+def test_map_iterator_keeps_no_reference_to_results(chunksize, buffersize):
+    # CPython's test_free_reference (bpo-14406), with chunks and with buffersize.
+    class Result:
+        pass
+
+    with ringq.BoundedExecutor(2, 100) as pool:
+        kept = 0
+        count = 0
+        for obj in pool.map(lambda _: Result(), range(10), chunksize=chunksize, buffersize=buffersize):
+            ref = weakref.ref(obj)
+            del obj
+            # gc.collect() at once here (wait_until's first step); the short wait
+            # only covers free-threaded builds, which may free a little later.
+            kept += not wait_until(lambda ref=ref: ref() is None, timeout=1.0)
+            count += 1
+        assert count == 10
+        assert kept == 0, f"{kept} of 10 results stayed referenced by the iterator"
+
+
+@pytest.mark.parametrize("chunksize", [1, 3])
+def test_map_iterator_does_not_keep_the_pool_alive(chunksize):
+    # CPython's test_del_shutdown: the iterator must not hold the pool, or a pool
+    # dropped while its iterator lives is never collected and its workers never leave.
+    pool = ringq.BoundedExecutor(5, 100)
+    results = pool.map(abs, range(-5, 5), chunksize=chunksize)
+    threads = list(pool._threads)
+    ref = weakref.ref(pool)
+    del pool
+    assert wait_until(lambda: ref() is None), "the map iterator keeps the pool alive"
+    join_all(threads, timeout=LONG)
+    assert list(results) == [abs(v) for v in range(-5, 5)]
+
+
+def test_a_lazy_map_whose_pool_was_dropped_says_so():
+    pool = ringq.BoundedExecutor(2, 100)
+    results = pool.map(abs, range(-5, 5), buffersize=2)
+    threads = list(pool._threads)
+    del pool
+    gc.collect()
+    join_all(threads, timeout=LONG)
+    got = []
+    with pytest.raises(RuntimeError, match="garbage-collected.*keep a reference"):
+        for r in results:
+            got.append(r)
+    assert got == [5, 4]  # the two chunks queued before; none is lost silently
+
+
+def test_map_after_a_failing_initializer_raises_broken_thread_pool(caplog):
+    fail_now = threading.Event()
+
+    def init():
+        assert fail_now.wait(LONG)
+        raise ValueError("no")
+
+    pool = ringq.BoundedExecutor(1, 10, initializer=init)
+    try:
+        results = pool.map(str, range(3))  # queued before the pool breaks
+        fail_now.set()
+        with pytest.raises(BrokenThreadPool):
+            next(results)
+        with pytest.raises(BrokenThreadPool):
+            pool.map(str, range(3))
+    finally:
+        fail_now.set()
+        pool.shutdown()
+
+
+def test_map_timeout_nan_is_rejected_and_negative_means_already_expired():
+    pool, gate, _ = pool_with_busy_worker(max_pending=10)
+    ran = []
+    try:
+        with pytest.raises(ValueError, match="NaN"):
+            pool.map(ran.append, [1], timeout=float("nan"))
+        with pytest.raises(TypeError):
+            pool.map(ran.append, [1], timeout="1")
+        # As Executor.map: a negative timeout is a deadline already passed, not an
+        # error; the calls are queued, next() raises TimeoutError at the first result
+        # not ready.
+        results = pool.map(ran.append, [1], timeout=-1)
+        with pytest.raises(cf.TimeoutError):
+            next(results)
+        # A timeout too large for a float waits forever, as the core's timeouts do.
+        long_wait = pool.map(str, [7], timeout=10 ** 400)
+        gate.release.set()
+        assert list(long_wait) == ["7"]
+    finally:
+        gate.release.set()
+        pool.shutdown()
+    assert ran == []
+
+
+def test_map_negative_timeout_matches_thread_pool_executor():
+    for executor in (cf.ThreadPoolExecutor(1), ringq.BoundedExecutor(1, 10)):
+        with executor:
+            gate = Gate()
+            executor.submit(gate)
+            assert gate.started.wait(LONG)
+            results = executor.map(str, [1], timeout=-1)
+            with pytest.raises(cf.TimeoutError):
+                next(results)
+            gate.release.set()
+
+
+# --- wait_future -----------------------------------------------------------------------
+
+
+def test_wait_future_returns_the_result_or_raises_the_tasks_error():
+    with ringq.BoundedExecutor(2, 4) as pool:
+        assert ringq.wait_future(pool.submit(pow, 2, 5)) == 32
+        with pytest.raises(ZeroDivisionError):
+            ringq.wait_future(pool.submit(divmod, 1, 0), LONG)
+        f = pool.submit(str, 1)
+        f.result(LONG)
+        assert ringq.wait_future(f, 0) == "1"  # done already: no wait
+
+
+def test_wait_future_ends_when_the_token_fires():
+    pool, gate, running = pool_with_busy_worker(max_pending=2)
+    try:
+        token = ringq.CancelToken()
+        call = assert_blocks(ringq.wait_future, running, cancel=token)
+        token.cancel()
+        call.wait(LONG)
+        assert isinstance(call.exc, ringq.Cancelled), call.exc
+        assert not running.done()  # the task is left alone
+        with pytest.raises(ringq.Cancelled):  # a fired token: at once
+            ringq.wait_future(running, cancel=token)
+        start = time.monotonic()
+        with pytest.raises(ringq.Cancelled, match="deadline"):
+            ringq.wait_future(running, LONG, cancel=ringq.CancelToken(timeout=0.1))
+        assert time.monotonic() - start < LONG
+    finally:
+        gate.release.set()
+        pool.shutdown()
+    assert ringq.wait_future(running, cancel=ringq.CancelToken()) == "first"
+
+
+def test_wait_future_timeout_and_no_callbacks_left_behind():
+    pool, gate, running = pool_with_busy_worker(max_pending=2)
+    try:
+        for _ in range(50):
+            with pytest.raises(cf.TimeoutError):
+                ringq.wait_future(running, 0.001, cancel=ringq.CancelToken())
+        assert running._done_callbacks == []
+        with pytest.raises(ValueError):
+            ringq.wait_future(running, -1)
+        with pytest.raises(TypeError):
+            ringq.wait_future(running, cancel=object())
+        with pytest.raises(TypeError):
+            ringq.wait_future("not a future")
+        gate.release.set()
+        assert ringq.wait_future(running, LONG) == "first"
+    finally:
+        gate.release.set()
+        pool.shutdown()
+
+
+def test_wait_future_takes_any_concurrent_futures_future():
+    with cf.ThreadPoolExecutor(1) as tpe:
+        gate = Gate()
+        f = tpe.submit(gate, "stdlib")
+        token = ringq.CancelToken(timeout=0.1)
+        with pytest.raises(ringq.Cancelled):
+            ringq.wait_future(f, cancel=token)
+        gate.release.set()
+        assert ringq.wait_future(f, LONG) == "stdlib"
+    f = cf.Future()
+    f.cancel()
+    with pytest.raises(cf.CancelledError):
+        ringq.wait_future(f)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_interrupts_wait_future(impl):
+    out = check_child(impl, """
+        import concurrent.futures as cf, signal, threading
+        future = cf.Future()
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        start = time.monotonic()
+        try:
+            ringq.wait_future(future, cancel=ringq.CancelToken())
+        except KeyboardInterrupt:
+            print("interrupted", time.monotonic() - start < 5)
+    """, timeout=30)
+    assert out.splitlines() == ["interrupted True"]

@@ -24,7 +24,7 @@ from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue,
 from ._stats import QueueStatistics
 from .broadcast import Broadcast, Subscription
 from .pipeline import SKIP, Pipeline, StageStats
-from .pool import BoundedExecutor
+from .pool import BoundedExecutor, wait_future
 from .ratelimit import RateLimiter
 from .router import Router, UnroutableError
 
@@ -54,4 +54,5 @@ __all__ = [
     "__version__",
     "aselect",
     "select",
+    "wait_future",
 ]

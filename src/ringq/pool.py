@@ -31,13 +31,16 @@ from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from concurrent.futures._base import PENDING as _PENDING
 from concurrent.futures.thread import BrokenThreadPool
+from math import isnan
 from time import monotonic
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Set, Tuple, TypeVar
 
-from ._errors import Cancelled, Empty, ShutDown
+from ._errors import Cancelled, Empty, Full, ShutDown
 from ._queue import CancelToken, Queue
+from ._timeout import FOREVER as _FOREVER
+from ._timeout import deadline
 
-__all__ = ["BoundedExecutor"]
+__all__ = ["BoundedExecutor", "wait_future"]
 
 _T = TypeVar("_T")
 
@@ -47,7 +50,9 @@ _T = TypeVar("_T")
 # interpreter joins those threads, every live pool's queue is shut down so that its
 # idle workers wake up and leave once the queued tasks are done.
 _live_pools: "weakref.WeakSet[BoundedExecutor]" = weakref.WeakSet()
-_exit_lock = threading.Lock()
+# Re-entrant: WeakSet.add and iterating the WeakSet run Python code under it, where
+# the GC may run a __del__ that creates a pool (and so takes this lock again).
+_exit_lock = threading.RLock()
 _exiting = False
 _exit_hook_registered = False
 
@@ -231,10 +236,25 @@ class _MapChunk:
             job.results.put((self.index, done, None))
 
     def cancel(self) -> None:
-        self.job.results.put((self.index, [], CancelledError()))
+        self.fail(CancelledError())
+
+    def fail(self, exc: BaseException) -> None:
+        """Never run: the map's iterator raises *exc* when it gets to this chunk."""
+        self.job.results.put((self.index, [], exc))
 
 
 _Queued = Any  # _Task | _MapChunk: anything with run() and cancel()
+
+
+class _WorkerThread(threading.Thread):
+    """A worker thread, and what ``shutdown(wait=True)`` needs to know about its start."""
+
+    def __init__(self, *, target: Callable[..., object], args: Tuple[Any, ...]) -> None:
+        super().__init__(target=target, args=args)
+        #: The thread that starts it.
+        self.starter = threading.get_ident()
+        #: Set once ``start()`` returned or failed.
+        self.launched = threading.Event()
 
 
 def _worker(queue: Queue[_Queued], pool_ref: "weakref.ref[BoundedExecutor]",
@@ -295,6 +315,143 @@ def _chunks(args: Iterator[Tuple[Any, ...]], size: int) -> Iterator[Tuple[Tuple[
     return iter(lambda: tuple(itertools.islice(args, size)), ())
 
 
+def _map_end_time(timeout: Any) -> Optional[float]:
+    """``map``'s deadline. As ``Executor.map``, a negative timeout is a deadline that
+    has already passed (``Future.result`` takes one too); unlike it, NaN is refused
+    (ValueError, the core's message) instead of acting as 0, and a timeout too large
+    for a float waits forever instead of raising OverflowError."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, (str, bytes, bytearray)):
+        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}")
+    try:
+        seconds = float(timeout)
+    except TypeError:
+        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}") from None
+    except OverflowError:  # an int beyond a float's range
+        seconds = float("inf") if timeout > 0 else float("-inf")
+    if isnan(seconds):
+        raise ValueError("'timeout' must be a non-negative number, not NaN")
+    if seconds > _FOREVER:
+        return None
+    return monotonic() + max(seconds, -_FOREVER)
+
+
+def _map_results(pool_ref: "Optional[weakref.ref[BoundedExecutor]]", job: _MapJob,
+                 chunks: Iterator[Tuple[Tuple[Any, ...], ...]], submitted: int,
+                 end_time: Optional[float]) -> Iterator[Any]:
+    """The iterator ``map`` returns.
+
+    A function, not a method: it must not hold the pool (a pool dropped while its
+    iterator lives is collected and its workers leave; 3.14's ``Executor.map``
+    holds only a weak reference for the same reason). *pool_ref* is that weak
+    reference when it has more chunks to queue (*buffersize*), else None. Nor does
+    it hold a result once yielded (bpo-14406): each chunk's list is emptied as it
+    goes.
+    """
+    done: Dict[int, Tuple[List[Any], Optional[BaseException]]] = {}
+    get_many = job.results.get_many
+    next_index = 0
+    orphaned = False
+    try:
+        while next_index < submitted:
+            while next_index not in done:
+                if end_time is None:
+                    arrived = get_many(1024)
+                else:
+                    try:
+                        arrived = get_many(1024, True, max(0.0, end_time - monotonic()))
+                    except Empty:
+                        raise FuturesTimeoutError() from None
+                for entry in arrived:
+                    done[entry[0]] = (entry[1], entry[2])
+                arrived = entry = None  # type: ignore[assignment]
+            results, exc = done.pop(next_index)
+            next_index += 1
+            if pool_ref is not None and exc is None and not orphaned:
+                # One chunk out, one chunk in: at most buffersize in the pool.
+                argsets = next(chunks, None)
+                if argsets is not None:
+                    pool = pool_ref()
+                    if pool is None:
+                        orphaned = True  # said once the chunks queued before are yielded
+                    else:
+                        pool._enqueue_chunk(_MapChunk(job, submitted, argsets), end_time)
+                        del pool
+                        submitted += 1
+            results.reverse()
+            while results:
+                yield results.pop()  # the list lets go of it: only the caller holds it
+            if exc is not None:
+                try:
+                    raise exc
+                finally:
+                    exc = None
+        if orphaned:
+            raise RuntimeError(
+                "cannot queue the rest of this map()'s calls: its BoundedExecutor was "
+                "garbage-collected (its workers finished the calls already queued and left); "
+                "keep a reference to the pool while its map iterator is in use")
+    finally:
+        job.abandoned = True
+
+
+def wait_future(future: "Future[_T]", timeout: Optional[float] = None, *,
+                cancel: Optional[CancelToken] = None) -> _T:
+    """``future.result(timeout)`` that also ends when the token *cancel* fires.
+
+    Takes any ``concurrent.futures.Future`` (a BoundedExecutor's, a
+    ThreadPoolExecutor's, ``asyncio.run_coroutine_threadsafe``'s...). Returns the
+    result or raises what ``result()`` raises: the task's exception,
+    ``CancelledError``, ``TimeoutError`` after *timeout* seconds. Raises
+    :class:`ringq.Cancelled` as soon as *cancel* fires (at once if it has already
+    fired, like every ``cancel=`` call). The future itself is left alone: to stop
+    the task too, ``future.cancel()`` (only a task not yet started) or give the pool
+    the same token. *timeout* follows ``Queue.get``: seconds, None waits forever,
+    negative or NaN raises ValueError. The wait is the queue's own, so Ctrl-C
+    interrupts it.
+    """
+    if not isinstance(future, Future):
+        raise TypeError(f"wait_future() takes a concurrent.futures.Future, not {type(future).__name__!r}"
+                        " (for an asyncio future, await it)")
+    _check_token(cancel)
+    deadline(timeout)  # the core's validation, even when there is nothing to wait for
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    if future.done():
+        return future.result()
+    box: Queue[None] = Queue(1)
+
+    def wake(_: object) -> None:
+        box.put_nowait(None)
+
+    future.add_done_callback(wake)
+    try:
+        box.get(True, timeout, cancel=cancel)
+    except Empty:
+        raise FuturesTimeoutError() from None
+    finally:
+        _forget_callback(future, wake)
+    return future.result()
+
+
+def _forget_callback(future: "Future[Any]", fn: Callable[..., object]) -> None:
+    """Take *fn* off a future that is still pending, so that waits that time out or
+    are cancelled leave nothing behind on a long-lived future. A done future is left
+    alone: its callbacks may be running, and removing one would make the loop that
+    runs them skip the next one."""
+    condition = getattr(future, "_condition", None)
+    callbacks = getattr(future, "_done_callbacks", None)
+    if condition is None or not isinstance(callbacks, list):
+        return  # not the stdlib's layout: leave it
+    with condition:
+        if not future.done():
+            try:
+                callbacks.remove(fn)
+            except ValueError:
+                pass
+
+
 class BoundedExecutor(Executor):
     """A thread pool that keeps at most *max_pending* tasks waiting for a worker.
 
@@ -326,6 +483,12 @@ class BoundedExecutor(Executor):
 
     An exception raised by a task is stored in its future (``future.result()``
     raises it); the worker carries on with the next task.
+
+    A task must not wait for room in its own pool: only the pool's workers make
+    room, so a worker that waits for it can deadlock the pool. A task that calls
+    ``submit`` (or ``map``, or ``submit_call`` without *timeout* and *cancel*) on
+    its own pool while the queue is full gets RuntimeError at once. From inside a
+    task use ``submit_nowait``, a timeout, a larger *max_pending*, or another pool.
 
     Cancel token. With ``cancel=token`` (a :class:`ringq.CancelToken`), the token
     firing (``token.cancel()``, its deadline, or a parent's) does what
@@ -364,8 +527,11 @@ class BoundedExecutor(Executor):
         self._thread_name_prefix = thread_name_prefix or f"BoundedExecutor-{self._counter()}"
         self._initializer = initializer
         self._initargs = tuple(initargs)
-        self._threads: Set[threading.Thread] = set()
-        self._threads_lock = threading.Lock()
+        self._threads: Set[_WorkerThread] = set()
+        # Held only for bookkeeping, never across Python code (see
+        # _start_worker_if_needed); re-entrant so that a signal handler or a GC pass
+        # landing between those few bytecodes cannot deadlock on it either.
+        self._threads_lock = threading.RLock()
         # Counts idle workers while the pool is still growing; once max_workers
         # threads exist, _growing turns False and neither side touches it again.
         self._idle = threading.Semaphore(0)
@@ -413,13 +579,22 @@ class BoundedExecutor(Executor):
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
     def _enqueue(self, task: _Queued, block: bool, timeout: Optional[float],
-                 cancel: Optional[CancelToken] = None) -> None:
+                 cancel: Optional[CancelToken] = None, what: str = "submit()") -> None:
         """Queue *task*: Full when no room came in time, RuntimeError once shut down,
         Cancelled when the pool's token (or the call's *cancel*) fires."""
+        # The call's own token if it has one; the pool's token still reaches
+        # this wait, through the watcher shutting the queue down.
+        token = cancel if cancel is not None else self._cancel
         try:
-            # The call's own token if it has one; the pool's token still reaches
-            # this wait, through the watcher shutting the queue down.
-            self._queue.put(task, block, timeout, cancel=cancel if cancel is not None else self._cancel)
+            if block and timeout is None and cancel is None:
+                # A wait with no bound: first see whether it would wait at all.
+                try:
+                    self._queue.put(task, False, cancel=token)
+                except Full:
+                    self._check_not_own_worker(what)
+                    self._queue.put(task, cancel=token)
+            else:
+                self._queue.put(task, block, timeout, cancel=token)
         except ShutDown:
             self._turned_away()
         except Cancelled:
@@ -428,6 +603,18 @@ class BoundedExecutor(Executor):
             raise  # the call's own token: nothing queued, the pool carries on
         if self._growing:
             self._start_worker_if_needed()
+
+    def _check_not_own_worker(self, what: str) -> None:
+        """The queue is full and the caller would wait for room with no bound: refuse
+        when the caller is one of this pool's workers (see docs/api.md)."""
+        if threading.current_thread() in self._threads:
+            raise RuntimeError(
+                f"{what} called from a task of this BoundedExecutor while its queue is full "
+                f"(max_pending={self._max_pending}): the task would wait for room that only "
+                "this pool's workers can make, and if every worker does that the pool is "
+                "deadlocked for good. From inside a task, use submit_nowait() (ringq.Full "
+                "when the queue is full), submit_call(..., timeout=...), map(..., timeout=...), "
+                "a larger max_pending, or another pool for the inner tasks.")
 
     def _turned_away(self) -> NoReturn:
         """The queue was shut down under a submitter: say why."""
@@ -438,10 +625,11 @@ class BoundedExecutor(Executor):
         raise RuntimeError("cannot schedule new futures after shutdown") from None
 
     def _submit(self, fn: Callable[..., _T], args: Tuple[Any, ...], kwargs: Dict[str, Any],
-                block: bool, timeout: Optional[float], cancel: Optional[CancelToken] = None) -> Future[_T]:
+                block: bool, timeout: Optional[float], cancel: Optional[CancelToken] = None,
+                what: str = "submit()") -> Future[_T]:
         self._check_open()
         task = _Task(fn, args, kwargs)
-        self._enqueue(task, block, timeout, cancel)
+        self._enqueue(task, block, timeout, cancel, what)
         return task
 
     def _refuse_cancelled(self) -> NoReturn:
@@ -467,7 +655,10 @@ class BoundedExecutor(Executor):
             return self._submit(fn, args, kwargs, True, None)
         task = _Task(fn, args, kwargs)
         try:
-            self._queue.put(task)
+            self._queue.put(task, False)
+        except Full:  # about to wait: the slow path
+            self._enqueue(task, True, None)
+            return task
         except ShutDown:
             self._turned_away()
         if self._growing:
@@ -493,7 +684,8 @@ class BoundedExecutor(Executor):
             future = pool.submit_call(fetch, (url,), cancel=stop)  # stop.cancel() ends the wait
         """
         _check_token(cancel)
-        return self._submit(fn, tuple(args), dict(kwargs) if kwargs else {}, block, timeout, cancel)
+        return self._submit(fn, tuple(args), dict(kwargs) if kwargs else {}, block, timeout, cancel,
+                            "submit_call()")
 
     async def asubmit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> "asyncio.Future[_T]":
         """Schedule ``fn(*args, **kwargs)`` from a coroutine, waiting for room
@@ -528,17 +720,30 @@ class BoundedExecutor(Executor):
     def _start_worker_if_needed(self) -> None:
         if self._idle.acquire(timeout=0):
             return  # an idle worker will take the task
+        if len(self._threads) >= self._max_workers or self._queue.is_shutdown:
+            return
+        # Built and started outside _threads_lock: both run Python code (threading's)
+        # and allocate, so the GC can run any __del__ in between, and a __del__ may
+        # submit to this very pool. Under the lock: only bookkeeping.
+        thread = _WorkerThread(target=_worker,
+                               args=(self._queue, weakref.ref(self), self._initializer, self._initargs))
         with self._threads_lock:
             count = len(self._threads)
-            if count >= self._max_workers or self._queue.is_shutdown:
-                return
-            thread = threading.Thread(
-                name=f"{self._thread_name_prefix}_{count}", target=_worker,
-                args=(self._queue, weakref.ref(self), self._initializer, self._initargs))
-            thread.start()
-            self._threads.add(thread)
+            if count >= self._max_workers or self._shutdown or self._broken is not None or _exiting:
+                return  # another submitter started the last one, or the pool closed
+            self._threads.add(thread)  # before start(): shutdown(wait=True) must see it
             if count + 1 >= self._max_workers:
                 self._growing = False
+        thread.name = f"{self._thread_name_prefix}_{count}"
+        try:
+            thread.start()
+        except BaseException:
+            with self._threads_lock:
+                self._threads.discard(thread)
+                self._growing = True
+            raise
+        finally:
+            thread.launched.set()
 
     def _initializer_failed(self) -> None:
         with self._threads_lock:
@@ -546,7 +751,7 @@ class BoundedExecutor(Executor):
                 self._broken = ("A thread initializer failed, the thread pool is not usable "
                                 "anymore")
         self._queue.shutdown()
-        self._drain(lambda task: task.cancel() if isinstance(task, _MapChunk)
+        self._drain(lambda task: task.fail(BrokenThreadPool(self._broken)) if isinstance(task, _MapChunk)
                     else task.set_exception(BrokenThreadPool(self._broken)))
 
     def _drain(self, handle: Callable[[_Queued], object]) -> None:
@@ -588,8 +793,17 @@ class BoundedExecutor(Executor):
             with self._threads_lock:
                 threads = list(self._threads)
             me = threading.current_thread()
+            ident = threading.get_ident()
             for thread in threads:
-                if thread is not me:  # shutdown(wait=True) from inside a task
+                if thread is me:  # shutdown(wait=True) from inside a task
+                    continue
+                if not thread.launched.is_set():
+                    if thread.starter == ident:
+                        # A __del__ run while this very thread was starting that
+                        # worker: it finds the queue shut down and leaves by itself.
+                        continue
+                    thread.launched.wait()  # another thread is starting it now
+                if thread.ident is not None:  # a failed start leaves nothing to join
                     thread.join()
 
     # --- map -------------------------------------------------------------------------
@@ -605,16 +819,22 @@ class BoundedExecutor(Executor):
           that many chunks, and reads one more each time a result is taken from the
           iterator. Unlike 3.14 (gh-131466) never more than *buffersize* chunks are
           in the pool at once.
-        * *timeout*: seconds from this call; ``next()`` raises ``TimeoutError``
-          once it is over. *chunksize* calls travel together as one task (unlike
-          ``ThreadPoolExecutor``, which ignores it); *max_pending* and *buffersize*
-          count chunks.
+        * *timeout*: seconds from this call, for everything: queueing the calls
+          (``map`` itself raises ``TimeoutError`` if the queue stays full until
+          then) and the results (``next()`` raises ``TimeoutError`` once it is
+          over). A negative timeout is a deadline already passed, as in
+          ``Executor.map``; NaN raises ValueError. *chunksize* calls travel
+          together as one task (unlike ``ThreadPoolExecutor``, which ignores it);
+          *max_pending* and *buffersize* count chunks.
         * The first exception of a call is raised by the iterator when it gets
           there. Closing the iterator early, or an exception, cancels the calls
           that have not started.
 
         The results do not go through one Future each: workers send them back
-        through a queue, which is what makes this cheaper than ``submit``.
+        through a queue, which is what makes this cheaper than ``submit``. The
+        iterator holds neither the results it has yielded nor the pool (with
+        *buffersize*, it raises RuntimeError if it has to queue more calls after
+        the pool was garbage-collected).
         """
         if buffersize is not None:
             if isinstance(buffersize, bool) or not isinstance(buffersize, int):
@@ -625,53 +845,33 @@ class BoundedExecutor(Executor):
             raise TypeError("chunksize must be an integer")
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
-        end_time = None if timeout is None else timeout + monotonic()
+        end_time = _map_end_time(timeout)
         self._check_open()
         job = _MapJob(fn)
         chunks = _chunks(zip(*iterables), chunksize)
         submitted = 0
         try:
             for argsets in (chunks if buffersize is None else itertools.islice(chunks, buffersize)):
-                self._enqueue(_MapChunk(job, submitted, argsets), True, None)
+                self._enqueue_chunk(_MapChunk(job, submitted, argsets), end_time)
                 submitted += 1
         except BaseException:
             job.abandoned = True
             raise
-        return self._map_results(job, chunks, submitted, buffersize is not None, end_time)
+        pool_ref = None if buffersize is None else weakref.ref(self)
+        return _map_results(pool_ref, job, chunks, submitted, end_time)
 
-    def _map_results(self, job: _MapJob, chunks: Iterator[Tuple[Tuple[Any, ...], ...]],
-                     submitted: int, lazy: bool, end_time: Optional[float]) -> Iterator[Any]:
-        done: Dict[int, Tuple[List[Any], Optional[BaseException]]] = {}
-        get_many = job.results.get_many
-        next_index = 0
+    def _enqueue_chunk(self, chunk: _MapChunk, end_time: Optional[float]) -> None:
+        """Queue one chunk of ``map``, by *end_time* (TimeoutError) if there is one."""
+        if end_time is None:
+            self._enqueue(chunk, True, None, what="map()")
+            return
+        left = end_time - monotonic()
         try:
-            while next_index < submitted:
-                while next_index not in done:
-                    if end_time is None:
-                        arrived = get_many(1024)
-                    else:
-                        try:
-                            arrived = get_many(1024, True, max(0.0, end_time - monotonic()))
-                        except Empty:
-                            raise FuturesTimeoutError() from None
-                    for index, results, exc in arrived:
-                        done[index] = (results, exc)
-                results, exc = done.pop(next_index)
-                next_index += 1
-                if lazy and exc is None:
-                    # One chunk out, one chunk in: at most buffersize in the pool.
-                    argsets = next(chunks, None)
-                    if argsets is not None:
-                        self._enqueue(_MapChunk(job, submitted, argsets), True, None)
-                        submitted += 1
-                yield from results
-                if exc is not None:
-                    try:
-                        raise exc
-                    finally:
-                        exc = None
-        finally:
-            job.abandoned = True
+            self._enqueue(chunk, left > 0, left if left > 0 else None, what="map()")
+        except Full:
+            raise FuturesTimeoutError(
+                f"map() could not queue its calls within its timeout: the pool's queue "
+                f"stayed full (max_pending={self._max_pending})") from None
 
     def __repr__(self) -> str:
         state = ("broken" if self._broken else "cancelled" if self._cancelled
