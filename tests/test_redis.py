@@ -177,7 +177,9 @@ def _consumer_killed_mid_batch(server, stream, consumer, n):
 def test_redelivery_to_another_consumer_after_a_kill(server, client, stream):
     make(client, stream).put_many(range(10))
     _consumer_killed_mid_batch(server, stream, "doomed", 4)
-    survivor = make(client, stream, "survivor", claim_idle=0.3)
+    # claim_idle is well above the time from the kill to the first get_many, even on a loaded
+    # machine (0.3 s was not: at load 8 the janitor claimed the dead consumer's 4 first).
+    survivor = make(client, stream, "survivor", claim_idle=2.0)
     first = survivor.get_many(100, timeout=LONG)
     # The 6 never-delivered entries come at once; the 4 of the dead consumer are not idle yet.
     assert sorted(m.data for m in first) == [4, 5, 6, 7, 8, 9]
