@@ -185,6 +185,13 @@ def publish_and_route() -> None:
     router.shutdown()
     assert numbers.is_shutdown and words.is_shutdown
 
+    # A dict of queues as the routes, typed as users write it (issue 17, item 28: a
+    # Mapping[Hashable, Any] parameter rejected a dict[str, Queue[int]]).
+    inbox: dict[str, ringq.Queue[int]] = {"even": ringq.Queue[int](), "odd": ringq.Queue[int]()}
+    parity = ringq.Router[int](lambda n: "odd" if n % 2 else "even", inbox)
+    parity.put_many([1, 2, 3])
+    assert inbox["odd"].get_many(5) == [1, 3] and inbox["even"].get() == 2
+
 
 def asyncio_calls() -> None:
     import asyncio

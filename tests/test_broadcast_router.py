@@ -8,7 +8,7 @@ import pytest
 
 import ringq
 import ringq.broadcast
-from _helpers import BLOCK_TIMEOUT, LONG, assert_blocks, join_all, wait_until
+from _helpers import BLOCK_TIMEOUT, LONG, assert_blocks, check_child, cpython_only, join_all, wait_until
 from ringq import Broadcast, Router, UnroutableError
 
 
@@ -404,3 +404,223 @@ def test_router_under_threads_exactly_once(Queue):
     for k, items in got.items():
         assert sorted(items) == list(range(k, 3000, 3))
     gc.collect()
+
+
+# -- re-entrancy through __del__ and the GC (issue 17, item 6) ------------------------------
+# Each runs in a child interpreter with a time limit: before the fix they deadlocked, and a
+# deadlocked test must fail, not hang the run.
+
+BCAST_PRELUDE = """
+import gc, itertools
+import ringq, ringq.broadcast
+ringq.broadcast.Queue = Queue   # the implementation under test
+from ringq import Broadcast
+"""
+
+
+def test_drop_oldest_evicted_item_whose_del_publishes(impl):
+    # The evicted item's last reference was dropped while the publish lock was held: its
+    # __del__, publishing, waited for that lock forever (every time).
+    out = check_child(impl, BCAST_PRELUDE + """
+b = Broadcast(maxsize=2, overflow="drop_oldest")
+subs = [b.subscribe(), b.subscribe()]
+
+class Loud:
+    def __del__(self):
+        b.publish("from __del__")
+
+b.publish(Loud())
+b.publish("x")
+b.publish("y")           # evicts Loud everywhere; its __del__ publishes, evicting "x"
+got = [s.get_many(10) for s in subs]
+assert got == [["y", "from __del__"]] * 2, got
+assert [s.dropped for s in subs] == [2, 2], [s.dropped for s in subs]
+print("ok")
+""", timeout=LONG * 3)
+    assert out.split() == ["ok"]
+
+
+# The GC runs when an allocation takes the count of new objects past the threshold. With
+# the GC disabled while the garbage is made, then the threshold set to the count plus 1, 2,
+# 3, ..., the collection lands at each allocation inside the call in turn.
+GC_STEPS = 60
+
+
+@cpython_only
+@pytest.mark.parametrize("overflow", ["block", "drop_oldest", "drop_newest"])
+def test_gc_inside_publish_runs_a_del_that_publishes(impl, overflow):
+    # CPython's test_reentrancy (bpo-14976) on a Broadcast: a __del__ that the GC runs
+    # inside publish() publishes too. The publish lock was held while the GC ran it, and
+    # the __del__ waited for that lock: a deadlock where the collection landed inside.
+    out = check_child(impl, BCAST_PRELUDE + f"""
+b = Broadcast(maxsize=10**6, overflow={overflow!r})
+subs = [b.subscribe(), b.subscribe()]
+gen = itertools.count()
+
+class Circular:
+    def __init__(self):
+        self.circular = self
+
+    def __del__(self):
+        b.publish(next(gen))
+
+for step in range(1, {GC_STEPS}):
+    gc.collect()
+    gc.disable()
+    o = Circular()
+    del o                                   # a cycle: only the GC frees it
+    gc.set_threshold(gc.get_count()[0] + step)
+    gc.enable()
+    b.publish(next(gen))                    # the collection lands in here, at each step in turn
+gc.set_threshold(700)
+gc.collect()
+got = [s.get_many(10**6) for s in subs]
+assert got[0] == got[1], ("the subscribers saw different orders", got)
+assert got[0] == list(range(len(got[0]))), ("lost, doubled or out of order", got[0])
+assert len(got[0]) == 2 * ({GC_STEPS} - 1), len(got[0])
+print("ok")
+""", timeout=LONG * 3)
+    assert out.split() == ["ok"]
+
+
+@cpython_only
+@pytest.mark.parametrize("call", ["unsubscribe", "subscribe"])
+def test_subscription_in_a_cycle_collected_inside_the_members_lock(impl, call):
+    # A Subscription caught in a reference cycle, finalized by the GC while unsubscribe()
+    # (or subscribe()) of another one held the members lock: its finalizer (an
+    # unsubscribe) waited for that lock forever.
+    out = check_child(impl, BCAST_PRELUDE + f"""
+b = Broadcast(maxsize=4)
+keep = [b.subscribe() for _ in range(3)]
+for step in range(1, {GC_STEPS}):
+    victim = b.subscribe()
+    gc.collect()
+    gc.disable()
+    cycle = [b.subscribe()]
+    cycle.append(cycle)                     # that subscription is only reachable from a cycle
+    del cycle
+    gc.set_threshold(gc.get_count()[0] + step)
+    gc.enable()
+    if {call!r} == "unsubscribe":
+        victim.unsubscribe()                # the collection lands in here, at each step in turn
+    else:
+        keep.append(b.subscribe())          # or in here
+        gc.collect()
+        keep.pop(0).unsubscribe()
+        victim.unsubscribe()
+gc.set_threshold(700)
+gc.collect()
+assert b.subscribers == len(keep) == 3, (b.subscribers, len(keep))
+b.publish("after")
+assert [s.get_nowait() for s in keep] == ["after"] * 3
+print("ok")
+""", timeout=LONG * 3)
+    assert out.split() == ["ok"]
+
+
+# -- cancel= on publish and Router.put (issue 17, item 24) -----------------------------------
+@pytest.mark.parametrize("overflow", ["block", "drop_oldest", "drop_newest"])
+def test_publish_with_a_fired_token_publishes_nothing(Bcast, qmod, overflow):
+    b = Bcast(maxsize=2, overflow=overflow)
+    subs = [b.subscribe(), b.subscribe()]
+    fired = qmod.CancelToken()
+    fired.cancel()
+    for publish in (b.publish, b.put):
+        with pytest.raises(ringq.Cancelled, match="cancel token was cancelled"):
+            publish("x", cancel=fired)  # every subscriber has room: still nothing
+    with pytest.raises(ringq.Cancelled):
+        b.publish("x", timeout=1.0, cancel=fired)
+    with pytest.raises(ringq.Cancelled):
+        b.publish("x", block=False, cancel=fired)
+    assert [s.qsize() for s in subs] == [0, 0] and [s.dropped for s in subs] == [0, 0]
+    live = qmod.CancelToken()
+    b.publish("y", cancel=live)  # a token that has not fired changes nothing
+    assert [s.get_nowait() for s in subs] == ["y", "y"]
+    with pytest.raises(TypeError, match="CancelToken"):
+        b.publish("z", cancel=object())
+    assert [s.qsize() for s in subs] == [0, 0]
+
+
+def test_publish_cancelled_while_waiting_for_room(Bcast, qmod):
+    # Subscription order: `early` has room, `slow` is full, `late` has room.
+    b = Bcast(maxsize=1)
+    early, slow, late = b.subscribe(), b.subscribe(), b.subscribe()
+    b.publish(0)
+    early.get(), late.get()
+    token = qmod.CancelToken()
+    call = assert_blocks(b.publish, 1, cancel=token)
+    token.cancel()
+    with pytest.raises(ringq.Cancelled):
+        call.value()
+    # As with a timeout: the subscribers that had room have the item, the full one
+    # missed it (counted), and nobody is left half-done.
+    assert early.get_nowait() == 1 and late.get_nowait() == 1
+    assert slow.get_many(5) == [0]
+    assert (early.dropped, slow.dropped, late.dropped) == (0, 1, 0)
+    b.publish(2, timeout=LONG)  # the publish turn was released
+    assert [s.get_nowait() for s in (early, slow, late)] == [2, 2, 2]
+
+
+def test_publish_cancelled_while_waiting_for_its_turn_publishes_nothing(Bcast, qmod):
+    # Another publisher holds the turn, blocked on a full subscriber: a token ends the
+    # wait for the turn, and this publish gave its item to nobody.
+    b = Bcast(maxsize=1)
+    fast, slow = b.subscribe(), b.subscribe()
+    b.publish(0)
+    fast.get()
+    first = assert_blocks(b.publish, 1, timeout=BLOCK_TIMEOUT)
+    token = qmod.CancelToken()
+    second = assert_blocks(b.publish, 2, cancel=token)
+    token.cancel()
+    with pytest.raises(ringq.Cancelled):
+        second.value()
+    assert slow.get() == 0  # room: the first publish completes
+    first.value()
+    assert fast.get_many(5) == [1] and slow.get_many(5) == [1]
+    assert fast.dropped == slow.dropped == 0
+
+
+def test_router_put_with_a_fired_token_puts_nothing(Queue, qmod):
+    target = Queue(1)
+    r = Router(lambda x: "k", {"k": target})
+    fired = qmod.CancelToken()
+    fired.cancel()
+    with pytest.raises(ringq.Cancelled):
+        r.put("x", cancel=fired)  # the target has room: still nothing
+    with pytest.raises(ringq.Cancelled):
+        r.put("x", timeout=1.0, cancel=fired)
+    with pytest.raises(ringq.Cancelled):
+        r.put_many(["x", "y"], cancel=fired)
+    assert target.qsize() == 0
+    r.put("x", cancel=qmod.CancelToken())
+    assert target.get_nowait() == "x"
+    with pytest.raises(TypeError, match="CancelToken"):
+        r.put("x", cancel=object())
+    assert target.qsize() == 0
+
+
+def test_router_put_cancelled_while_the_target_is_full(Queue, qmod):
+    full = Queue(2)
+    full.put_many([0, 0])
+    r = Router(lambda x: "k", {"k": full})
+    token = qmod.CancelToken()
+    call = assert_blocks(r.put, 1, cancel=token)
+    token.cancel()
+    with pytest.raises(ringq.Cancelled):
+        call.value()
+    assert full.get() == 0 and full.qsize() == 1  # nothing put
+    with pytest.raises(ringq.Cancelled, match="deadline") as info:
+        r.put_many([1, 2], cancel=qmod.CancelToken(timeout=0.2))
+    # As Queue.put_many: what went in before the wait stays, in order.
+    assert full.get_many(5) == [0, 1] and info.value.put_count == 1
+
+
+def test_router_put_to_a_broadcast_passes_the_token(Bcast, qmod):
+    b = Bcast(maxsize=1)
+    s = b.subscribe()
+    b.publish(0)
+    r = Router(lambda x: "all", {"all": b})
+    token = qmod.CancelToken(timeout=0.1)
+    with pytest.raises(ringq.Cancelled, match="deadline"):
+        r.put(1, cancel=token)
+    assert s.get_many(5) == [0] and s.dropped == 1

@@ -527,3 +527,166 @@ def test_pipeline_error_shuts_the_source_down_and_keeps_the_entry_pending(client
         other.ack_many(batch)
     assert 3 in rest  # the failed entry was not lost: another consumer got it
     assert other.pending() == 0
+
+
+# -- connection error messages (issue 17, item 20) -------------------------------------------
+def _no_retry_client(port, **kwargs):
+    # redis-py 8 retries a failed call up to 10 times with backoff: the error would come
+    # seconds later. The message is what is tested here, not redis-py's retries.
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2.0, retry=Retry(NoBackoff(), 0),
+                       **kwargs)
+
+
+def test_no_server_says_could_not_connect_not_lost(stream):
+    port = _redis_server._free_port()  # nothing listens there
+    c = _no_retry_client(port)
+    try:
+        with pytest.raises(ConnectionLost) as info:
+            StreamQueue(c, stream, "g", "worker")
+    finally:
+        c.close()
+    message = str(info.value)
+    assert message.startswith(f"could not connect to Redis at 127.0.0.1:{port}"), message
+    assert "lost the connection" not in message
+    assert stream in message and "worker" in message
+    assert "is the server running" in message  # names the fix
+    assert message.endswith("."), message  # a whole sentence
+    assert isinstance(info.value.__cause__, redis.exceptions.ConnectionError)
+
+
+def test_a_lost_connection_says_so_in_whole_sentences(tmp_path, stream):
+    with _redis_server.RedisServer(tmp_path / "lost") as srv:
+        c = _no_retry_client(srv.port)
+        q = StreamQueue(c, stream, "g", "worker", block_slice=0.1)
+        q.put("a")
+        srv.stop(kill=True)
+        with pytest.raises(ConnectionLost) as info:
+            q.get(timeout=1)
+        c.close()
+    message = str(info.value)
+    assert message.startswith("lost the connection to Redis"), message
+    assert stream in message and "'worker'" in message
+    # Once cut off mid-sentence: "... the next get() re-reads this consumer's own".
+    assert "the next get() re-reads this consumer's own pending entries first" in message, message
+    assert message.endswith("."), message
+
+
+# -- the janitor's pace (issue 17, item 18) ---------------------------------------------------
+def _command_calls(client):
+    """calls per command so far, from INFO commandstats (counted by the server itself)."""
+    return {name[len("cmdstat_"):]: int(stat["calls"])
+            for name, stat in client.info("commandstats").items() if name.startswith("cmdstat_")}
+
+
+def _delta(before, after, *names):
+    return {name: after.get(name, 0) - before.get(name, 0) for name in names}
+
+
+LIVE_PENDING = 2_000  # pending at a live consumer: 200 XAUTOCLAIM pages of 10 for a get of 1
+
+
+def test_get_on_an_empty_stream_blocks_instead_of_scanning_a_live_pel(client, stream):
+    # 20,000 entries pending at a live consumer once made get(timeout=2) send 2,000
+    # XAUTOCLAIM and 2,002 XREADGROUP: every page that claimed nothing restarted the scan
+    # at once, and its non-blocking XREADGROUP with it.
+    live = make(client, stream, "live")
+    live.put_many(range(LIVE_PENDING))
+    assert len(live.get_many(LIVE_PENDING, timeout=LONG)) == LIVE_PENDING  # pending, fresh
+    q = make(client, stream, "idle-reader")  # claim_idle 60 s: none of them is stale
+    before = _command_calls(client)
+    start = time.monotonic()
+    with pytest.raises(ringq.Empty):
+        q.get(timeout=1.0)
+    elapsed = time.monotonic() - start
+    calls = _delta(before, _command_calls(client), "xautoclaim", "xpending", "xreadgroup")
+    assert elapsed >= 1.0
+    assert calls["xautoclaim"] + calls["xpending"] <= 2, calls  # one janitor tick
+    # The own-PEL re-read, then blocking reads of block_slice (0.1 s) until the timeout.
+    assert calls["xreadgroup"] <= 1 + 1.0 / 0.1 + 3, calls
+    assert q.stats()["claimed"] == 0
+
+
+def test_a_stale_entry_behind_a_long_live_pel_is_claimed_in_one_tick(client, stream):
+    live = make(client, stream, "live")
+    live.put_many(range(LIVE_PENDING))
+    got = live.get_many(LIVE_PENDING, timeout=LONG)
+    # The last entry of the PEL goes stale (as if its consumer had stalled on it).
+    client.xclaim(stream, "g", "live", 0, [got[-1].id], idle=3_600_000, justid=True)
+    q = make(client, stream, "janitor")
+    before = _command_calls(client)
+    msg = q.get(timeout=LONG)
+    calls = _delta(before, _command_calls(client), "xautoclaim", "xpending", "xreadgroup")
+    assert msg.id == got[-1].id and msg.data == LIVE_PENDING - 1 and msg.deliveries == 2
+    assert calls["xautoclaim"] <= 1, calls  # not 200 pages to reach it
+    assert q.stats()["claimed"] == 1
+    # Nothing else is stale: the next get blocks, and the janitor waits for its next tick.
+    before = _command_calls(client)
+    with pytest.raises(ringq.Empty):
+        q.get(timeout=0.5)
+    calls = _delta(before, _command_calls(client), "xautoclaim", "xpending", "xreadgroup")
+    assert calls["xautoclaim"] + calls["xpending"] <= 2, calls
+    assert calls["xreadgroup"] <= 0.5 / 0.1 + 3, calls
+
+
+# -- an item over the server's proto-max-bulk-len (issue 17, item 19) -------------------------
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def small_bulk_server(tmp_path):
+    """A server whose proto-max-bulk-len is 1 MiB (the least Redis accepts)."""
+    with _redis_server.RedisServer(tmp_path / "bulk") as srv:
+        admin = srv.client()
+        admin.config_set("proto-max-bulk-len", MIB)
+        admin.close()
+        yield srv
+
+
+@pytest.mark.parametrize("maxlen", [None, 100], ids=["unbounded", "maxlen"])
+def test_an_item_over_proto_max_bulk_len_raises_at_once_and_puts_nothing(small_bulk_server, stream, maxlen):
+    # It gave ConnectionLost after ~4.5 s of redis-py's retries: the server drops the
+    # connection of a client that sends a longer bulk string, so a supervisor retrying on
+    # ConnectionLost looped on the poison item. The client keeps redis-py's default retries.
+    c = small_bulk_server.client()
+    q = StreamQueue(c, stream, "g", "w", maxlen=maxlen, block_slice=0.1)
+    big = "é" * (MIB // 2 + 8)  # 2 bytes each in UTF-8: over the limit in bytes, not in chars
+    start = time.monotonic()
+    with pytest.raises(ringq.redis.ItemTooLarge) as info:
+        q.put(big)
+    assert time.monotonic() - start < 1.0
+    err = info.value
+    assert isinstance(err, ValueError) and not isinstance(err, redis.exceptions.ConnectionError)
+    assert err.limit == MIB and err.size == len(q._dumps(big).encode()) and err.index == 0
+    message = str(err)
+    assert "proto-max-bulk-len" in message and f"{MIB:,} bytes" in message and f"{err.size:,}" in message
+    assert stream in message and "Nothing was put" in message
+    assert "CONFIG SET proto-max-bulk-len" in message  # names the fix
+    with pytest.raises(ringq.redis.ItemTooLarge) as info:
+        q.put_many(["small", big, "small"])
+    assert info.value.index == 1
+    assert c.xlen(stream) == 0  # all or nothing: the small ones were not put either
+    q.put_many(["ok", "x" * (MIB - 100)])  # under the limit: fine, on the same connection
+    assert [m.data for m in q.get_many(5, timeout=LONG)] == ["ok", "x" * (MIB - 100)]
+    c.close()
+
+
+def test_without_config_get_the_servers_refusal_is_still_item_too_large(small_bulk_server, stream):
+    # A user whose ACL denies CONFIG: the limit cannot be read, so Redis's default
+    # (512 MiB) is assumed; the server's own refusal is then mapped, when redis-py gets it.
+    admin = small_bulk_server.client()
+    admin.acl_setuser("app", enabled=True, nopass=True, keys=["*"], channels=["*"],
+                      commands=["+@all", "-config"])
+    admin.close()
+    c = _no_retry_client(small_bulk_server.port, username="app")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        c.config_get("proto-max-bulk-len")
+    q = StreamQueue(c, stream, "g", "w", block_slice=0.1)
+    with pytest.raises((ringq.redis.ItemTooLarge, ConnectionLost)) as info:
+        q.put("x" * (MIB + 10))
+    message = str(info.value)
+    assert "proto-max-bulk-len" in message, message  # either way, the message names the cause
+    assert c.xlen(stream) == 0
+    c.close()

@@ -147,3 +147,256 @@ def test_a_fired_token_takes_nothing_and_a_deadline_raises():
     assert isinstance(call.wait(2.0).exc, ringq.Cancelled)
     with pytest.raises(TypeError, match="CancelToken"):
         limiter.acquire(cancel=threading.Event())
+
+
+@pytest.mark.parametrize("bad_rate", ["10", b"10", True, False, None, [10], 1j])
+def test_rate_must_be_a_real_number_not_a_str_or_a_bool(bad_rate):
+    # "10" was converted by float() and True counted as 1.0 a second: both were accepted.
+    with pytest.raises(TypeError, match=r"rate must be a real number .*, not '"
+                       + type(bad_rate).__name__ + "'"):
+        ringq.RateLimiter(bad_rate)
+
+
+def test_rate_accepts_any_real_number():
+    import fractions
+    import numbers
+
+    class Rate:  # a registered numbers.Real, as numpy's float64 is
+        def __float__(self):
+            return 4.0
+
+    numbers.Real.register(Rate)
+    for rate, expected in [(3, 3.0), (2.5, 2.5), (fractions.Fraction(1, 2), 0.5), (Rate(), 4.0)]:
+        assert ringq.RateLimiter(rate).rate == expected
+
+
+# --- a wait cut short gives its token back ------------------------------------------------
+
+
+def test_a_cancelled_acquire_gives_its_token_back():
+    limiter = ringq.RateLimiter(rate=2, burst=1)  # a token each 0.5 s
+    assert limiter.acquire()
+    token = ringq.CancelToken()
+    call = Call(limiter.acquire, cancel=token)  # reserves the token due in 0.5 s
+    time.sleep(0.05)
+    token.cancel()
+    assert isinstance(call.wait(LONG).exc, ringq.Cancelled)
+    # Given back, the next caller has it (~0.45 s away); kept, the next one is 0.95 s away.
+    assert limiter.acquire(timeout=0.75) is True
+
+
+# --- asyncio: aacquire, async with (issue 20, section 1) ---------------------------------
+import asyncio  # noqa: E402
+
+try:
+    import uvloop
+except ImportError:  # not on Windows or PyPy
+    uvloop = None
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def new_loop(request):
+    if request.param == "uvloop":
+        if uvloop is None:
+            pytest.skip("uvloop is not installed")
+        return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+@pytest.fixture
+def arun(new_loop):
+    def run(coro, timeout=LONG * 3):
+        loop = new_loop()
+        try:
+            return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+        finally:
+            loop.close()
+
+    return run
+
+
+class Ticker:
+    """A task that ticks every 5 ms: proof that the loop kept running."""
+
+    def __init__(self):
+        self.ticks = 0
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self):
+        while True:
+            await asyncio.sleep(0.005)
+            self.ticks += 1
+
+    def stop(self):
+        self.task.cancel()
+
+
+def test_aacquire_and_async_with_wait_on_the_loop(arun):
+    async def main():
+        limiter = ringq.RateLimiter(rate=10, burst=2)
+        ticker = Ticker()
+        assert await limiter.aacquire() is True
+        async with limiter as same:  # the burst's second token: no wait
+            assert same is limiter
+        assert await limiter.aacquire(timeout=0) is False  # empty, and nothing taken
+        ticks, start = ticker.ticks, time.monotonic()
+        assert await limiter.aacquire() is True  # 0.1 s, on the loop's timer
+        assert time.monotonic() - start >= 0.1 * 0.8
+        assert ticker.ticks - ticks >= 3, "the loop did not run while aacquire waited"
+        start = time.monotonic()
+        assert await limiter.aacquire(3) is True  # n tokens: 0.3 s at 10 a second
+        assert time.monotonic() - start >= 0.3 * 0.8
+        ticker.stop()
+
+    arun(main())
+
+
+def test_aacquire_never_waits_on_the_thread_lock(arun):
+    # Another thread holds the limiter's lock (as a thread inside acquire() for a few
+    # steps, descheduled by the GIL, would). The loop must go on meanwhile.
+    limiter = ringq.RateLimiter(rate=100, burst=1)
+    held, release, dropped = threading.Event(), threading.Event(), threading.Event()
+
+    def hold():
+        with limiter._lock:
+            held.set()
+            release.wait(2.0)  # bounded: a blocking aacquire fails the test, not the run
+        dropped.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(LONG)
+
+    async def main():
+        ticker = Ticker()
+        task = asyncio.ensure_future(limiter.aacquire())
+        while ticker.ticks < 5 and not dropped.is_set():
+            await asyncio.sleep(0.005)
+        ran_while_held = ticker.ticks >= 5 and not dropped.is_set() and not task.done()
+        release.set()
+        assert await task is True
+        ticker.stop()
+        return ran_while_held
+
+    ran_while_held = arun(main())
+    holder.join(LONG)
+    assert ran_while_held, "the loop was blocked on the limiter's thread lock"
+
+
+@pytest.mark.parametrize("how", ["token", "task.cancel", "deadline"])
+def test_a_cancelled_aacquire_leaves_nothing(arun, how):
+    async def main():
+        limiter = ringq.RateLimiter(rate=2, burst=1)  # a token each 0.5 s
+        assert await limiter.aacquire()
+        token = ringq.CancelToken(timeout=0.05) if how == "deadline" else ringq.CancelToken()
+        task = asyncio.ensure_future(limiter.aacquire(cancel=token))
+        await asyncio.sleep(0.05)
+        if how == "token":
+            token.cancel()
+        elif how == "task.cancel":
+            task.cancel()
+        expected = asyncio.CancelledError if how == "task.cancel" else ringq.Cancelled
+        with pytest.raises(expected):
+            await task
+        # Given back, the next caller has it (~0.45 s away); kept, the next is 0.95 s away.
+        assert await limiter.aacquire(timeout=0.75) is True
+
+    arun(main())
+
+
+def test_a_token_given_back_behind_other_waiters_goes_to_the_next_caller(arun):
+    async def main():
+        limiter = ringq.RateLimiter(rate=2, burst=1)
+        assert await limiter.aacquire()
+        token = ringq.CancelToken()
+        first = asyncio.ensure_future(limiter.aacquire(cancel=token))  # due in 0.5 s
+        second = asyncio.ensure_future(limiter.aacquire())             # due in 1.0 s
+        await asyncio.sleep(0.05)
+        token.cancel()
+        with pytest.raises(ringq.Cancelled):
+            await first
+        # The first one's token (~0.45 s away) is free again; else the next is 1.45 s away.
+        assert await limiter.aacquire(timeout=0.75) is True
+        assert await second is True
+
+    arun(main())
+
+
+def test_rate_and_burst_change_while_in_use(arun):
+    limiter = ringq.RateLimiter(rate=100, burst=1)
+    assert limiter.acquire()
+    limiter.rate = 2  # from here on, one token each 0.5 s
+    assert limiter.acquire(timeout=0.3) is False
+    slow = ringq.RateLimiter(rate=0.5, burst=1)  # one token each 2 s
+    assert slow.acquire()
+
+    async def main():
+        changer = threading.Thread(target=setattr, args=(slow, "rate", 50))  # from another thread
+        changer.start()
+        changer.join(LONG)
+        start = time.monotonic()
+        assert await slow.aacquire(timeout=0.5) is True  # 20 ms after the last token, not 2 s
+        assert time.monotonic() - start < 0.5
+
+    arun(main())
+    assert (limiter.rate, slow.rate) == (2.0, 50.0)
+    bursty = ringq.RateLimiter(rate=20, burst=1)
+    assert bursty.acquire()
+    bursty.burst = 4
+    time.sleep(0.25)  # the bucket refills: 4 tokens (0.15 s at 20 a second), capped by the burst
+    assert [bursty.try_acquire() for _ in range(5)] == [True] * 4 + [False]
+    for bad, error in [("10", TypeError), (True, TypeError), (0, ValueError), (float("inf"), ValueError)]:
+        with pytest.raises(error):
+            limiter.rate = bad
+    for bad, error in [(1.5, TypeError), (True, TypeError), (0, ValueError)]:
+        with pytest.raises(error):
+            limiter.burst = bad
+    assert (limiter.rate, limiter.burst) == (2.0, 1)
+
+
+def test_one_limiter_from_threads_and_two_loops_at_once(new_loop):
+    limiter = ringq.RateLimiter(rate=200, burst=1)
+    taken = []
+
+    def in_thread():
+        for _ in range(10):
+            assert limiter.acquire(timeout=LONG)
+            taken.append(time.monotonic())
+
+    def in_loop():
+        async def main():
+            for _ in range(10):
+                assert await limiter.aacquire(timeout=LONG)
+                taken.append(time.monotonic())
+
+        loop = new_loop()
+        try:
+            loop.run_until_complete(asyncio.wait_for(main(), LONG))
+        finally:
+            loop.close()
+
+    start = time.monotonic()
+    calls = [Call(in_thread), Call(in_thread), Call(in_loop), Call(in_loop)]
+    for call in calls:
+        call.value(LONG * 2)
+    assert len(taken) == 40
+    assert max(taken) - start >= 39 / 200 * 0.9  # one token each 5 ms, shared by all four
+
+
+def test_aacquire_validation(arun):
+    async def main():
+        limiter = ringq.RateLimiter(5)
+        for bad, error in [(0, ValueError), (True, TypeError), (1.5, TypeError), ("1", TypeError)]:
+            with pytest.raises(error):
+                await limiter.aacquire(bad)
+        with pytest.raises(ValueError):
+            await limiter.aacquire(timeout=-1)
+        with pytest.raises(TypeError, match="CancelToken"):
+            await limiter.aacquire(cancel=threading.Event())
+        fired = ringq.CancelToken()
+        fired.cancel()
+        with pytest.raises(ringq.Cancelled):
+            await limiter.aacquire(cancel=fired)
+        assert limiter.try_acquire()  # none of those took the bucket's token
+
+    arun(main())

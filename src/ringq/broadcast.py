@@ -20,18 +20,28 @@ publish does when a subscriber's queue is full:
 ``"drop_oldest"``
     that subscriber's oldest item is evicted to make room (``Queue.put_evict``).
 
-Every item a subscriber misses is counted in its ``dropped``. Publishers are
-serialised by one lock, so every subscriber sees the items in the same order.
+Every item a subscriber misses is counted in its ``dropped``. Publishers take
+turns (FIFO), so every subscriber sees the items in the same order.
+
+Re-entrancy: as with the queue itself, an item's ``__del__`` (or any code the GC or a
+signal handler runs) may publish, subscribe and unsubscribe. No user object's last
+reference is dropped while the publish turn is held (evicted items are dropped after
+it is released); a publish re-entered in the thread that is inside ``publish()``
+(where waiting for the turn would wait for itself) is handed to the holder of the
+turn, which publishes it right after its own item; and the members are guarded by a
+re-entrant lock whose holder re-checks its snapshot.
 """
 from __future__ import annotations
 
 import threading
 import weakref
+from collections import deque
+from threading import get_ident
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Generic, Iterator, List, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Deque, Generic, Iterator, List, Optional, Set, Tuple, TypeVar
 
-from ._errors import Full, ShutDown
-from ._queue import Queue
+from ._errors import Cancelled, Empty, Full, ShutDown
+from ._queue import CancelToken, Queue
 from ._timeout import deadline as _deadline  # checks timeout as Queue.put does
 
 __all__ = ["Broadcast", "Subscription"]
@@ -53,7 +63,7 @@ class _Member:
         self.put_nowait = q.put_nowait
         self.put_evict = q.put_evict
         self.full = q.full
-        # Written only by publishers, under the broadcast's publish lock.
+        # Written only by publishers, while they hold the broadcast's publish turn.
         self.dropped = 0
 
 
@@ -207,7 +217,7 @@ class Broadcast(Generic[T]):
     ``publish`` runs while ``subscribe()`` runs may or may not.
     """
 
-    __slots__ = ("_maxsize", "_overflow", "_publish_lock", "_members_lock", "_members",
+    __slots__ = ("_maxsize", "_overflow", "_gate", "_inside", "_handed", "_members_lock", "_members",
                  "_closed", "__weakref__")
 
     def __init__(self, maxsize: int = 0, overflow: str = "block") -> None:
@@ -217,10 +227,22 @@ class Broadcast(Generic[T]):
         Queue(maxsize)  # validates maxsize now, with Queue's own message
         self._maxsize = maxsize
         self._overflow = overflow
-        # Serialises publishers (one order for every subscriber) and guards the drop counts.
-        self._publish_lock = threading.Lock()
+        # The publish turn: one permit in a queue of one. A publisher holds it while it gives
+        # its item to every subscriber (one order for all; it also guards the drop counts).
+        # Waiting for it is a Queue.get: FIFO, with timeout, cancel= and Ctrl-C.
+        gate: Any = Queue(1)
+        gate.put_nowait(True)
+        self._gate = gate
+        # The threads inside publish(), to recognise a publish that re-enters one (a
+        # __del__, the GC or a signal handler in that thread): it must not wait for the
+        # turn, which its own thread holds or is queued for.
+        self._inside: Set[int] = set()
+        # The items of such re-entrant publishes, published by the holder of the turn.
+        self._handed: Deque[Any] = deque()
         # Guards _members (replaced, never mutated: publishers read a snapshot) and _closed.
-        self._members_lock = threading.Lock()
+        # Re-entrant: a Subscription that the GC finalizes while this thread holds it
+        # unsubscribes (takes it again); every writer re-checks its snapshot before storing.
+        self._members_lock = threading.RLock()
         self._members: Tuple[_Member, ...] = ()
         self._closed = False
 
@@ -246,18 +268,29 @@ class Broadcast(Generic[T]):
         """A new subscription; it receives the items published from now on. ShutDown after shutdown()."""
         member = _Member(self._maxsize)
         with self._members_lock:
-            if self._closed:
-                raise ShutDown
-            self._members = self._members + (member,)
+            while True:
+                if self._closed:
+                    raise ShutDown
+                members = self._members
+                grown = members + (member,)  # may run the GC, which may change _members
+                if self._members is members:
+                    self._members = grown
+                    break
         return Subscription(self, member)
 
     def _remove(self, member: _Member) -> None:
         with self._members_lock:
-            self._members = tuple(m for m in self._members if m is not member)
+            while True:
+                members = self._members
+                rest = tuple([m for m in members if m is not member])  # may run the GC
+                if self._members is members:
+                    self._members = rest
+                    return
 
     # -- publishing ----------------------------------------------------------------
 
-    def publish(self, item: T, block: bool = True, timeout: Optional[float] = None) -> None:
+    def publish(self, item: T, block: bool = True, timeout: Optional[float] = None, *,
+                cancel: Optional[CancelToken] = None) -> None:
         """Give *item* to every current subscriber.
 
         Raises ShutDown after shutdown(). With ``overflow="block"`` it waits for
@@ -266,53 +299,88 @@ class Broadcast(Generic[T]):
         while another publisher is waiting for room); when the *timeout* expires it
         raises Full, and the subscribers that were still full miss the item and
         count it in ``dropped`` (the others have it: do not publish it again). The
-        drop policies never block and never raise Full.
+        drop policies never wait for room and never raise Full.
+
+        *cancel*, a :class:`ringq.CancelToken`: a token that has fired raises
+        :class:`ringq.Cancelled` at once, and nobody gets the item; one that fires
+        while this call waits for its turn (another publisher's) likewise. One that
+        fires while it waits for room in a full subscriber (``"block"``) ends the
+        wait as a timeout does: Cancelled, that subscriber and any other still full
+        miss the item (counted in ``dropped``), the others have it.
         """
-        lock = self._publish_lock
-        if self._overflow != "block":
-            with lock:
-                self._publish_dropping(item)
-            return
-        if block and timeout is None:
-            # The common case, inline: one locked pass of plain (C) put calls.
-            with lock:
-                if self._closed:
-                    raise ShutDown
-                for m in self._members:
-                    try:
-                        m.put(item)
-                    except ShutDown:
-                        if self._closed:
-                            raise  # the broadcast was shut down while we waited
-                        # else that subscriber left while we waited: the others still get it
-            return
-        deadline = _deadline(timeout) if block else None  # validates timeout like Queue.put
-        if not block:
-            if not lock.acquire(False):
-                raise Full
-        elif deadline is None:
-            lock.acquire()
-        elif not lock.acquire(True, max(0.0, deadline - monotonic())):
-            raise Full
-        try:
+        me = get_ident()
+        inside = self._inside
+        if me in inside:
+            # Re-entered in a thread that is inside publish(): from a __del__, the GC or a
+            # signal handler. The turn is held by this thread, or it is queued for it:
+            # waiting would wait for itself. The holder publishes the item after its own.
             if self._closed:
                 raise ShutDown
-            members = self._members
-            if not block:
-                if any(m.full() for m in members):  # room only grows while we hold the lock
-                    raise Full
-                for m in members:
-                    try:
-                        m.put_nowait(item)
-                    except ShutDown:
-                        pass  # that subscriber just left
-            elif deadline is None:  # a timeout too long to matter
-                for m in members:
-                    self._put_waiting(m, item, None)
+            self._handed.append(item)
+            return
+        inside.add(me)
+        graveyard: List[Any] = []  # user objects to let go of once the turn is released
+        try:
+            gate = self._gate
+            blocking = self._overflow == "block"
+            deadline = None
+            if not blocking:
+                # The drop policies wait only for the turn (its holder never waits for room).
+                permit = gate.get() if cancel is None else gate.get(True, None, cancel=cancel)
+            elif not block:
+                try:
+                    permit = gate.get(False, None, cancel=cancel)
+                except Empty:
+                    raise Full from None  # another publisher holds the turn (it may be waiting for room)
             else:
-                self._publish_by(members, item, deadline)
+                deadline = _deadline(timeout)  # checked as Queue.put checks it
+                try:
+                    if deadline is None and cancel is None:
+                        permit = gate.get()
+                    else:
+                        permit = gate.get(True, None if deadline is None else max(0.0, deadline - monotonic()),
+                                          cancel=cancel)
+                except Empty:
+                    raise Full from None  # the timeout passed while another publisher held the turn
+            try:
+                if self._closed:
+                    raise ShutDown
+                members = self._members
+                if not blocking:
+                    self._deliver_nowait(members, item, graveyard)
+                elif not block:
+                    if any([m.full() for m in members]):  # room only grows while we hold the turn
+                        raise Full
+                    for m in members:
+                        try:
+                            m.put_nowait(item)
+                        except ShutDown:
+                            pass  # that subscriber just left
+                elif deadline is None and cancel is None:
+                    # The common case, inline: one pass of plain (C) put calls.
+                    for m in members:
+                        try:
+                            m.put(item)
+                        except ShutDown:
+                            if self._closed:
+                                raise  # the broadcast was shut down while we waited
+                            # else that subscriber left while we waited: the others still get it
+                else:
+                    self._publish_by(members, item, deadline, cancel)
+            finally:
+                try:
+                    if self._handed:
+                        self._drain(graveyard)
+                finally:
+                    gate.put_nowait(permit)
         finally:
-            lock.release()
+            inside.discard(me)
+            if self._handed:
+                self._settle(me, graveyard)
+            # Last, with the turn released and this thread no longer inside: an evicted
+            # item's __del__ that publishes makes an ordinary publish.
+            if graveyard:
+                graveyard.clear()
 
     put = publish
 
@@ -322,18 +390,19 @@ class Broadcast(Generic[T]):
 
     put_nowait = publish_nowait
 
-    def _publish_dropping(self, item: T) -> None:
-        if self._closed:
-            raise ShutDown
+    def _deliver_nowait(self, members: Tuple[_Member, ...], item: Any, graveyard: List[Any]) -> None:
+        """Give *item* to every member without waiting; a full one misses it (or evicts, drop_oldest)."""
         if self._overflow == "drop_oldest":
-            for m in self._members:
+            for m in members:
                 try:
-                    if m.put_evict(item):
-                        m.dropped += 1
+                    evicted = m.put_evict(item)
                 except ShutDown:
-                    pass  # that subscriber just left
+                    continue  # that subscriber just left
+                if evicted:
+                    m.dropped += len(evicted)
+                    graveyard.append(evicted)  # dropped after the turn is released
         else:
-            for m in self._members:
+            for m in members:
                 try:
                     m.put_nowait(item)
                 except Full:
@@ -341,32 +410,77 @@ class Broadcast(Generic[T]):
                 except ShutDown:
                     pass
 
-    def _put_waiting(self, m: _Member, item: T, timeout: Optional[float]) -> None:
-        try:
-            m.put(item, True, timeout)
-        except ShutDown:
-            if self._closed:
-                raise  # the broadcast itself was shut down while we waited
-            # else that subscriber left while we waited: the others still get the item
+    def _drain(self, graveyard: List[Any]) -> None:
+        """With the turn held: publish the items handed over by re-entrant publishes, in order.
 
-    def _publish_by(self, members: Tuple[_Member, ...], item: T, deadline: float) -> None:
-        missed = False
-        for m in members:
-            if missed:
-                try:
-                    m.put_nowait(item)
-                except Full:
-                    m.dropped += 1
-                except ShutDown:
-                    pass
-                continue
+        They never wait: a subscriber that is full at that moment misses one (``"block"``
+        and ``"drop_newest"``) or evicts its oldest item (``"drop_oldest"``). After
+        shutdown() they go nowhere.
+        """
+        handed = self._handed
+        while handed:
             try:
-                self._put_waiting(m, item, max(0.0, deadline - monotonic()))
+                item = handed.popleft()
+            except IndexError:  # pragma: no cover - only the holder pops
+                break
+            graveyard.append(item)
+            if not self._closed:
+                self._deliver_nowait(self._members, item, graveyard)
+
+    def _settle(self, me: int, graveyard: List[Any]) -> None:
+        """End of a publish that found handed-over items left: publish them if the turn is free.
+
+        They were handed over while this thread waited for the turn, or after its holder
+        drained. If another thread holds the turn, that thread publishes them: it checks
+        for them after releasing the turn, as this one does.
+        """
+        inside = self._inside
+        handed = self._handed
+        gate = self._gate
+        while handed:
+            try:
+                permit = gate.get_nowait()
+            except Empty:
+                return
+            inside.add(me)  # a publish re-entered while we drain is handed over too
+            try:
+                try:
+                    self._drain(graveyard)
+                finally:
+                    gate.put_nowait(permit)
+            finally:
+                inside.discard(me)
+
+    def _publish_by(self, members: Tuple[_Member, ...], item: T, deadline: Optional[float],
+                    cancel: Optional[CancelToken]) -> None:
+        """Give *item* to every member, waiting for room until *deadline* or until *cancel* fires.
+
+        Once a wait is cut short (Full or Cancelled), that member and every later one
+        that is full miss the item; the others get it. Then the exception is raised.
+        """
+        cut_short: Optional[BaseException] = None
+        for m in members:
+            if cut_short is None:
+                try:
+                    m.put(item, True, None if deadline is None else max(0.0, deadline - monotonic()),
+                          cancel=cancel)
+                    continue
+                except ShutDown:
+                    if self._closed:
+                        raise  # the broadcast itself was shut down while we waited
+                    continue  # that subscriber left while we waited: the others still get it
+                except (Full, Cancelled) as e:
+                    m.dropped += 1
+                    cut_short = e
+                    continue
+            try:
+                m.put_nowait(item)
             except Full:
                 m.dropped += 1
-                missed = True  # the deadline has passed: the rest get it only if they have room
-        if missed:
-            raise Full
+            except ShutDown:
+                pass
+        if cut_short is not None:
+            raise cut_short
 
     # -- shutdown ----------------------------------------------------------------------
 

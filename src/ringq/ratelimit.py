@@ -1,4 +1,4 @@
-"""A token-bucket rate limiter that threads (and pipeline stages) take from.
+"""A token-bucket rate limiter that threads, coroutines (and pipeline stages) take from.
 
     >>> import ringq
     >>> limiter = ringq.RateLimiter(rate=100, burst=10)   # 100 a second, bursts of 10
@@ -7,22 +7,29 @@
     >>> with limiter:              # the same, as a block
     ...     pass
 
-How it waits. The bucket is kept as one number, the monotonic time at which it
-will next be full (GCRA, the "virtual scheduling" form of a token bucket). A
-caller that finds no token reserves the next one under a short lock and then
-sleeps, without the lock, exactly until that token's time: one sleep per call,
-never a polling loop. Reservations are handed out in call order, so waiters are
-served first come, first served. A caller whose timeout would end before its
-token comes takes nothing and gets False at once, without sleeping.
+In a coroutine, ``await limiter.aacquire()`` and ``async with limiter:`` wait on the
+event loop's timer instead, so the loop keeps running.
+
+How it waits. The bucket is kept as one number, the due time of the last token
+handed out (GCRA, the "virtual scheduling" form of a token bucket). A caller that
+finds no token reserves the next one under a short lock and then sleeps, without
+the lock, exactly until that token's time: one sleep per call, never a polling
+loop. Reservations are handed out in call order, so waiters are served first come,
+first served. A caller whose timeout would end before its token comes takes nothing
+and gets False at once, without sleeping. A wait cut short (a cancel token, Ctrl-C,
+a cancelled task) gives its tokens back: the next caller may have them.
 """
 from __future__ import annotations
 
+import asyncio
 import math
+import numbers
 import threading
 import time
+from collections import deque
 from time import monotonic
 from types import TracebackType
-from typing import TYPE_CHECKING, Optional, Type
+from typing import TYPE_CHECKING, Any, Deque, List, Optional, Tuple, Type
 
 from ._queue import CancelToken
 
@@ -30,6 +37,11 @@ if TYPE_CHECKING:
     from typing_extensions import Self  # only for the annotations, which are never evaluated
 
 __all__ = ["RateLimiter"]
+
+# What a reservation that waits must remember to give its tokens back:
+# (the last due time before it, its own last due time or None, its new due times,
+# the freed due times it reused).
+_Ticket = Tuple[float, Optional[float], List[float], List[float]]
 
 
 def _check_timeout(timeout: object) -> Optional[float]:
@@ -46,13 +58,46 @@ def _check_timeout(timeout: object) -> Optional[float]:
     return None if math.isinf(seconds) else seconds
 
 
+def _check_rate(rate: object) -> float:
+    # Not float(rate) alone: that accepted "10" (a str) and True (a bool, counted as 1.0).
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+        raise TypeError(f"rate must be a real number of tokens a second (an int or a float), "
+                        f"not {type(rate).__name__!r}")
+    value = float(rate)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"rate must be a positive, finite number of tokens a second, not {value!r}")
+    return value
+
+
+def _check_count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, not {value}")
+    return value
+
+
+def _check_cancel(cancel: Optional[CancelToken]) -> None:
+    if cancel is not None:
+        if not isinstance(cancel, CancelToken):
+            raise TypeError(f"cancel must be a ringq.CancelToken or None, not {type(cancel).__name__!r}")
+        cancel.raise_if_cancelled()
+
+
+def _resolve(fut: Any) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class RateLimiter:
     """At most *rate* acquisitions a second on average, with bursts of up to *burst*.
 
     A full bucket holds *burst* tokens; it refills continuously at *rate* tokens a
     second. Each :meth:`acquire` takes one token, waiting for it if the bucket is
-    empty. Thread-safe; one limiter may be shared by any number of threads,
-    executors and pipeline stages (``Pipeline.stage(fn, rate=limiter)``).
+    empty; ``await`` :meth:`aacquire` does the same in a coroutine. Thread-safe; one
+    limiter may be shared by any number of threads, event loops, executors and
+    pipeline stages (``Pipeline.stage(fn, rate=limiter)``). ``rate`` and ``burst``
+    may be changed while it is in use, from any thread or task.
 
     Seed 003's request queue, which sent up to 10 requests and then slept a whole
     second, becomes::
@@ -65,50 +110,114 @@ class RateLimiter:
             futures = [pool.submit(call, url) for url in urls]
     """
 
-    __slots__ = ("_burst", "_interval", "_lock", "_rate", "_tolerance", "_ready_at")
+    __slots__ = ("_burst", "_freed", "_interval", "_last", "_lock", "_rate", "_returns", "_tolerance")
 
     def __init__(self, rate: float, burst: int = 1) -> None:
-        rate = float(rate)
-        if not (rate > 0 and math.isfinite(rate)):
-            raise ValueError(f"rate must be a positive, finite number of tokens a second, not {rate!r}")
-        if isinstance(burst, bool) or not isinstance(burst, int):
-            raise TypeError(f"burst must be an integer, not {type(burst).__name__!r}")
-        if burst < 1:
-            raise ValueError(f"burst must be >= 1, not {burst}")
-        self._rate = rate
-        self._burst = burst
-        self._interval = 1.0 / rate
+        self._rate = _check_rate(rate)
+        self._burst = _check_count("burst", burst)
+        self._interval = 1.0 / self._rate
         # A token may be taken up to this long before its steady-rate time: the burst.
-        self._tolerance = (burst - 1) * self._interval
-        # The time the next token is due at the steady rate. In the past: the bucket
-        # has been refilling since then (capped at `burst` tokens by the tolerance).
-        self._ready_at = monotonic() - self._tolerance  # starts full
+        self._tolerance = (self._burst - 1) * self._interval
+        # The due time of the last token handed out at the steady rate; the next is due
+        # one interval later, or at once if the bucket has refilled since (the tolerance
+        # caps the refill at `burst` tokens). This one makes the bucket start full.
+        self._last = monotonic() - self._tolerance - self._interval
+        # Due times (ascending, in the future) of tokens that waits cut short gave back
+        # while later tokens were already reserved: the next callers take them first.
+        self._freed: List[float] = []
+        # Give-backs from a loop that found the lock taken (it never waits for it).
+        self._returns: Deque[_Ticket] = deque()
+        # Held only for a few arithmetic steps, never across a wait.
         self._lock = threading.Lock()
 
     @property
     def rate(self) -> float:
-        """Tokens added a second."""
+        """Tokens added a second. Settable while in use: it applies from the next reservation."""
         return self._rate
+
+    @rate.setter
+    def rate(self, value: float) -> None:
+        rate = _check_rate(value)
+        with self._lock:
+            self._rate = rate
+            self._interval = 1.0 / rate
+            self._tolerance = (self._burst - 1) * self._interval
 
     @property
     def burst(self) -> int:
-        """Tokens a full bucket holds."""
+        """Tokens a full bucket holds. Settable while in use: it applies from the next reservation."""
         return self._burst
 
-    def _reserve(self, timeout: Optional[float]) -> Optional[float]:
-        """Take the next token; return how long to sleep for it, or None if it comes too late."""
+    @burst.setter
+    def burst(self, value: int) -> None:
+        burst = _check_count("burst", value)
         with self._lock:
-            now = monotonic()
-            due = max(self._ready_at, now - self._tolerance)
-            wait = due - now
-            if wait <= 0:
-                self._ready_at = due + self._interval
-                return 0.0
-            if timeout is not None and wait > timeout:
-                return None
-            self._ready_at = due + self._interval
-            return wait
+            self._burst = burst
+            self._tolerance = (burst - 1) * self._interval
 
+    # -- reservations (always under self._lock) -----------------------------------------
+    def _reserve_locked(self, n: int, timeout: Optional[float]) -> Optional[Tuple[float, Optional[_Ticket]]]:
+        """Take *n* tokens: (seconds to wait for the last of them, ticket to give them back) or None.
+
+        None: the last token would come after *timeout*, and nothing is taken. The
+        ticket is None when there is nothing to wait for (nothing can cut it short).
+        """
+        while self._returns:
+            self._give_back_locked(self._returns.popleft())
+        now = monotonic()
+        freed = self._freed
+        reused: List[float] = []
+        if freed:
+            # Given-back tokens still to come keep their place; past ones are gone (taken
+            # late, they could bunch up with the tokens after them).
+            while freed and freed[0] <= now:
+                del freed[0]
+            reused = freed[:n]
+            del freed[:len(reused)]
+        k = n - len(reused)
+        prev_last = self._last
+        new: List[float] = []
+        due = reused[-1] if reused else now
+        if k:
+            interval = self._interval
+            first = max(prev_last + interval, now - self._tolerance)
+            new = [first + i * interval for i in range(k)] if k > 1 else [first]
+            due = max(due, new[-1])
+        wait = due - now
+        if timeout is not None and wait > timeout:
+            if reused:
+                freed[:0] = reused
+            return None
+        if k:
+            self._last = new[-1]
+        if wait <= 0:
+            return 0.0, None
+        return wait, (prev_last, new[-1] if k else None, new, reused)
+
+    def _give_back_locked(self, ticket: _Ticket) -> None:
+        """Undo a reservation whose wait was cut short."""
+        prev_last, own_last, new, reused = ticket
+        slots = list(reused)
+        if own_last is not None:
+            if self._last == own_last:
+                self._last = prev_last  # nobody reserved after it: as if it never came
+            else:
+                slots.extend(new)  # later callers wait behind them: the next ones may have them
+        now = monotonic()
+        slots = [s for s in slots if s > now]
+        if slots:
+            self._freed = sorted(self._freed + slots)
+
+    def _reserve(self, timeout: Optional[float], n: int = 1) -> Optional[Tuple[float, Optional[_Ticket]]]:
+        with self._lock:
+            return self._reserve_locked(n, timeout)
+
+    def _give_back(self, ticket: Optional[_Ticket]) -> None:
+        if ticket is not None:
+            with self._lock:
+                self._give_back_locked(ticket)
+
+    # -- threads ----------------------------------------------------------------------
     def acquire(self, blocking: bool = True, timeout: Optional[float] = None, *,
                 cancel: Optional[CancelToken] = None) -> bool:
         """Take one token; True once taken, False if none came in time.
@@ -116,36 +225,44 @@ class RateLimiter:
         ``blocking=False`` never waits (the same as ``timeout=0``). *timeout* is in
         seconds on the monotonic clock; None waits as long as needed. A negative
         or NaN timeout raises ValueError, as ``ringq.Queue`` does. Ctrl-C
-        interrupts the wait in the main thread (no token is given back).
+        interrupts the wait in the main thread.
 
         *cancel*, a :class:`ringq.CancelToken`: the wait is a wait on the token
         instead of a sleep, and :class:`ringq.Cancelled` is raised as soon as it
-        fires (at once, taking nothing, if it already has; a slot reserved by a
-        wait that is cut short is not given back, as with Ctrl-C)::
+        fires (at once, taking nothing, if it already has)::
 
             token = ringq.CancelToken()
             limiter.acquire(cancel=token)   # token.cancel() elsewhere: Cancelled now
+
+        A wait cut short (the token, Ctrl-C) gives its token back.
         """
         seconds = _check_timeout(timeout) if blocking else 0.0
-        if cancel is not None:
-            if not isinstance(cancel, CancelToken):
-                raise TypeError(f"cancel must be a ringq.CancelToken or None, not {type(cancel).__name__!r}")
-            cancel.raise_if_cancelled()
-        wait = self._reserve(seconds)
-        if wait is None:
+        _check_cancel(cancel)
+        reserved = self._reserve(seconds)
+        if reserved is None:
             return False
+        wait, ticket = reserved
         if wait > 0:
-            if cancel is None:
-                time.sleep(wait)  # one sleep, exactly to the token's time; Ctrl-C interrupts it
-            elif cancel.wait(wait):
-                cancel.raise_if_cancelled()
+            try:
+                if cancel is None:
+                    time.sleep(wait)  # one sleep, exactly to the token's time; Ctrl-C interrupts it
+                elif cancel.wait(wait):
+                    cancel.raise_if_cancelled()
+            except BaseException:
+                self._give_back(ticket)
+                raise
         return True
 
     def _acquire_or_stop(self, stop: threading.Event) -> bool:
         """Take one token unless *stop* is set first (used by pipeline stages)."""
-        wait = self._reserve(None)
+        reserved = self._reserve(None)
+        assert reserved is not None  # no timeout: always reserved
+        wait, ticket = reserved
         if wait:
-            return not stop.wait(wait)
+            if stop.wait(wait):
+                self._give_back(ticket)
+                return False
+            return True
         return not stop.is_set()
 
     def try_acquire(self) -> bool:
@@ -157,6 +274,87 @@ class RateLimiter:
         return self
 
     def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        return None
+
+    # -- coroutines -------------------------------------------------------------------
+    async def aacquire(self, n: int = 1, *, timeout: Optional[float] = None,
+                       cancel: Optional[CancelToken] = None) -> bool:
+        """Take *n* tokens in a coroutine; True once taken, False if they would come too late.
+
+        The wait is on the running loop's timer (the loop keeps running), never on a
+        thread lock: the limiter's short lock is only ever tried, and while another
+        thread holds it the task yields to the loop and tries again. *timeout*
+        and *cancel* are as in :meth:`acquire`; *n* may exceed ``burst`` (the call
+        then waits for the tokens past the burst to refill).
+
+        A call that raises (:class:`ringq.Cancelled`, or ``asyncio.CancelledError``
+        when its task is cancelled) or returns False leaves nothing behind: its
+        tokens are given back, and the next caller may have them.
+        """
+        n = _check_count("n", n)
+        seconds = _check_timeout(timeout)
+        _check_cancel(cancel)
+        lock = self._lock
+        while not lock.acquire(False):
+            await asyncio.sleep(0)  # another thread is inside its few steps: let the loop run
+        try:
+            reserved = self._reserve_locked(n, seconds)
+        finally:
+            lock.release()
+        if reserved is None:
+            return False
+        wait, ticket = reserved
+        if wait > 0:
+            try:
+                if cancel is None:
+                    await asyncio.sleep(wait)
+                else:
+                    await self._wait_on_token(wait, cancel)
+            except BaseException:
+                self._give_back_async(ticket)
+                raise
+        return True
+
+    @staticmethod
+    async def _wait_on_token(wait: float, cancel: CancelToken) -> None:
+        """Sleep *wait* seconds on the loop's timer; Cancelled as soon as *cancel* fires."""
+        loop = asyncio.get_running_loop()
+        deadline = cancel.deadline
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline - monotonic()))
+        fut = loop.create_future()
+        token: Any = cancel  # the queue's own hook for async waits (not in the public stub)
+        key = token._add_callback(loop, fut)  # cancel() resolves fut from any thread
+        timer = loop.call_later(wait, _resolve, fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            token._remove_callback(key)
+        cancel.raise_if_cancelled()  # fired, or its deadline came before the token
+
+    def _give_back_async(self, ticket: Optional[_Ticket]) -> None:
+        """Give back from a loop: never wait for the lock; its next holder applies it."""
+        if ticket is None:
+            return
+        if self._lock.acquire(False):
+            try:
+                self._give_back_locked(ticket)
+            finally:
+                self._lock.release()
+        else:
+            self._returns.append(ticket)
+
+    async def __aenter__(self) -> Self:
+        await self.aacquire()
+        return self
+
+    async def __aexit__(
         self,
         exc_type: Optional[Type[BaseException]],
         exc: Optional[BaseException],

@@ -30,9 +30,12 @@ times goes to the dead-letter stream (``"<stream>:dead"`` by default).
   It does so again after a connection error, as the reply of an XREADGROUP may be lost
   after Redis marked its entries delivered.
 * A janitor, run inside ``get`` every ``claim_interval`` seconds, takes over entries
-  that any consumer of the group has left unacknowledged for ``claim_idle`` seconds,
-  with XAUTOCLAIM. It follows the cursor XAUTOCLAIM returns, so one tick claims at most
-  ``max_items`` entries and the next tick continues. ``claim_idle`` must be longer than
+  that any consumer of the group has left unacknowledged for ``claim_idle`` seconds.
+  A tick asks for the oldest such entry (XPENDING IDLE: one call, the server scans the
+  whole PEL) and claims from there with XAUTOCLAIM, at most ``max_items`` entries. A
+  tick that claimed something is followed by another at the next get (more may be
+  stale); one that found nothing waits ``claim_interval``, so a get on an empty stream
+  blocks however many live entries are pending. ``claim_idle`` must be longer than
   the slowest normal handler, or live consumers' entries are stolen and run twice.
   Ids that Redis 7 reports as deleted (trimmed or XDEL'd while pending: their data is
   gone) are logged, counted in ``stats()`` and dropped from the PEL by Redis itself.
@@ -63,6 +66,10 @@ seconds after its timeout. No acknowledged or pending entry is lost by an error:
 ack that fails leaves the entry pending (delivered again later), a read whose reply
 was lost leaves its entries in this consumer's PEL, and the next ``get`` re-reads them.
 
+An item longer than the server's ``proto-max-bulk-len`` is refused by Redis with a
+dropped connection, which no retry can fix: ``put`` raises ``ItemTooLarge`` (a
+ValueError) for it before anything is sent (see ``_check_sizes``).
+
 Timeouts: redis-py's ``socket_timeout`` (5 s by default in redis-py 8) must exceed a
 blocking XREADGROUP's BLOCK time (redis-py issue 3138), so ``get`` blocks in slices of
 at most ``block_slice`` seconds and at most half the socket timeout. That also bounds
@@ -91,7 +98,7 @@ from redis.exceptions import TimeoutError as _RedisTimeoutError
 from ._errors import Empty, Full, ShutDown
 from ._timeout import deadline as _deadline  # ringq.Queue's timeout checks and messages
 
-__all__ = ["ConnectionLost", "Message", "StreamQueue"]
+__all__ = ["ConnectionLost", "ItemTooLarge", "Message", "StreamQueue"]
 
 log = logging.getLogger("ringq.redis")
 
@@ -100,6 +107,11 @@ DATA_FIELD = "d"
 
 # Entries per script call (one round trip) in put_many.
 _PUT_CHUNK = 1000
+# proto-max-bulk-len: the least value Redis accepts (CONFIG SET refuses less), so an item
+# no longer than this is never checked; and Redis's default, assumed when CONFIG GET is
+# refused (an ACL without +config, a managed service that renames CONFIG).
+_MIN_BULK_LIMIT = 1024 * 1024
+_DEFAULT_BULK_LIMIT = 512 * 1024 * 1024
 # Backoff of a put waiting for room, and of join(): Redis has no event for "lag fell".
 _POLL_MIN = 0.001
 _POLL_MAX = 0.05
@@ -152,8 +164,38 @@ class ConnectionLost(_RedisConnectionError):
     """
 
 
+class ItemTooLarge(ValueError):
+    """An item encodes to more bytes than the server takes in one argument (proto-max-bulk-len).
+
+    Raised by ``put``/``put_many`` before anything is sent, so nothing was put. Not a
+    connection error: retrying the same item can never succeed. ``size`` (bytes, or None
+    when the server refused an argument of unknown size), ``limit`` (bytes, or None when
+    unknown) and ``index`` (the item's position in the ``put_many`` call, or None).
+    """
+
+    def __init__(self, message: str, size: Optional[int] = None, limit: Optional[int] = None,
+                 index: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+        self.index = index
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def _server_address(client: Any) -> str:
+    """" at host:port" (or " at /unix/socket") of a redis-py client, for messages; "" if unknown."""
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+    except AttributeError:
+        return ""
+    if kwargs.get("path"):
+        return f" at {kwargs['path']}"
+    if kwargs.get("host") is not None and kwargs.get("port") is not None:
+        return f" at {kwargs['host']}:{kwargs['port']}"
+    return ""
 
 
 def _positive(name: str, value: Any) -> float:
@@ -287,11 +329,12 @@ class StreamQueue:
         # redis-py issue 3138: a BLOCK at or beyond the socket timeout reads as a dead socket.
         self._max_block = self.block_slice if not socket_timeout else min(self.block_slice, socket_timeout / 2)
         self._shutdown = False
+        self._connected = False               # a call has reached the server (error messages)
+        self._bulk_limit: Optional[Tuple[int, bool]] = None   # (proto-max-bulk-len, read from the server)
         self._puts_closed = False             # close_stream() was called on this handle
         self._recovering = threading.Lock()   # one thread at a time re-reads the own PEL
         self._lock = threading.Lock()        # guards the cursors and counters below
         self._recover_from: Optional[str] = "0-0"   # own-PEL cursor; None once caught up
-        self._claim_cursor = "0-0"
         self._next_claim = 0.0                # monotonic time of the next janitor tick
         self._stats = {"delivered": 0, "redelivered": 0, "claimed": 0, "dead_lettered": 0,
                        "deleted_while_pending": 0, "acked": 0}
@@ -310,7 +353,7 @@ class StreamQueue:
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one Redis operation; connection failures become ConnectionLost."""
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except (_RedisConnectionError, _RedisTimeoutError) as e:
             if isinstance(e, ConnectionLost):
                 raise
@@ -318,13 +361,97 @@ class StreamQueue:
                 # The reply of a read may be lost after Redis marked its entries delivered
                 # to us: re-read our own PEL first on the next get.
                 self._recover_from = "0-0"
-            raise ConnectionLost(
-                f"lost the connection to Redis ({type(e).__name__}: {e}) on stream {self.stream!r}, "
-                f"group {self.group!r}, consumer {self.consumer!r}; StreamQueue does not retry; pending "
-                f"entries stay pending and the next get() re-reads this consumer's own") from e
+            raise ConnectionLost(self._connection_error_message(e)) from e
+        self._connected = True
+        return result
+
+    def _connection_error_message(self, e: BaseException) -> str:
+        at = _server_address(self.client)
+        where = f"stream {self.stream!r}, group {self.group!r}, consumer {self.consumer!r}"
+        if not self._connected:
+            # Not one call has reached the server through this handle yet: nothing was lost.
+            return (f"could not connect to Redis{at} ({type(e).__name__}: {e}) for {where}: is the "
+                    f"server running, and are the client's host and port right? StreamQueue does not "
+                    f"retry; call again once Redis is reachable.")
+        return (f"lost the connection to Redis{at} ({type(e).__name__}: {e}) on {where}. StreamQueue "
+                f"does not retry: call again once Redis is reachable. A put may or may not have added "
+                f"its entries; pending entries stay pending, and the next get() re-reads this "
+                f"consumer's own pending entries first.")
 
     def _encode(self, item: Any) -> Any:
         return self._dumps(item)
+
+    def _check_sizes(self, encoded: Sequence[Any]) -> None:
+        """ItemTooLarge, before anything is sent, for an item over the server's proto-max-bulk-len.
+
+        Redis answers a longer argument by dropping the connection: redis-py then retries
+        and finally raises a ConnectionError, which a supervisor would retry forever.
+        """
+        for index, value in enumerate(encoded):
+            # An upper bound of the size on the wire, without encoding: a str is at most 4
+            # bytes a character in any encoding redis-py may use (+4 for a UTF-32 BOM).
+            if isinstance(value, str):
+                bound: Optional[int] = 4 * len(value) + 4
+            elif isinstance(value, (bytes, bytearray)):
+                bound = len(value)
+            elif isinstance(value, (int, float)):
+                continue
+            else:
+                bound = None  # a memoryview or the like: measured below
+            if bound is not None and bound <= _MIN_BULK_LIMIT:
+                continue  # the common case: under any limit a server can have
+            limit, known = self._proto_max_bulk_len()
+            if bound is not None and bound <= limit:
+                continue
+            encode = self._encoder()
+            size = memoryview(encode(value) if encode is not None else value).nbytes
+            if size > limit:
+                what = "the item" if len(encoded) == 1 else f"item {index} of {len(encoded)}"
+                assumed = "" if known else " (Redis's default, assumed: CONFIG GET was refused)"
+                raise ItemTooLarge(
+                    f"{what} for stream {self.stream!r} encodes to {size:,} bytes, more than the "
+                    f"server's proto-max-bulk-len of {limit:,} bytes{assumed}: Redis would refuse it "
+                    f"and drop the connection. Nothing was put. Put a reference to the data instead "
+                    f"(a key, a path, a URL), or raise the limit (CONFIG SET proto-max-bulk-len).",
+                    size, limit, index)
+
+    def _encoder(self) -> Any:
+        """The client's own encoder (its encoding), or None: then sizes are len() of bytes."""
+        get_encoder = getattr(getattr(self.client, "connection_pool", None), "get_encoder", None)
+        return get_encoder().encode if get_encoder is not None else None
+
+    def _proto_max_bulk_len(self) -> Tuple[int, bool]:
+        """(limit, read from the server), fetched once with CONFIG GET."""
+        if self._bulk_limit is None:
+            try:
+                reply = self._call(self.client.config_get, "proto-max-bulk-len")
+                values = list(reply.values()) if isinstance(reply, dict) else []
+                self._bulk_limit = (int(values[0]), True) if values else (_DEFAULT_BULK_LIMIT, False)
+            except ResponseError:  # NOPERM, or CONFIG renamed away
+                self._bulk_limit = (_DEFAULT_BULK_LIMIT, False)
+        return self._bulk_limit
+
+    def _put_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``_call`` for a put: the server's refusal of a too-long argument is ItemTooLarge."""
+        try:
+            return self._call(fn, *args, **kwargs)
+        except ResponseError as e:
+            if "invalid bulk length" not in str(e):
+                raise
+            limit, known = self._bulk_limit or (None, False)
+            raise ItemTooLarge(
+                f"Redis refused an item for stream {self.stream!r} as longer than its "
+                f"proto-max-bulk-len ({e}); it dropped the connection, and this call put nothing. "
+                f"Put a reference to the data instead (a key, a path, a URL), or raise the limit "
+                f"(CONFIG SET proto-max-bulk-len).", None, limit if known else None) from e
+        except ConnectionLost as e:
+            if self._bulk_limit is None or self._bulk_limit[1]:
+                raise
+            # The limit could not be read and the server dropped us: say what may be the cause.
+            raise ConnectionLost(
+                f"{e} If this put carries an item longer than the server's proto-max-bulk-len "
+                f"(unknown here: CONFIG GET was refused), that is why: Redis drops the connection of "
+                f"a client that sends one, and retrying the same item fails the same way.") from e
 
     def _decode(self, fields: Dict[Any, Any]) -> Any:
         raw = fields.get(DATA_FIELD, fields.get(DATA_FIELD.encode()))
@@ -354,16 +481,18 @@ class StreamQueue:
             raise ShutDown
         if not encoded:
             return
+        self._check_sizes(encoded)
         if self._bounded_xadd is None:
             for start in range(0, len(encoded), _PUT_CHUNK):
-                self._call(self._xadd_many, keys=[self.stream], args=[DATA_FIELD, *encoded[start:start + _PUT_CHUNK]])
+                self._put_call(self._xadd_many, keys=[self.stream],
+                               args=[DATA_FIELD, *encoded[start:start + _PUT_CHUNK]])
             return
         done = 0
         pause = _POLL_MIN
         while done < len(encoded):
             # block=False is all-or-nothing, so it goes in one script call.
             chunk = encoded[done:done + _PUT_CHUNK] if block else encoded
-            added = self._call(self._bounded_xadd, keys=[self.stream],
+            added = self._put_call(self._bounded_xadd, keys=[self.stream],
                                args=[self.group, self.maxlen, "0" if block else "1", DATA_FIELD, *chunk])
             done += int(added)
             if done == len(encoded):
@@ -462,23 +591,32 @@ class StreamQueue:
             self._recovering.release()
 
     def _claim(self, n: int) -> List[Message]:
-        """One janitor tick: XAUTOCLAIM entries idle longer than claim_idle, following the cursor."""
+        """One janitor tick: claim up to *n* entries idle longer than claim_idle.
+
+        XAUTOCLAIM alone scans at most 10 * COUNT PEL entries a call, so a long PEL of
+        live entries took one call per 10 * n entries, each followed by a non-blocking
+        read: a get busy-looped through it. Instead one XPENDING IDLE (the server scans
+        the whole PEL) finds the oldest stale entry, and XAUTOCLAIM starts there. Only a
+        tick that made progress is followed by another at once (more may be stale).
+        """
         with self._lock:
             now = time.monotonic()
             if now < self._next_claim:
                 return []
-            cursor = self._claim_cursor
             # The tick is taken: other threads skip it until the next one is due.
             self._next_claim = now + self.claim_interval
-        reply = self._call(self.client.xautoclaim, self.stream, self.group, self.consumer,
-                           int(self.claim_idle * 1000), start_id=cursor, count=n)
-        next_cursor = _text(reply[0])
+        idle_ms = int(self.claim_idle * 1000)
+        stale = self._call(self.client.xpending_range, self.stream, self.group, "-", "+", 1, idle=idle_ms)
+        if not stale:
+            return []  # nothing stale anywhere in the PEL: until the next tick
+        start = _text(stale[0]["message_id"])
+        reply = self._call(self.client.xautoclaim, self.stream, self.group, self.consumer, idle_ms,
+                           start_id=start, count=n)
         entries = list(reply[1])
         deleted = list(reply[2]) if len(reply) > 2 else []
         with self._lock:
-            self._claim_cursor = next_cursor
-            if next_cursor != "0-0":
-                self._next_claim = 0.0  # more to scan: continue at the next get
+            if entries or deleted:
+                self._next_claim = 0.0  # progress: there may be more, continue at the next get
             self._stats["claimed"] += len(entries)
         if deleted:
             with self._lock:

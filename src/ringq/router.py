@@ -19,10 +19,14 @@ from types import MappingProxyType
 from typing import Any, Callable, Dict, Generic, Hashable, Iterable, List, Mapping, Optional, TypeVar
 
 from ._errors import ShutDown
+from ._queue import CancelToken
 
 __all__ = ["Router", "UnroutableError"]
 
 T = TypeVar("T")
+# The key type of the routes mapping, per call: Mapping is invariant in its key, so a
+# Mapping[Hashable, Any] parameter would reject the dict[str, Queue[int]] users pass.
+_K = TypeVar("_K", bound=Hashable)
 
 
 class UnroutableError(KeyError):
@@ -38,6 +42,14 @@ class UnroutableError(KeyError):
 
     def __str__(self) -> str:
         return f"no route for key {self.key!r} (and no default route)"
+
+
+def _check_token(cancel: Any) -> None:
+    """Cancelled at once if *cancel* has fired; TypeError if it is not a CancelToken at all."""
+    raise_if_cancelled = getattr(cancel, "raise_if_cancelled", None)
+    if raise_if_cancelled is None:  # either implementation's token has it; the target checks the class
+        raise TypeError(f"cancel must be a ringq.CancelToken or None, not {type(cancel).__name__!r}")
+    raise_if_cancelled()
 
 
 class Router(Generic[T]):
@@ -56,12 +68,12 @@ class Router(Generic[T]):
 
     __slots__ = ("_key", "_routes", "_default", "_closed", "_lock")
 
-    def __init__(self, key: Callable[[T], Hashable], routes: Mapping[Hashable, Any],
+    def __init__(self, key: Callable[[T], Hashable], routes: Mapping[_K, Any],
                  default: Optional[Any] = None) -> None:
         if not callable(key):
             raise TypeError(f"key must be callable, not {type(key).__name__!r}")
         self._key = key
-        self._routes: Dict[Hashable, Any] = dict(routes)
+        self._routes: Dict[Hashable, Any] = dict(routes.items())
         for name, target in [*self._routes.items(), ("default", default)]:
             if target is not None and not callable(getattr(target, "put", None)):
                 raise TypeError(f"route {name!r} has no put() method: {target!r}")
@@ -90,15 +102,25 @@ class Router(Generic[T]):
             raise UnroutableError(k, item)
         return target
 
-    def put(self, item: T, block: bool = True, timeout: Optional[float] = None) -> None:
+    def put(self, item: T, block: bool = True, timeout: Optional[float] = None, *,
+            cancel: Optional[CancelToken] = None) -> None:
         """Put *item* on its route's queue, with that queue's ``put`` (and its Full/ShutDown).
 
         Raises ShutDown after shutdown(), UnroutableError when no route fits.
+
+        *cancel*, a :class:`ringq.CancelToken`: a token that has fired raises
+        :class:`ringq.Cancelled` at once, with nothing put (whatever the target); else it
+        is passed on, ``target.put(item, block=..., timeout=..., cancel=token)``, so the
+        target's put must take ``cancel=`` (ringq's queues, Broadcast and Router do).
         """
         if self._closed:
             raise ShutDown
+        if cancel is not None:
+            _check_token(cancel)
         target = self.route(item)
-        if block and timeout is None:
+        if cancel is not None:
+            target.put(item, block=block, timeout=timeout, cancel=cancel)
+        elif block and timeout is None:
             target.put(item)  # the plainest call: fits any queue-like put()
         else:
             target.put(item, block=block, timeout=timeout)
@@ -109,13 +131,20 @@ class Router(Generic[T]):
             raise ShutDown
         self.route(item).put_nowait(item)
 
-    def put_many(self, items: Iterable[T], block: bool = True, timeout: Optional[float] = None) -> None:
+    def put_many(self, items: Iterable[T], block: bool = True, timeout: Optional[float] = None, *,
+                 cancel: Optional[CancelToken] = None) -> None:
         """Route every item, then give each target its items in order (``put_many`` where it has one).
 
         Every item is routed first: an unroutable one raises before anything is put.
+        *cancel* as in :meth:`put`: a fired token puts nothing; one that fires while a
+        target waits for room raises Cancelled from that target, and what the earlier
+        targets (and that target, before it waited) took stays there.
         """
         if self._closed:
             raise ShutDown
+        if cancel is not None:
+            _check_token(cancel)
+        extra: Dict[str, Any] = {} if cancel is None else {"cancel": cancel}
         groups: Dict[int, List[T]] = {}
         targets: Dict[int, Any] = {}
         for item in items:
@@ -129,16 +158,16 @@ class Router(Generic[T]):
             target = targets[key]
             put_many = getattr(target, "put_many", None)
             if put_many is not None:
-                if block and timeout is None:
+                if block and timeout is None and not extra:
                     put_many(batch)
                 else:
-                    put_many(batch, block=block, timeout=timeout)
+                    put_many(batch, block=block, timeout=timeout, **extra)
             else:
                 for item in batch:
-                    if block and timeout is None:
+                    if block and timeout is None and not extra:
                         target.put(item)
                     else:
-                        target.put(item, block=block, timeout=timeout)
+                        target.put(item, block=block, timeout=timeout, **extra)
 
     def targets(self) -> List[Any]:
         """Every distinct target (the routes' queues, then the default), each once."""
