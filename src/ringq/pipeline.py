@@ -274,6 +274,16 @@ class Pipeline:
             except ringq.Cancelled:
                 ...                                    # stopped and joined: no thread left
 
+    ``async def`` stage functions run as tasks on one event loop that the pipeline
+    owns (made by *loop_factory*, default ``asyncio.new_event_loop``), in a thread of
+    its own; from a coroutine, consume with ``async for`` / ``await p.arun(...)``
+    inside ``async with p:``, which never block the caller's loop::
+
+        async with ringq.Pipeline(urls) as p:
+            p.stage(fetch_async, workers=50, rate=20)
+            async for page in p:
+                ...
+
     A pipeline runs once. See the module documentation for the close, error,
     cancellation and return-value rules.
     """
