@@ -21,3 +21,29 @@ def test_priority_jobs_example(impl, workers):
     assert "rejected: Invalid priority: urgent" in proc.stdout
     assert f"36 jobs ran with {workers} workers (ringq {impl})" in proc.stdout
     assert "ok: every job ran once, by priority, FIFO within a priority" in proc.stdout
+
+
+ASYNC_SEED_003 = ["async_bounded_queue", "async_worker_pool", "async_backpressure",
+                  "async_adaptive_rate", "async_request_queue"]
+
+
+@pytest.mark.parametrize("name", ASYNC_SEED_003)
+def test_seed_003_async_examples(impl, name):
+    # Seed 003's programs, async (issue 20, section 5); each checks its own run and exits 1 on a failure.
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", name + ".py")],
+        env=_helpers.child_env(impl), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("ok: "), proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", ASYNC_SEED_003)
+def test_seed_003_stdlib_versions_still_do_the_same(name):
+    # The stdlib versions the examples are measured against (benchmarks/seed003_stdlib) pass the same checks.
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "seed003_stdlib", name + ".py")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("ok: "), proc.stdout + proc.stderr
