@@ -47,3 +47,18 @@ def test_seed_003_stdlib_versions_still_do_the_same(name):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("ok: "), proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_async_pipeline_benchmark_runs_and_checks_its_results(impl, loop):
+    # benchmarks/async_pipeline.py (issue 20, section 6) at a small size: it still works, on both loops.
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "async_pipeline.py"), "--items", "3000",
+         "--rounds", "1", "--loop", loop],
+        env=_helpers.child_env(impl), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"3,000 items, 3 async stages of trivial coroutines, {loop} loop, ringq {impl}" in proc.stdout
+    assert proc.stdout.count("x\n") == 3, proc.stdout
