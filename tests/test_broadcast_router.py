@@ -624,3 +624,181 @@ def test_router_put_to_a_broadcast_passes_the_token(Bcast, qmod):
     with pytest.raises(ringq.Cancelled, match="deadline"):
         r.put(1, cancel=token)
     assert s.get_many(5) == [0] and s.dropped == 1
+
+
+# -- asyncio: apublish, aget, async for, Router.aput (issue 20, section 2) ------------------
+import asyncio  # noqa: E402
+
+try:
+    import uvloop
+except ImportError:  # not on Windows or PyPy
+    uvloop = None
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def arun(request):
+    if request.param == "uvloop" and uvloop is None:
+        pytest.skip("uvloop is not installed")
+    new_loop = uvloop.new_event_loop if request.param == "uvloop" else asyncio.new_event_loop
+
+    def run(coro, timeout=LONG * 3):
+        loop = new_loop()
+        try:
+            return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+        finally:
+            loop.close()
+
+    return run
+
+
+async def _still_pending(task, ticks=10):
+    """Let the loop run `ticks` rounds of 5 ms; True if `task` is still waiting (the loop ran)."""
+    for _ in range(ticks):
+        await asyncio.sleep(0.005)
+    return not task.done()
+
+
+@pytest.mark.parametrize("overflow", ["block", "drop_oldest", "drop_newest"])
+def test_apublish_aget_and_async_for(Bcast, arun, overflow):
+    async def main():
+        b = Bcast(maxsize=10, overflow=overflow)
+        a, c = b.subscribe(), b.subscribe()
+        await b.apublish(1)
+        await b.aput(2)
+        b.publish(3)
+        assert await a.aget() == 1
+        assert await a.aget_many(10, timeout=1.0) == [2, 3]
+        b.shutdown()
+        assert [x async for x in c] == [1, 2, 3]  # ends at shutdown, once drained
+        with pytest.raises(ringq.ShutDown):
+            await b.apublish(4)
+
+    arun(main())
+
+
+def test_apublish_waits_for_room_on_the_loop_only_under_block(Bcast, arun):
+    async def main():
+        b = Bcast(maxsize=1)
+        fast, slow = b.subscribe(), b.subscribe()
+        await b.apublish(0)
+        assert await fast.aget() == 0
+        task = asyncio.ensure_future(b.apublish(1))
+        assert await _still_pending(task)  # waiting for room in `slow`, and the loop runs
+        assert await slow.aget() == 0
+        await task
+        assert fast.get_nowait() == 1 and slow.get_nowait() == 1
+        for overflow in ("drop_oldest", "drop_newest"):
+            d = Bcast(maxsize=1, overflow=overflow)
+            s = d.subscribe()
+            await d.apublish("a")
+            await asyncio.wait_for(d.apublish("b", timeout=0), LONG)  # never waits for room
+            assert s.dropped == 1
+
+    arun(main())
+
+
+@pytest.mark.parametrize("how", ["token", "task.cancel", "timeout"])
+def test_apublish_cut_short_leaves_what_publish_leaves(Bcast, qmod, arun, how):
+    async def main():
+        b = Bcast(maxsize=1)
+        early, slow, late = b.subscribe(), b.subscribe(), b.subscribe()
+        await b.apublish(0)
+        early.get(), late.get()
+        token = qmod.CancelToken()
+        task = asyncio.ensure_future(b.apublish(1, timeout=0.1 if how == "timeout" else None, cancel=token))
+        if how != "timeout":
+            assert await _still_pending(task)
+            (token.cancel if how == "token" else task.cancel)()
+        expected = {"token": ringq.Cancelled, "task.cancel": asyncio.CancelledError, "timeout": ringq.Full}
+        with pytest.raises(expected[how]):
+            await task
+        assert early.get_nowait() == 1 and late.get_nowait() == 1
+        assert slow.get_many(5) == [0]
+        assert (early.dropped, slow.dropped, late.dropped) == (0, 1, 0)
+        await b.apublish(2, timeout=LONG)  # the turn was released
+        assert [s.get_nowait() for s in (early, slow, late)] == [2, 2, 2]
+        fired = qmod.CancelToken()
+        fired.cancel()
+        with pytest.raises(ringq.Cancelled):
+            await b.apublish(3, cancel=fired)  # everyone has room: still nothing
+        assert [s.qsize() for s in (early, slow, late)] == [0, 0, 0]
+
+    arun(main())
+
+
+def test_apublish_waits_for_its_turn_on_the_loop(Bcast, qmod, arun):
+    # A thread's publish holds the turn, blocked on a full subscriber: the task waits
+    # for the turn without blocking the loop, and a token ends that wait, with nothing published.
+    b = Bcast(maxsize=1)
+    fast, slow = b.subscribe(), b.subscribe()
+    b.publish(0)
+    fast.get()
+    holder = assert_blocks(b.publish, 1, timeout=BLOCK_TIMEOUT)
+
+    async def main():
+        token = qmod.CancelToken()
+        task = asyncio.ensure_future(b.apublish(2, cancel=token))
+        assert await _still_pending(task)
+        token.cancel()
+        with pytest.raises(ringq.Cancelled):
+            await task
+
+    arun(main())
+    assert slow.get() == 0
+    holder.value()
+    assert fast.get_many(5) == [1] and slow.get_many(5) == [1]
+
+
+def test_a_sync_publish_in_the_loop_while_a_task_is_in_apublish_does_not_block_the_loop(Bcast, arun):
+    async def main():
+        b = Bcast(maxsize=2)
+        fast, slow = b.subscribe(), b.subscribe()
+        await b.apublish(0)
+        await b.apublish(0.5)
+        fast.get_many(5)
+        task = asyncio.ensure_future(b.apublish(1))  # holds the turn, waiting for `slow`
+        assert await _still_pending(task)
+        b.publish("sync")  # in the loop's thread: handed to the task, returns at once
+        assert slow.get() == 0
+        await task
+        # Published right after the task's item; it never waits for room: `slow`, full
+        # again, missed it.
+        assert fast.get_many(5) == [1, "sync"] and slow.get_many(5) == [0.5, 1]
+        assert (fast.dropped, slow.dropped) == (0, 1)
+
+    arun(main())
+
+
+def test_router_aput(Queue, qmod, Bcast, arun):
+    async def main():
+        a, rest = Queue(1), Queue()
+        b = Bcast(maxsize=1)
+        sub = b.subscribe()
+        r = Router(lambda x: x[0], {"a": a, "b": b}, default=rest)
+        await r.aput("a1")
+        await r.aput("b1")
+        await r.aput("z1", timeout=1.0)
+        assert a.get_nowait() == "a1" and sub.get_nowait() == "b1" and rest.get_nowait() == "z1"
+        a.put("a0")
+        task = asyncio.ensure_future(r.aput("a2"))
+        assert await _still_pending(task)  # waits for room on the loop
+        assert await a.aget() == "a0"
+        await task
+        assert a.get_nowait() == "a2"
+        fired = qmod.CancelToken()
+        fired.cancel()
+        with pytest.raises(ringq.Cancelled):
+            await r.aput("a3", cancel=fired)
+        a.put("a0")
+        with pytest.raises(ringq.Cancelled, match="deadline"):
+            await r.aput("a4", cancel=qmod.CancelToken(timeout=0.05))
+        with pytest.raises(ringq.Full):
+            await r.aput("a5", timeout=0.05)
+        assert a.get_many(5) == ["a0"]
+        plain = Router(str, {"1": queue.Queue()})
+        with pytest.raises(TypeError, match="no aput"):
+            await plain.aput(1)
+        with pytest.raises(UnroutableError):
+            await Router(str, {}).aput(1)
+
+    arun(main())

@@ -33,12 +33,13 @@ re-entrant lock whose holder re-checks its snapshot.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import weakref
 from collections import deque
 from threading import get_ident
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Deque, Generic, Iterator, List, Optional, Set, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, Dict, Generic, Iterator, List, Optional, Tuple, TypeVar
 
 from ._errors import Cancelled, Empty, Full, ShutDown
 from ._queue import CancelToken, Queue
@@ -67,6 +68,18 @@ class _Member:
         self.dropped = 0
 
 
+def _enter(inside: Dict[int, int], me: int) -> None:
+    inside[me] = inside.get(me, 0) + 1
+
+
+def _leave(inside: Dict[int, int], me: int) -> None:
+    left = inside[me] - 1
+    if left:
+        inside[me] = left
+    else:
+        del inside[me]
+
+
 def _remove_member(broadcast_ref: Any, member: _Member) -> None:
     """Finalizer of a subscription nobody unsubscribed: leave, so it holds nobody back."""
     broadcast = broadcast_ref()
@@ -79,9 +92,10 @@ class Subscription(Generic[T]):
     """One subscriber's view of a :class:`Broadcast`: a queue of the items published since it subscribed.
 
     It has the consuming half of the ``ringq.Queue`` API (``get``, ``get_nowait``,
-    ``get_many``, ``qsize``, ``empty``, ``full``, ``maxsize``, ``task_done``,
-    ``join``, ``unfinished_tasks``, ``is_shutdown``, ``shutdown``, iteration) plus
-    ``dropped`` and ``unsubscribe()``. As a context manager it unsubscribes on exit::
+    ``get_many``, ``aget``, ``aget_many``, ``qsize``, ``empty``, ``full``, ``maxsize``,
+    ``task_done``, ``join``, ``unfinished_tasks``, ``is_shutdown``, ``shutdown``,
+    iteration and ``async for``) plus ``dropped`` and ``unsubscribe()``. As a context
+    manager it unsubscribes on exit::
 
         with news.subscribe() as feed:
             for item in feed:      # ends when the broadcast shuts down and feed is drained
@@ -94,7 +108,7 @@ class Subscription(Generic[T]):
     # per instance: a reader pays no wrapper call (their signatures are below, for
     # type checkers).
     __slots__ = ("_member", "_queue", "_finalizer", "get", "get_nowait", "get_many", "task_done",
-                 "__weakref__")
+                 "aget", "aget_many", "__weakref__")
 
     def __init__(self, broadcast: Broadcast[T], member: _Member) -> None:
         self._member = member
@@ -104,6 +118,8 @@ class Subscription(Generic[T]):
         self.get_nowait = q.get_nowait  # type: ignore[method-assign]
         self.get_many = q.get_many  # type: ignore[method-assign]
         self.task_done = q.task_done  # type: ignore[method-assign]
+        self.aget = q.aget  # type: ignore[method-assign]
+        self.aget_many = q.aget_many  # type: ignore[method-assign]
         self._finalizer = weakref.finalize(self, _remove_member, weakref.ref(broadcast), member)
 
     @property
@@ -128,6 +144,13 @@ class Subscription(Generic[T]):
 
         def task_done(self) -> None:
             """Mark one item taken with get() as processed, for join()."""
+
+        async def aget(self, timeout: Optional[float] = None, *, cancel: Optional[CancelToken] = None) -> T:
+            """``get`` for coroutines (``Queue.aget``): waits on the loop, never blocks it."""
+
+        async def aget_many(self, max_items: int, timeout: Optional[float] = None, *,
+                            cancel: Optional[CancelToken] = None) -> List[T]:
+            """``get_many`` for coroutines (``Queue.aget_many``)."""
 
     def qsize(self) -> int:
         return self._queue.qsize()  # type: ignore[no-any-return]
@@ -187,6 +210,10 @@ class Subscription(Generic[T]):
         except ShutDown:
             raise StopIteration from None
 
+    def __aiter__(self) -> AsyncIterator[T]:
+        """``async for item in sub``: ``aget()`` until the subscription is shut down and drained."""
+        return self._queue.__aiter__()  # type: ignore[no-any-return]
+
     def __enter__(self) -> Subscription[T]:
         return self
 
@@ -233,10 +260,11 @@ class Broadcast(Generic[T]):
         gate: Any = Queue(1)
         gate.put_nowait(True)
         self._gate = gate
-        # The threads inside publish(), to recognise a publish that re-enters one (a
-        # __del__, the GC or a signal handler in that thread): it must not wait for the
-        # turn, which its own thread holds or is queued for.
-        self._inside: Set[int] = set()
+        # The threads inside publish() (or with a task inside apublish()), and how many
+        # calls each: a publish that re-enters one (a __del__, the GC or a signal handler
+        # in that thread, or a task of that loop) must not wait for the turn, which its
+        # own thread holds or is queued for. Each thread writes only its own entry.
+        self._inside: Dict[int, int] = {}
         # The items of such re-entrant publishes, published by the holder of the turn.
         self._handed: Deque[Any] = deque()
         # Guards _members (replaced, never mutated: publishers read a snapshot) and _closed.
@@ -318,7 +346,7 @@ class Broadcast(Generic[T]):
                 raise ShutDown
             self._handed.append(item)
             return
-        inside.add(me)
+        inside[me] = 1
         graveyard: List[Any] = []  # user objects to let go of once the turn is released
         try:
             gate = self._gate
@@ -374,7 +402,7 @@ class Broadcast(Generic[T]):
                 finally:
                     gate.put_nowait(permit)
         finally:
-            inside.discard(me)
+            _leave(inside, me)
             if self._handed:
                 self._settle(me, graveyard)
             # Last, with the turn released and this thread no longer inside: an evicted
@@ -389,6 +417,81 @@ class Broadcast(Generic[T]):
         self.publish(item, False)
 
     put_nowait = publish_nowait
+
+    async def apublish(self, item: T, *, timeout: Optional[float] = None,
+                       cancel: Optional[CancelToken] = None) -> None:
+        """``publish`` for coroutines: every wait is on the running loop, which keeps running.
+
+        It waits for its turn (``Queue.aget`` on the turn's permit) and, with
+        ``overflow="block"``, for room in each full subscriber (``Queue.aput``); the
+        drop policies never wait for room and ignore *timeout*. *timeout*, *cancel*
+        and what a publish cut short leaves behind are as in :meth:`publish`; a
+        cancelled task (``asyncio.CancelledError``) counts as a token that fired.
+        While a task of a loop is inside ``apublish``, a ``publish()`` called in that
+        loop's thread is handed over as a re-entrant one is (it never blocks the loop).
+        """
+        me = get_ident()
+        inside = self._inside
+        blocking = self._overflow == "block"
+        deadline = _deadline(timeout) if blocking else None  # checked as Queue.put checks it
+        _enter(inside, me)
+        graveyard: List[Any] = []  # user objects to let go of once the turn is released
+        try:
+            gate = self._gate
+            try:
+                permit = await gate.aget(None if deadline is None else max(0.0, deadline - monotonic()),
+                                         cancel=cancel)
+            except Empty:
+                raise Full from None  # the timeout passed while another publisher held the turn
+            try:
+                if self._closed:
+                    raise ShutDown
+                members = self._members
+                if not blocking:
+                    self._deliver_nowait(members, item, graveyard)
+                else:
+                    await self._apublish_by(members, item, deadline, cancel)
+            finally:
+                try:
+                    if self._handed:
+                        self._drain(graveyard)
+                finally:
+                    gate.put_nowait(permit)
+        finally:
+            _leave(inside, me)
+            if self._handed:
+                self._settle(me, graveyard)
+            if graveyard:
+                graveyard.clear()
+
+    aput = apublish
+
+    async def _apublish_by(self, members: Tuple[_Member, ...], item: T, deadline: Optional[float],
+                           cancel: Optional[CancelToken]) -> None:
+        """``_publish_by`` on the loop: a cancelled task cuts the wait short as a token does."""
+        cut_short: Optional[BaseException] = None
+        for m in members:
+            if cut_short is None:
+                try:
+                    await m.queue.aput(item, None if deadline is None else max(0.0, deadline - monotonic()),
+                                       cancel=cancel)
+                    continue
+                except ShutDown:
+                    if self._closed:
+                        raise
+                    continue
+                except (Full, Cancelled, asyncio.CancelledError) as e:
+                    m.dropped += 1
+                    cut_short = e
+                    continue
+            try:
+                m.put_nowait(item)
+            except Full:
+                m.dropped += 1
+            except ShutDown:
+                pass
+        if cut_short is not None:
+            raise cut_short
 
     def _deliver_nowait(self, members: Tuple[_Member, ...], item: Any, graveyard: List[Any]) -> None:
         """Give *item* to every member without waiting; a full one misses it (or evicts, drop_oldest)."""
@@ -442,14 +545,14 @@ class Broadcast(Generic[T]):
                 permit = gate.get_nowait()
             except Empty:
                 return
-            inside.add(me)  # a publish re-entered while we drain is handed over too
+            _enter(inside, me)  # a publish re-entered while we drain is handed over too
             try:
                 try:
                     self._drain(graveyard)
                 finally:
                     gate.put_nowait(permit)
             finally:
-                inside.discard(me)
+                _leave(inside, me)
 
     def _publish_by(self, members: Tuple[_Member, ...], item: T, deadline: Optional[float],
                     cancel: Optional[CancelToken]) -> None:

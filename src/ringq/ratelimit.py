@@ -310,33 +310,44 @@ class RateLimiter:
             return False
         wait, ticket = reserved
         if wait > 0:
+            due = monotonic() + wait
             try:
                 if cancel is None:
-                    await asyncio.sleep(wait)
+                    # A loop's timer may fire a little early (uvloop: to the millisecond):
+                    # never hand the token out before its time.
+                    while wait > 0:
+                        await asyncio.sleep(wait)
+                        wait = due - monotonic()
                 else:
-                    await self._wait_on_token(wait, cancel)
+                    await self._wait_on_token(due, cancel)
             except BaseException:
                 self._give_back_async(ticket)
                 raise
         return True
 
     @staticmethod
-    async def _wait_on_token(wait: float, cancel: CancelToken) -> None:
-        """Sleep *wait* seconds on the loop's timer; Cancelled as soon as *cancel* fires."""
+    async def _wait_on_token(due: float, cancel: CancelToken) -> None:
+        """Sleep until *due* (monotonic) on the loop's timer; Cancelled as soon as *cancel* fires."""
         loop = asyncio.get_running_loop()
-        deadline = cancel.deadline
-        if deadline is not None:
-            wait = min(wait, max(0.0, deadline - monotonic()))
-        fut = loop.create_future()
         token: Any = cancel  # the queue's own hook for async waits (not in the public stub)
-        key = token._add_callback(loop, fut)  # cancel() resolves fut from any thread
-        timer = loop.call_later(wait, _resolve, fut)
-        try:
-            await fut
-        finally:
-            timer.cancel()
-            token._remove_callback(key)
-        cancel.raise_if_cancelled()  # fired, or its deadline came before the token
+        while True:
+            cancel.raise_if_cancelled()  # fired, or its deadline has passed
+            now = monotonic()
+            wait = due - now
+            if wait <= 0:
+                return
+            deadline = cancel.deadline
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - now))
+            fut = loop.create_future()
+            key = token._add_callback(loop, fut)  # cancel() resolves fut from any thread
+            timer = loop.call_later(wait, _resolve, fut)
+            try:
+                await fut
+            finally:
+                timer.cancel()
+                token._remove_callback(key)
+            # Woken by the token, the timer, or a timer that fired early: check again.
 
     def _give_back_async(self, ticket: Optional[_Ticket]) -> None:
         """Give back from a loop: never wait for the lock; its next holder applies it."""

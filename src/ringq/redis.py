@@ -429,9 +429,11 @@ class StreamQueue:
         if self._bulk_limit is None:
             try:
                 reply = self._call(self.client.config_get, "proto-max-bulk-len")
-                values = list(reply.values()) if isinstance(reply, dict) else []
-                self._bulk_limit = (int(values[0]), True) if values else (_DEFAULT_BULK_LIMIT, False)
             except ResponseError:  # NOPERM, or CONFIG renamed away
+                reply = None
+            try:
+                self._bulk_limit = (int(next(iter(reply.values()))), True)
+            except (AttributeError, StopIteration, TypeError, ValueError):  # refused, or a shape not known here
                 self._bulk_limit = (_DEFAULT_BULK_LIMIT, False)
         return self._bulk_limit
 

@@ -127,6 +127,27 @@ class Router(Generic[T]):
         else:
             target.put(item, block=block, timeout=timeout)
 
+    async def aput(self, item: T, *, timeout: Optional[float] = None,
+                   cancel: Optional[CancelToken] = None) -> None:
+        """``put`` for coroutines: ``await target.aput(item, timeout=..., cancel=...)``.
+
+        The target must have ``aput`` (ringq's queues, Broadcast and Router do): TypeError
+        otherwise, before anything is put. A fired token raises Cancelled at once.
+        """
+        if self._closed:
+            raise ShutDown
+        if cancel is not None:
+            _check_token(cancel)
+        target = self.route(item)
+        aput = getattr(target, "aput", None)
+        if aput is None:
+            raise TypeError(f"the route of {item!r} has no aput() for coroutines: {target!r} "
+                            f"(route to ringq queues, a Broadcast or a Router, or call put() from a thread)")
+        if cancel is None and timeout is None:
+            await aput(item)
+        else:
+            await aput(item, timeout=timeout, cancel=cancel)
+
     def put_nowait(self, item: T) -> None:
         """Put *item* on its route's queue without waiting (that queue's put_nowait)."""
         if self._closed:
