@@ -398,3 +398,176 @@ def test_cancel_from_a_gc_run_del_inside_child(impl):
     # token with its parent: it once deadlocked on the parent's lock for its children.
     # (An async wait's registration takes the same path; no lock is held there now either.)
     _helpers.check_child(impl, GC_CANCEL_CHILD, timeout=60)
+
+
+# --- CancelToken in coroutines: await_cancelled() and scope() (issue 20, 3) -------------
+
+
+def loop_kinds():
+    kinds = ["asyncio"]
+    try:
+        import uvloop  # noqa: F401
+        kinds.append("uvloop")
+    except ImportError:
+        pass
+    return kinds
+
+
+@pytest.fixture(params=loop_kinds())
+def arun(request):
+    import asyncio
+
+    def run(coro_fn):
+        if request.param == "uvloop":
+            import uvloop
+
+            loop = uvloop.new_event_loop()
+        else:
+            loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(asyncio.wait_for(coro_fn(), LONG * 3))
+        finally:
+            loop.close()
+
+    return run
+
+
+def test_await_cancelled(Token, arun):
+    import asyncio
+
+    async def main():
+        token = Token()
+        waiting = asyncio.ensure_future(token.await_cancelled())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        threading.Thread(target=token.cancel).start()  # from another thread
+        assert await asyncio.wait_for(waiting, LONG) is True
+        assert await token.await_cancelled() is True  # fired: at once
+        # A timeout that passes first: False.
+        t0 = time.monotonic()
+        assert await Token().await_cancelled(timeout=0.05) is False
+        assert 0.04 <= time.monotonic() - t0 < LONG
+        # The token's own deadline fires it (nobody calls cancel()), and a parent's.
+        assert await Token(timeout=0.05).await_cancelled() is True
+        parent = Token()
+        leaf = parent.child().child()
+        asyncio.get_running_loop().call_later(0.05, parent.cancel)
+        assert await leaf.await_cancelled(timeout=LONG) is True
+        # Cancelling the awaiting task cancels the wait, and leaves nothing registered.
+        idle = Token()
+        task = asyncio.ensure_future(idle.await_cancelled())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        idle.cancel()
+
+    arun(main)
+    with pytest.raises(ValueError):
+        Token().await_cancelled(timeout=-1)  # checked when called, as by wait()
+
+
+def test_a_scope_cancels_its_block_and_what_it_awaits(Token, arun):
+    import asyncio
+
+    async def main():
+        token = Token()
+        started, cleaned = [], []
+
+        async def child(i):
+            started.append(i)
+            try:
+                await asyncio.sleep(LONG * 10)
+            finally:
+                cleaned.append(i)
+
+        async def body():
+            async with token.scope() as scope:
+                await asyncio.gather(*(child(i) for i in range(5)))
+            return scope  # not reached
+
+        before = asyncio.all_tasks()
+        task = asyncio.ensure_future(body())
+        while len(started) < 5:
+            await asyncio.sleep(0.01)
+        threading.Thread(target=token.cancel).start()
+        with pytest.raises(ringq.Cancelled, match="cancel token fired") as info:
+            await asyncio.wait_for(task, LONG)
+        assert isinstance(info.value.__cause__, asyncio.CancelledError)
+        assert sorted(cleaned) == list(range(5))
+        assert asyncio.all_tasks() == before  # nothing left running
+        if hasattr(task, "cancelling"):
+            assert task.cancelling() == 0
+
+    arun(main)
+
+
+def test_a_scope_and_the_token_deadline_and_leaving_first(Token, arun):
+    import asyncio
+
+    async def main():
+        # The deadline fires the token by itself.
+        t0 = time.monotonic()
+        with pytest.raises(ringq.Cancelled):
+            async with Token(timeout=0.05).scope():
+                await asyncio.sleep(LONG)
+        assert time.monotonic() - t0 < LONG
+        # A block that ends first: the token firing later changes nothing.
+        token = Token()
+        async with token.scope() as scope:
+            await asyncio.sleep(0)
+        token.cancel()
+        await asyncio.sleep(0.02)
+        assert not scope.cancelled
+        # A fired token: Cancelled on entering, the block does not run.
+        ran = []
+        with pytest.raises(ringq.Cancelled):
+            async with token.scope():
+                ran.append(1)
+        assert ran == []
+        # A cancellation from outside stays a CancelledError.
+        other = Token()
+
+        async def body():
+            async with other.scope():
+                await asyncio.sleep(LONG)
+
+        task = asyncio.ensure_future(body())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        other.cancel()
+
+    arun(main)
+
+
+def test_a_scope_with_a_task_group_inside(Token, arun):
+    import asyncio
+    import sys
+
+    if sys.version_info < (3, 11):
+        pytest.skip("asyncio.TaskGroup is 3.11+")
+
+    async def main():
+        token = Token()
+        done = []
+
+        async def work(i):
+            try:
+                await asyncio.sleep(LONG * 10)
+            finally:
+                done.append(i)
+
+        before = asyncio.all_tasks()
+        asyncio.get_running_loop().call_later(0.05, token.cancel)
+        with pytest.raises(ringq.Cancelled):
+            async with token.scope():
+                async with asyncio.TaskGroup() as tg:
+                    for i in range(3):
+                        tg.create_task(work(i))
+        assert sorted(done) == [0, 1, 2]
+        assert asyncio.all_tasks() == before
+        assert asyncio.current_task().cancelling() == 0
+
+    arun(main)

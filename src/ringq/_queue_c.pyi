@@ -1,8 +1,9 @@
 """Type stubs for the Cython core; the pure-Python twin (_queue_py.py) has the same API."""
 from types import GenericAlias, TracebackType
-from typing import Any, AsyncIterator, Callable, Generic, Iterable, Iterator, Literal, TypeVar, final
+from typing import Any, AsyncIterator, Callable, Coroutine, Generic, Iterable, Iterator, Literal, TypeVar, final
 
 from ._asyncview import AsyncQueueView
+from ._tokenasync import CancelScope
 from ._stats import QueueStatistics
 
 _T = TypeVar("_T")
@@ -20,6 +21,8 @@ class CancelToken:
     def child(self, timeout: float | None = None) -> CancelToken: ...
     def raise_if_cancelled(self) -> None: ...
     def wait(self, timeout: float | None = None) -> bool: ...
+    def await_cancelled(self, timeout: float | None = None) -> Coroutine[Any, Any, bool]: ...
+    def scope(self) -> CancelScope: ...
 
 @final
 class Producer:

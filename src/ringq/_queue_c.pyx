@@ -131,6 +131,7 @@ import threading
 import weakref
 from types import GenericAlias
 
+from . import _tokenasync
 from ._asyncview import AsyncQueueView
 from ._ctor import priority_queue_args as _priority_queue_args, queue_args as _queue_args
 from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
@@ -1012,6 +1013,27 @@ cdef class CancelToken:
         finally:
             PyThread_release_lock(parker)
             PyThread_free_lock(parker)
+
+    def await_cancelled(self, timeout=None):
+        """``await token.await_cancelled(timeout=None)``: wait in a coroutine until the token fires.
+
+        Returns ``self.cancelled``: True once it fired (``cancel()`` from any thread or
+        task, its deadline, or a parent's), False if *timeout* seconds passed first.
+        The loop is never blocked; *timeout* is checked when it is called, as by
+        ``wait()``. Cancelling the awaiting task cancels the wait.
+        """
+        return _tokenasync.await_cancelled(self, timeout)
+
+    def scope(self):
+        """``async with token.scope():`` the token firing cancels the block.
+
+        The task running the block is cancelled when the token fires (and with it
+        what the block awaits: a ``gather``, an ``asyncio.TaskGroup``); on leaving,
+        that cancellation is raised as :class:`ringq.Cancelled`, chained to the
+        CancelledError. A token that has already fired raises Cancelled on entering.
+        See docs/api.md.
+        """
+        return _tokenasync.CancelScope(self)
 
     def __repr__(self):
         state = "cancelled" if self._fired() else "active"

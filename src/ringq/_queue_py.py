@@ -77,8 +77,9 @@ from itertools import islice, repeat
 from threading import RLock
 from time import monotonic
 from types import GenericAlias, TracebackType
-from typing import Any, AsyncIterator, Generic, Iterable, Iterator, TypeVar
+from typing import Any, AsyncIterator, Coroutine, Generic, Iterable, Iterator, TypeVar
 
+from . import _tokenasync
 from ._asyncview import AsyncQueueView
 from ._ctor import priority_queue_args as _priority_queue_args
 from ._ctor import queue_args as _queue_args
@@ -1952,6 +1953,18 @@ class CancelToken:
         finally:
             self._unlink(link)
         return call.close() is not None or self.cancelled
+
+    def await_cancelled(self, timeout: float | None = None) -> Coroutine[Any, Any, bool]:
+        """``await token.await_cancelled(timeout=None)``: wait in a coroutine until the token fires.
+
+        Returns ``self.cancelled``: True once it fired, False if *timeout* seconds
+        passed first. The loop is never blocked. See the core's docstring.
+        """
+        return _tokenasync.await_cancelled(self, timeout)
+
+    def scope(self) -> _tokenasync.CancelScope:
+        """``async with token.scope():`` the token firing cancels the block (ringq.Cancelled on leaving)."""
+        return _tokenasync.CancelScope(self)
 
     def __repr__(self) -> str:
         return f"<ringq.CancelToken {'cancelled' if self.cancelled else 'active'}>"
