@@ -59,7 +59,7 @@ import threading
 from collections.abc import Collection
 from collections.abc import Iterator as IteratorABC
 from itertools import islice
-from time import monotonic, perf_counter
+from time import perf_counter
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
@@ -182,29 +182,6 @@ class _Stopped(Exception):
 def _is_generator_function(fn: Callable[..., Any]) -> bool:
     # Sees through functools.partial and bound methods.
     return inspect.isgeneratorfunction(fn)
-
-
-async def _wait_token(token: CancelToken) -> None:
-    """Await *token* firing (cancel(), its deadline or a parent's) on the running loop."""
-    loop = asyncio.get_running_loop()
-    while not token.cancelled:
-        fut = loop.create_future()
-        key: Any = token._add_callback(loop, fut)  # type: ignore[attr-defined]  # cancel() resolves it
-        deadline = token.deadline
-        timer = None
-        if deadline is not None:
-            timer = loop.call_later(max(0.0, deadline - monotonic()), _resolve, fut)
-        try:
-            await fut
-        finally:
-            if timer is not None:
-                timer.cancel()
-            token._remove_callback(key)  # type: ignore[attr-defined]
-
-
-def _resolve(fut: Any) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 class _Stage:
@@ -638,7 +615,7 @@ class Pipeline:
     async def _ajoin(self) -> None:
         """_join() without blocking the running loop: await the last thread's exit first."""
         if self._threads:
-            await _wait_token(self._all_exited)
+            await self._all_exited.await_cancelled()
         self._join()  # each thread has left its target: these joins return at once
 
     # --- stopping -----------------------------------------------------------------------
@@ -1003,7 +980,7 @@ class Pipeline:
     async def _watch_token(self, token: CancelToken) -> None:
         # The async stages' own wait on the pipeline's token, so that it cancels a
         # coroutine that is running (a thread stage's function is not interrupted).
-        await _wait_token(token)
+        await token.await_cancelled()  # its cancel(), its deadline or a parent's
         try:
             token.raise_if_cancelled()
         except Cancelled as exc:
