@@ -433,3 +433,24 @@ def test_a_stage_mixing_into_a_long_chain_under_errors_never_hangs(Pipeline):
         with pytest.raises(KeyError):
             collect(p)
         p.close()
+
+
+def test_on_watermark_refuses_an_async_callback_when_passed(Queue):
+    q = Queue(10)
+    with pytest.raises(TypeError, match="async def.*asyncio.Event"):
+        q.on_watermark(0.7, 0.5, _coro_fn)
+    q.put_many(range(10))  # no watermark was set: nothing is called, nothing to await
+    signals = []
+    q.on_watermark(0.7, 0.5, signals.append)  # a plain function is still taken
+    q.get_many(10)
+    q.put_many(range(7))
+    assert signals == ["high"]
+
+
+def test_stream_queue_refuses_async_codecs_when_passed():
+    pytest.importorskip("redis")
+    import ringq.redis
+
+    for codec in ("dumps", "loads"):
+        with pytest.raises(TypeError, match=rf"StreamQueue\({codec}=\).*async def"):
+            ringq.redis.StreamQueue(None, "s", "g", "c", **{codec: _coro_fn})
