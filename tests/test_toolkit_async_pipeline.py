@@ -127,15 +127,15 @@ def test_async_for_consumes_without_blocking_the_callers_loop(Pipeline, arun):
     assert got == sorted(i * i for i in range(50))
 
 
-def test_ordered_async_stage_keeps_the_order_and_one_slow_item_holds_back_at_most_the_window(Pipeline, arun):
+def test_ordered_async_stage_keeps_the_order_and_one_slow_item_holds_back_at_most_the_window(pipe, Pipeline, arun):
     async def main():
-        release = asyncio.Event()
+        release = pipe.Queue()  # not an asyncio.Event: the stage runs on the pipeline's loop
         started = []
 
         async def work(i):
             started.append(i)
             if i == 0:
-                await release.wait()
+                await release.aget()
             else:
                 await asyncio.sleep(0.001 * (i % 3))
             return i
@@ -149,7 +149,7 @@ def test_ordered_async_stage_keeps_the_order_and_one_slow_item_holds_back_at_mos
             await asyncio.sleep(0.1)
             assert 6 <= len(started) <= 7, started  # window batches of one item (+ one being taken)
             assert not first.done()
-            p._loop.call_soon_threadsafe(release.set)
+            release.put(None)
             assert await first == 0
             rest = [item async for item in results]
         return rest
