@@ -454,3 +454,41 @@ def test_stream_queue_refuses_async_codecs_when_passed():
     for codec in ("dumps", "loads"):
         with pytest.raises(TypeError, match=rf"StreamQueue\({codec}=\).*async def"):
             ringq.redis.StreamQueue(None, "s", "g", "c", **{codec: _coro_fn})
+
+
+def test_aclose_from_another_task_frees_arun_blocked_on_a_full_sink(pipe, Pipeline, arun):
+    async def main():
+        sink = pipe.Queue(1)  # nobody drains it: the second result waits for room
+        p = Pipeline(range(100))
+        p.stage(square, ordered=True)
+        running = asyncio.ensure_future(p.arun(sink, shutdown_sink=False))
+        while sink.qsize() < 1:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.05)
+        assert not running.done()
+        await p.aclose()
+        return await running, sink.get_nowait()
+
+    assert arun(main()) == (1, 0)
+
+
+def test_close_from_another_thread_cancels_a_running_coroutine(Pipeline):
+    started = threading.Event()
+    cancelled = threading.Event()
+
+    async def hang(x):
+        started.set()
+        try:
+            await asyncio.sleep(LONG * 10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    p = Pipeline(range(10))
+    p.stage(hang, workers=2)
+    consumer = Call(list, p)
+    assert started.wait(LONG)
+    Call(p.close).value(LONG)
+    assert consumer.value(LONG) == []  # close() is an early stop, not an error
+    assert cancelled.is_set()
+    assert p._loop.is_closed()
