@@ -271,7 +271,7 @@ class Pipeline:
             raise TypeError(f"cancel must be a ringq.CancelToken or None, not {type(cancel).__name__!r}")
         if loop_factory is not None and not callable(loop_factory):
             raise TypeError(f"loop_factory must be callable or None, not {type(loop_factory).__name__!r}")
-        if (not hasattr(source, "__iter__") and hasattr(source, "__aiter__")) or inspect.isasyncgen(source):
+        if not hasattr(source, "__iter__") and hasattr(source, "__aiter__"):  # async generators too
             raise TypeError(
                 f"the source is an async iterable ({type(source).__name__!r}), which the pipeline's "
                 "reader thread cannot read: pass a plain iterable, or a ringq.Queue that a task fills "
