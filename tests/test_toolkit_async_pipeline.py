@@ -492,3 +492,10 @@ def test_close_from_another_thread_cancels_a_running_coroutine(Pipeline):
     assert consumer.value(LONG) == []  # close() is an early stop, not an error
     assert cancelled.is_set()
     assert p._loop.is_closed()
+
+
+@pytest.mark.parametrize("workers, window", [(4, 1), (4, 2), (1, 1)])
+def test_an_ordered_async_stage_with_a_window_below_its_workers_ends(Pipeline, workers, window):
+    with Pipeline(range(300)) as p:
+        p.stage(square, workers=workers, maxsize=2, ordered=True, window=window)
+        assert collect(p) == [i * i for i in range(300)]
