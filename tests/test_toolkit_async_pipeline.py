@@ -223,13 +223,13 @@ def test_stats_count_an_async_stage(Pipeline):
 
 
 @pytest.mark.parametrize("consume", ["for", "async for", "arun"])
-def test_the_first_error_stops_everything_and_cancels_running_coroutines(Pipeline, arun, consume):
-    hung = threading.Event()
+def test_the_first_error_stops_everything_and_cancels_running_coroutines(pipe, Pipeline, arun, consume):
+    hung = pipe.Queue()  # awaited, not a threading.Event: both stages share the pipeline's loop
     cancelled = threading.Event()
 
     async def hang(x):
         try:
-            hung.set()
+            hung.put(x)
             await asyncio.sleep(LONG * 10)
         except asyncio.CancelledError:
             cancelled.set()
@@ -238,7 +238,7 @@ def test_the_first_error_stops_everything_and_cancels_running_coroutines(Pipelin
 
     async def fails(x):
         if x == 5:
-            assert hung.wait(LONG)
+            await hung.aget(timeout=LONG)  # a coroutine of the next stage is running
             raise ValueError("bad item 5")
         return x
 
