@@ -303,8 +303,7 @@ def test_a_token_deadline_ends_a_pipeline_whose_only_waits_are_coroutines(pipe, 
     async def forever(x):
         await asyncio.sleep(LONG * 10)
 
-    # maxsize=1 and a 2-item source: the reader ends, so the only waits are the coroutines
-    # and the consumer's get; the loop's own watch on the token cancels them.
+    # A one-item source: the reader ends, so the only waits are the coroutine and run()'s get.
     p = Pipeline([1], cancel=token)
     p.stage(forever, maxsize=1)
     with pytest.raises(ringq.Cancelled):
@@ -499,3 +498,28 @@ def test_an_ordered_async_stage_with_a_window_below_its_workers_ends(Pipeline, w
     with Pipeline(range(300)) as p:
         p.stage(square, workers=workers, maxsize=2, ordered=True, window=window)
         assert collect(p) == [i * i for i in range(300)]
+
+
+def test_the_token_cancels_a_running_coroutine_while_no_queue_call_waits(pipe, Pipeline):
+    # The source has ended and nobody iterates: only the loop's own watch on the token
+    # sees it fire, and it cancels the coroutine at once, before anyone asks for a result.
+    token = pipe.CancelToken()
+    started = threading.Event()
+    cancelled = threading.Event()
+
+    async def hang(x):
+        started.set()
+        try:
+            await asyncio.sleep(LONG * 10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    p = Pipeline([1], cancel=token)
+    p.stage(hang)
+    results = iter(p)  # started; not iterated yet
+    assert started.wait(LONG)
+    token.cancel()
+    assert cancelled.wait(LONG)
+    with pytest.raises(ringq.Cancelled):
+        Call(list, results).value(LONG)
