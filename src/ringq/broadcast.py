@@ -402,7 +402,7 @@ class Broadcast(Generic[T]):
                 finally:
                     gate.put_nowait(permit)
         finally:
-            _leave(inside, me)
+            del inside[me]  # set to 1 above; nothing else in this thread changes it meanwhile
             if self._handed:
                 self._settle(me, graveyard)
             # Last, with the turn released and this thread no longer inside: an evicted
