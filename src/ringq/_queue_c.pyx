@@ -1951,6 +1951,11 @@ cdef class Queue:
         if callback is not None:
             if not callable(callback):
                 raise TypeError("callback must be callable or None")
+            from ._asyncfn import refuse_async  # here, not at import: it loads inspect
+            refuse_async(callback, "Queue.on_watermark(callback=)",
+                         "The callback runs inside the put or get that crossed the mark, which cannot "
+                         "await it: pass a plain function (in a coroutine program it can set or clear "
+                         "an asyncio.Event).")
             hi, lo = _watermark_sizes(high, low, self.maxsize)
             with _config_lock:
                 if self._wm_delivery is None:

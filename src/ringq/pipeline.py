@@ -52,6 +52,7 @@ reading it can leave; a sink needs ``put`` (and ``shutdown``, see :meth:`run`).
 """
 from __future__ import annotations
 
+import asyncio
 import inspect
 import sys
 import threading
@@ -60,8 +61,22 @@ from collections.abc import Iterator as IteratorABC
 from itertools import islice
 from time import perf_counter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Type, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    AsyncIterator,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Type,
+    Union,
+)
 
+from ._asyncfn import async_kind, is_async_callable
 from ._errors import Cancelled, ShutDown
 from ._queue import CancelToken, Queue
 from .ratelimit import RateLimiter
@@ -181,7 +196,12 @@ class _Stage:
         self.ordered = ordered
         self.limiter = limiter
         self.window = window
-        self.generator = _is_generator_function(fn)
+        # "coroutine" / "async generator": the stage runs as tasks on the pipeline's loop.
+        self.async_kind = async_kind(fn)
+        self.generator = (self.async_kind == "async generator" if self.async_kind
+                          else _is_generator_function(fn))
+        # The ordered take lock of an async stage: an asyncio.Lock made on the loop.
+        self.atake_lock: Any = None
         self.inbox: Queue[Any] = Queue(maxsize)
         self.counters = [_Counters() for _ in range(workers)]
         self.lock = threading.Lock()
@@ -231,13 +251,32 @@ class Pipeline:
             except ringq.Cancelled:
                 ...                                    # stopped and joined: no thread left
 
+    ``async def`` stage functions run as tasks on one event loop that the pipeline
+    owns (made by *loop_factory*, default ``asyncio.new_event_loop``), in a thread of
+    its own; from a coroutine, consume with ``async for`` / ``await p.arun(...)``
+    inside ``async with p:``, which never block the caller's loop::
+
+        async with ringq.Pipeline(urls) as p:
+            p.stage(fetch_async, workers=50, rate=20)
+            async for page in p:
+                ...
+
     A pipeline runs once. See the module documentation for the close, error,
     cancellation and return-value rules.
     """
 
-    def __init__(self, source: Iterable[Any], *, cancel: Optional[CancelToken] = None) -> None:
+    def __init__(self, source: Iterable[Any], *, cancel: Optional[CancelToken] = None,
+                 loop_factory: Optional[Callable[[], asyncio.AbstractEventLoop]] = None) -> None:
         if cancel is not None and not isinstance(cancel, CancelToken):
             raise TypeError(f"cancel must be a ringq.CancelToken or None, not {type(cancel).__name__!r}")
+        if loop_factory is not None and not callable(loop_factory):
+            raise TypeError(f"loop_factory must be callable or None, not {type(loop_factory).__name__!r}")
+        if not hasattr(source, "__iter__") and hasattr(source, "__aiter__"):  # async generators too
+            raise TypeError(
+                f"the source is an async iterable ({type(source).__name__!r}), which the pipeline's "
+                "reader thread cannot read: pass a plain iterable, or a ringq.Queue that a task fills "
+                "with 'await q.aput(item)' and shuts down at the end")
+        self._loop_factory = loop_factory
         self._cancel = cancel
         # Set with _error when the first error was the token firing.
         self._cancelled = False
@@ -256,6 +295,13 @@ class Pipeline:
         self._error: Optional[BaseException] = None
         self._error_where = ""
         self._started = False
+        # The loop that runs the async stages (one for all of them; see _start), and
+        # its tasks, which _halt cancels.
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._tasks: List[asyncio.Task[Any]] = []
+        # Fires once every thread of the pipeline has left: what an async join awaits.
+        self._all_exited = CancelToken()
+        self._running = 0
 
     # --- building -----------------------------------------------------------------------
 
@@ -263,6 +309,11 @@ class Pipeline:
               ordered: bool = False, rate: Union[float, RateLimiter, None] = None,
               name: Optional[str] = None, window: Optional[int] = None) -> Pipeline:
         """Add a stage: *workers* threads calling ``fn(item)`` for each item.
+
+        An ``async def`` *fn* (a coroutine function, or an async generator function
+        for one in, many out) makes an async stage instead: *workers* tasks that
+        ``await fn(item)``, on an event loop that the pipeline runs in a thread of
+        its own (one loop for all its async stages). Every option below holds for it.
 
         * *maxsize*: bound of this stage's input queue (>= 1). The last stage's
           results wait in a queue of the same bound.
@@ -312,17 +363,44 @@ class Pipeline:
         last_size = self._stages[-1].maxsize if self._stages else DEFAULT_MAXSIZE
         self._outbox = Queue(last_size)
         queues = [stage.inbox for stage in self._stages] + [self._outbox]
-        threads = [threading.Thread(target=self._read_source, args=(queues[0],), daemon=True,
-                                    name="ringq-pipeline-source")]
+        threads = [threading.Thread(target=self._thread_main, args=(self._read_source, queues[0]),
+                                    daemon=True, name="ringq-pipeline-source")]
+        async_stages = []
         for index, stage in enumerate(self._stages):
+            if stage.async_kind:
+                async_stages.append((stage, queues[index + 1]))
+                continue
             work = self._work_ordered if stage.ordered else self._work
             for worker in range(stage.workers):
                 threads.append(threading.Thread(
-                    target=work, args=(stage, stage.counters[worker], queues[index + 1]),
+                    target=self._thread_main, args=(work, stage, stage.counters[worker], queues[index + 1]),
                     daemon=True, name=f"ringq-pipeline-{stage.name}-{worker}"))
+        if async_stages:
+            # One loop, in one thread, for every async stage of the pipeline. Async stages
+            # wait (on I/O, timers, queues), they do not compute: one loop interleaves any
+            # number of their tasks, and a loop per stage would only add a thread and GIL
+            # hand-offs between stages (items pass between two async stages without leaving
+            # the thread). The price: a coroutine that blocks its thread stalls every async
+            # stage of the pipeline, as it would stall any asyncio program.
+            factory = self._loop_factory if self._loop_factory is not None else asyncio.new_event_loop
+            self._loop = factory()
+            threads.append(threading.Thread(
+                target=self._thread_main, args=(self._run_loop, self._loop, async_stages),
+                daemon=True, name="ringq-pipeline-loop"))
         self._threads = threads
+        self._running = len(threads)
         for thread in threads:
             thread.start()
+
+    def _thread_main(self, target: Callable[..., None], *args: Any) -> None:
+        try:
+            target(*args)
+        finally:
+            with self._lock:
+                self._running -= 1
+                last = self._running == 0
+            if last:
+                self._all_exited.cancel()  # wakes an async join (aclose, async for, arun)
 
     def __iter__(self) -> Iterator[Any]:
         """Start the pipeline and yield the last stage's results as they come."""
@@ -387,8 +465,13 @@ class Pipeline:
         put is dropped, like the queued ones). A sink whose put does not take it is
         called as ``sink.put(result)``.
         """
-        results = iter(self)
         put: Optional[Callable[..., Any]] = sink.put if sink is not None else None
+        if put is not None and is_async_callable(put):
+            # Checked before the start: run() would only make coroutines and drop them.
+            raise TypeError(f"the sink's put is async def ({type(sink).__name__}.put), which run() "
+                            "cannot await: use 'await pipeline.arun(sink)' from a coroutine, or a "
+                            "sink with a plain put such as ringq.Queue")
+        results = iter(self)
         # A sink whose put takes cancel= (ringq.Queue and its kind) gets the pipeline's
         # halt token: its put then ends when the pipeline's token fires or when close()
         # is called from another thread, also while the sink is full.
@@ -432,6 +515,109 @@ class Pipeline:
                  tb: Optional[TracebackType]) -> None:
         self.close()
 
+    # --- from a coroutine -----------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """Start the pipeline and yield its results to ``async for``, never blocking the loop.
+
+        The caller's loop awaits the results' queue (``aget_many``); the stages run
+        in the pipeline's own threads and loop, as for ``for``. Leaving the loop early
+        stops the pipeline; ``async with pipeline:`` (or ``await pipeline.aclose()``)
+        makes that happen, and every thread joined, before the next line runs.
+        """
+        self._start()
+        return self._aresults()
+
+    async def _aresults(self) -> AsyncIterator[Any]:
+        assert self._outbox is not None
+        aget_many = self._outbox.aget_many
+        cancel = self._cancel
+        finished = False
+        try:
+            while True:
+                try:
+                    batch = await aget_many(MAX_BATCH, cancel=cancel)
+                except ShutDown:
+                    break
+                except Cancelled as exc:
+                    self._fail(exc, "results")
+                    break
+                for item in batch:
+                    yield item
+            finished = True
+        finally:
+            if not finished:
+                self._halt()  # the caller left early: stop every stage
+            await self._ajoin()
+        self._raise_error()
+
+    async def arun(self, sink: Any = None, *, shutdown_sink: bool = True) -> int:
+        """``run()`` for a coroutine: ``count = await pipeline.arun(sink)``, never blocking the loop.
+
+        A sink with an ``aput`` (``ringq.Queue``) gets ``await sink.aput(result)``,
+        one whose ``put`` is ``async def`` (``asyncio.Queue``) ``await sink.put(result)``;
+        a sink with only a plain ``put`` is called directly, and must not block.
+        Otherwise as :meth:`run`: the count, the first error raised, *shutdown_sink*.
+        """
+        put: Optional[Callable[..., Any]] = None
+        awaited = False
+        if sink is not None:
+            put = getattr(sink, "aput", None)
+            if callable(put):
+                awaited = True
+            else:
+                put = sink.put
+                awaited = is_async_callable(put)
+        token = self._halt_token if put is not None and awaited and _takes_cancel(put) else None
+        results = self._aresults_started()
+        count = 0
+        stopped = False
+        try:
+            async for item in results:
+                if token is not None and put is not None:
+                    try:
+                        await put(item, cancel=token)
+                    except Cancelled as exc:
+                        user_token = self._cancel
+                        if user_token is not None and user_token.cancelled:
+                            self._fail(exc, "sink")  # raised below, like the iteration's
+                        stopped = True  # else aclose() (or an error elsewhere) stopped us
+                        break
+                elif awaited and put is not None:
+                    await put(item)
+                elif put is not None:
+                    put(item)
+                count += 1
+        finally:
+            await results.aclose()  # type: ignore[attr-defined]
+            if sink is not None and shutdown_sink:
+                sink.shutdown()
+        if stopped:
+            self._raise_error()
+        return count
+
+    def _aresults_started(self) -> AsyncIterator[Any]:
+        return self.__aiter__()
+
+    async def aclose(self) -> None:
+        """``close()`` for a coroutine: stop the pipeline and await the end of its threads."""
+        if self._started:
+            self._halt()
+            await self._ajoin()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                        tb: Optional[TracebackType]) -> None:
+        await self.aclose()
+
+    async def _ajoin(self) -> None:
+        """_join() without blocking the running loop: await the last thread's exit first."""
+        if self._threads:
+            await self._all_exited.await_cancelled()
+        self._join()  # each thread has left its target: these joins return at once
+
     # --- stopping -----------------------------------------------------------------------
 
     def _fail(self, exc: BaseException, where: str) -> None:
@@ -449,8 +635,14 @@ class Pipeline:
         self._halt()
 
     def _halt(self) -> None:
-        """Stop everything now: every blocked thread wakes up and leaves."""
+        """Stop everything now: every blocked thread wakes up and leaves, every task is cancelled."""
         self._stop.set()
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._cancel_tasks)
+            except RuntimeError:
+                pass  # the loop is closed: its tasks have all ended
         self._halt_token.cancel()  # frees run()'s put on a full sink
         for stage in self._stages:
             stage.inbox.shutdown(immediate=True)
@@ -740,6 +932,245 @@ class Pipeline:
                     size = qsize()
                     if size > counters.high_water:
                         counters.high_water = size
+        finally:
+            self._worker_done(stage, out)
+
+    # --- the async stages' loop ------------------------------------------------------------
+
+    def _run_loop(self, loop: asyncio.AbstractEventLoop, stages: List[Any]) -> None:
+        try:
+            asyncio.set_event_loop(loop)  # for code in a stage that asks for "the" loop
+            loop.run_until_complete(self._async_main(stages))
+        finally:
+            try:
+                # No async generator, executor thread or task of ours is left behind.
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                shutdown_executor = getattr(loop, "shutdown_default_executor", None)
+                if shutdown_executor is not None:
+                    loop.run_until_complete(shutdown_executor())
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
+
+    async def _async_main(self, stages: List[Any]) -> None:
+        create_task = asyncio.get_running_loop().create_task
+        workers = []
+        for stage, out in stages:
+            if stage.ordered:
+                stage.atake_lock = asyncio.Lock()
+            work = self._awork_ordered if stage.ordered else self._awork
+            for worker in range(stage.workers):
+                workers.append(create_task(work(stage, stage.counters[worker], out)))
+        watcher = create_task(self._watch_token(self._cancel)) if self._cancel is not None else None
+        self._tasks = workers + ([watcher] if watcher is not None else [])
+        if self._stop.is_set():
+            self._cancel_tasks()  # _halt came before the tasks were made
+        try:
+            await asyncio.gather(*workers, return_exceptions=True)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+
+    def _cancel_tasks(self) -> None:
+        """On the loop: cancel every task of the async stages (the pipeline is stopping)."""
+        for task in self._tasks:
+            task.cancel()
+
+    async def _watch_token(self, token: CancelToken) -> None:
+        # The async stages' own wait on the pipeline's token, so that it cancels a
+        # coroutine that is running (a thread stage's function is not interrupted).
+        await token.await_cancelled()  # its cancel(), its deadline or a parent's
+        try:
+            token.raise_if_cancelled()
+        except Cancelled as exc:
+            self._fail(exc, "cancel token")
+
+    def _stage_error(self, exc: BaseException, counters: _Counters, where: str) -> None:
+        cancel = self._cancel
+        if not (isinstance(exc, Cancelled) and cancel is not None and cancel.cancelled):
+            counters.errors += 1  # (the token firing is not the function's error)
+        self._fail(exc, where)
+
+    async def _acall_all(self, stage: _Stage, batch: List[Any], counters: _Counters,
+                         flush: Optional[Callable[[List[Any]], Any]]) -> List[Any]:
+        """_call_all for an async stage: await ``fn(item)`` for each item of *batch*."""
+        fn = stage.fn
+        limiter = stage.limiter
+        out: List[Any] = []
+        if limiter is None and not stage.generator:
+            append = out.append
+            for item in batch:
+                result = await fn(item)
+                if result is not SKIP:
+                    append(result)
+            return out
+        for item in batch:
+            if limiter is not None:
+                t0 = perf_counter()
+                await limiter.aacquire()  # on this loop's timer; a cancelled wait gives its token back
+                counters.rate_wait += perf_counter() - t0
+            if stage.generator:
+                agen = fn(item)
+                try:
+                    async for result in agen:
+                        out.append(result)
+                        if flush is not None and len(out) >= FLUSH_EVERY:
+                            await flush(out)
+                            out = []
+                finally:
+                    await agen.aclose()
+            else:
+                result = await fn(item)
+                if result is not SKIP:
+                    out.append(result)
+        return out
+
+    async def _awork(self, stage: _Stage, counters: _Counters, out: Queue[Any]) -> None:
+        aget_many = stage.inbox.aget_many
+        aput_many = out.aput_many
+        qsize = out.qsize
+        cancel = self._cancel
+        stop = self._stop
+        where = f"stage {stage.name!r}"
+        batch_size = 1
+
+        async def flush(items: List[Any]) -> None:
+            t0 = perf_counter()
+            try:
+                await aput_many(items, cancel=cancel)
+            except ShutDown:
+                raise _Stopped from None
+            except Cancelled as exc:
+                self._fail(exc, where)
+                raise _Stopped from None
+            counters.put_wait += perf_counter() - t0
+            counters.items_out += len(items)
+            size = qsize()
+            if size > counters.high_water:
+                counters.high_water = size
+
+        try:
+            while True:
+                t0 = perf_counter()
+                try:
+                    batch = await aget_many(batch_size, cancel=cancel)
+                except ShutDown:
+                    break
+                except Cancelled as exc:
+                    self._fail(exc, where)
+                    return
+                t1 = perf_counter()
+                counters.get_wait += t1 - t0
+                counters.items_in += len(batch)
+                rate_wait = counters.rate_wait
+                put_wait = counters.put_wait
+                try:
+                    results = await self._acall_all(stage, batch, counters, flush)
+                except _Stopped:
+                    return
+                except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
+                    if isinstance(exc, asyncio.CancelledError) and stop.is_set():
+                        return  # _halt cancelled us
+                    self._stage_error(exc, counters, where)
+                    return
+                busy = (perf_counter() - t1 - (counters.rate_wait - rate_wait)
+                        - (counters.put_wait - put_wait))
+                counters.busy += busy
+                if results:
+                    try:
+                        await flush(results)
+                    except _Stopped:
+                        return
+                batch_size = max(1, min(MAX_BATCH, int(BATCH_SECONDS * len(batch) / busy))
+                                 if busy > 0 else MAX_BATCH)
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise  # not ours (nothing else cancels these tasks)
+        finally:
+            self._worker_done(stage, out)
+
+    async def _awork_ordered(self, stage: _Stage, counters: _Counters, out: Queue[Any]) -> None:
+        # _work_ordered on the loop. Every worker of the stage runs on this one thread, so
+        # stage.done/next_emit/emitting change only between awaits: no thread lock.
+        aget_many = stage.inbox.aget_many
+        aput_many = out.aput_many
+        qsize = out.qsize
+        assert stage.tokens is not None
+        take_token = stage.tokens.aget
+        give_token = stage.tokens.put_nowait  # never more than `window` tokens: never full
+        take_lock = stage.atake_lock
+        cancel = self._cancel
+        stop = self._stop
+        where = f"stage {stage.name!r}"
+        batch_size = 1
+        try:
+            while True:
+                t0 = perf_counter()
+                try:
+                    await take_token(cancel=cancel)
+                except ShutDown:
+                    return  # the pipeline is stopping (_halt shut the tokens down)
+                except Cancelled as exc:
+                    self._fail(exc, where)
+                    return
+                try:
+                    async with take_lock:
+                        batch = await aget_many(batch_size, cancel=cancel)
+                        seq = stage.next_seq
+                        stage.next_seq = seq + 1
+                except ShutDown:
+                    try:
+                        give_token(None)  # the clean end: a worker may wait for our token
+                    except ShutDown:
+                        pass
+                    break
+                except Cancelled as exc:
+                    self._fail(exc, where)
+                    return
+                t1 = perf_counter()
+                counters.get_wait += t1 - t0
+                counters.items_in += len(batch)
+                rate_wait = counters.rate_wait
+                try:
+                    results = await self._acall_all(stage, batch, counters, None)
+                except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
+                    if isinstance(exc, asyncio.CancelledError) and stop.is_set():
+                        return  # _halt cancelled us
+                    self._stage_error(exc, counters, where)
+                    return
+                busy = perf_counter() - t1 - (counters.rate_wait - rate_wait)
+                counters.busy += busy
+                batch_size = max(1, min(MAX_BATCH, int(BATCH_SECONDS * len(batch) / busy))
+                                 if busy > 0 else MAX_BATCH)
+                stage.done[seq] = results
+                if stage.emitting:
+                    continue  # the emitting worker will pass ours on
+                stage.emitting = True
+                while True:
+                    due = stage.done.pop(stage.next_emit, None)
+                    if due is None:
+                        stage.emitting = False
+                        break
+                    stage.next_emit += 1
+                    t2 = perf_counter()
+                    try:
+                        if due:
+                            await aput_many(due, cancel=cancel)
+                        give_token(None)
+                    except ShutDown:
+                        return
+                    except Cancelled as exc:
+                        self._fail(exc, where)
+                        return
+                    counters.put_wait += perf_counter() - t2
+                    counters.items_out += len(due)
+                    size = qsize()
+                    if size > counters.high_water:
+                        counters.high_water = size
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise  # not ours (nothing else cancels these tasks)
         finally:
             self._worker_done(stage, out)
 

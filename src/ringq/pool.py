@@ -35,6 +35,7 @@ from math import isnan
 from time import monotonic
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Set, Tuple, TypeVar
 
+from ._asyncfn import is_async_callable, refuse_async
 from ._errors import Cancelled, Empty, Full, ShutDown
 from ._queue import CancelToken, Queue
 from ._timeout import FOREVER as _FOREVER
@@ -43,6 +44,9 @@ from ._timeout import deadline
 __all__ = ["BoundedExecutor", "wait_future"]
 
 _T = TypeVar("_T")
+# What to do instead of passing an async def function to a pool thread.
+_ASYNC_FIX = ("Await it in a coroutine instead (asyncio.gather, a TaskGroup, or an async "
+              "ringq.Pipeline stage), or pass a plain function.")
 
 # --- interpreter exit ----------------------------------------------------------------
 # Worker threads are not daemons (as in ThreadPoolExecutor since 3.9): a task that is
@@ -521,6 +525,8 @@ class BoundedExecutor(Executor):
                 raise ValueError(f"{name} must be greater than 0")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
+        if initializer is not None:
+            refuse_async(initializer, "BoundedExecutor(initializer=)", _ASYNC_FIX)
         self._max_workers = max_workers
         self._max_pending = max_pending
         self._queue: Queue[_Queued] = Queue(max_pending)
@@ -627,6 +633,7 @@ class BoundedExecutor(Executor):
     def _submit(self, fn: Callable[..., _T], args: Tuple[Any, ...], kwargs: Dict[str, Any],
                 block: bool, timeout: Optional[float], cancel: Optional[CancelToken] = None,
                 what: str = "submit()") -> Future[_T]:
+        refuse_async(fn, "BoundedExecutor.submit", _ASYNC_FIX)
         self._check_open()
         task = _Task(fn, args, kwargs)
         self._enqueue(task, block, timeout, cancel, what)
@@ -649,6 +656,8 @@ class BoundedExecutor(Executor):
         :meth:`submit_call`; for no wait, :meth:`submit_nowait`.
         """
         # The common path, inlined (_check_open, _Task, _enqueue): it runs once per task.
+        if is_async_callable(fn):
+            refuse_async(fn, "BoundedExecutor.submit", _ASYNC_FIX)
         if self._shutdown or self._broken is not None or _exiting:
             self._check_open()
         if self._cancel is not None:
@@ -698,6 +707,7 @@ class BoundedExecutor(Executor):
         cancelled, so it never runs). For a time limit wrap it in
         ``asyncio.wait_for``. Every keyword argument goes to *fn*, as in :meth:`submit`.
         """
+        refuse_async(fn, "BoundedExecutor.asubmit", _ASYNC_FIX)
         self._check_open()
         task = _Task(fn, args, kwargs)
         try:
@@ -845,6 +855,7 @@ class BoundedExecutor(Executor):
             raise TypeError("chunksize must be an integer")
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
+        refuse_async(fn, "BoundedExecutor.map", _ASYNC_FIX)
         end_time = _map_end_time(timeout)
         self._check_open()
         job = _MapJob(fn)

@@ -95,6 +95,7 @@ from redis.exceptions import ConnectionError as _RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as _RedisTimeoutError
 
+from ._asyncfn import refuse_async
 from ._errors import Empty, Full, ShutDown
 from ._timeout import deadline as _deadline  # ringq.Queue's timeout checks and messages
 
@@ -320,6 +321,9 @@ class StreamQueue:
         self.dead_letter = f"{self.stream}:dead" if dead_letter is None else str(dead_letter)
         self.closed_key = f"{self.stream}:closed"
         self.block_slice = _positive("block_slice", block_slice)
+        for label, codec in (("dumps", dumps), ("loads", loads)):
+            refuse_async(codec, f"StreamQueue({label}=)",
+                         "The codec runs inside put() and get(): pass a plain function.")
         self._dumps = dumps
         self._loads = loads
         socket_timeout = None

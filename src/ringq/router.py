@@ -18,6 +18,7 @@ import threading
 from types import MappingProxyType
 from typing import Any, Callable, Dict, Generic, Hashable, Iterable, List, Mapping, Optional, TypeVar
 
+from ._asyncfn import refuse_async
 from ._errors import ShutDown
 from ._queue import CancelToken
 
@@ -72,6 +73,7 @@ class Router(Generic[T]):
                  default: Optional[Any] = None) -> None:
         if not callable(key):
             raise TypeError(f"key must be callable, not {type(key).__name__!r}")
+        refuse_async(key, "Router(key=)", "The key is called by put() to pick a route: pass a plain function.")
         self._key = key
         self._routes: Dict[Hashable, Any] = dict(routes.items())
         for name, target in [*self._routes.items(), ("default", default)]:
