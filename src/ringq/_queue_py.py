@@ -696,23 +696,34 @@ class Queue(Generic[T]):
             if maxsize > 0 and self._count >= maxsize:
                 return False
             # One step: plain field updates, then extend (a C call that runs no Python code).
-            self._count += 1
-            self._unfinished += 1
-            self._puts += 1
+            # The new counts are made before any field changes, and the undo restores
+            # the old int objects: a count past 256 is a new int, an allocation, and
+            # under memory pressure any of them can fail (see _put_run).
+            count = self._count
+            unfinished = self._unfinished
+            puts = self._puts
+            lower_count = self._lower_count
+            new_count = count + 1
+            new_unfinished = unfinished + 1
+            new_puts = puts + 1
             if level:
-                self._lower_count += 1
+                new_lower_count = lower_count + 1
                 target = self._lower[level - 1]
             else:
+                new_lower_count = lower_count
                 target = self._items
+            self._count = new_count
+            self._unfinished = new_unfinished
+            self._puts = new_puts
+            self._lower_count = new_lower_count
             used = True
             try:
                 target.extend(one)
-            except MemoryError:  # nothing was added: undo the counts
-                self._count -= 1
-                self._unfinished -= 1
-                self._puts -= 1
-                if level:
-                    self._lower_count -= 1
+            except MemoryError:  # nothing was added: restore the counts (allocates nothing)
+                self._count = count
+                self._unfinished = unfinished
+                self._puts = puts
+                self._lower_count = lower_count
                 raise
             return True
         finally:
@@ -846,30 +857,53 @@ class Queue(Generic[T]):
         maxsize = self._maxsize
         if self._shutdown or (maxsize > 0 and self._count + take > maxsize):
             return _CHANGED
-        self._count += take
-        self._unfinished += take
-        self._puts += take
+        # Out of memory, the step is undone whole: the counts get their old int objects
+        # back and the items a failed extend appended are popped again. Nothing on that
+        # path may allocate, as every allocation may fail there: so every new count (a
+        # count past 256 is a new int) and the index of the first new item are made
+        # before any field changes. On CPython 3.14+ the iterator and some ints come from
+        # free lists, so the first allocation that fails can be any of these, or a
+        # block of the deque part-way through the extend.
+        count = self._count
+        unfinished = self._unfinished
+        puts = self._puts
+        lower_count = self._lower_count
+        new_count = count + take
+        new_unfinished = unfinished + take
+        new_puts = puts + take
         if level:
-            self._lower_count += take
+            new_lower_count = lower_count + take
             target = self._lower[level - 1]
         else:
+            new_lower_count = lower_count
             target = self._items
+        first_new = len(target)
+        self._count = new_count
+        self._unfinished = new_unfinished
+        self._puts = new_puts
+        self._lower_count = new_lower_count
         try:
             target.extend(run)
         except MemoryError:
-            # Out of memory part-way: keep what went in, counted.
-            short = self._count - self._stored()
-            self._count -= short
-            self._unfinished -= short
-            self._puts -= short
-            if level:
-                self._lower_count -= short
+            # Pop what went in: back to first_new items. len() makes an int per round
+            # (freed again at once); if even that fails, probing the index costs no
+            # allocation (but O(items) a round, so it is only the fallback).
+            try:
+                while len(target) > first_new:
+                    target.pop()
+            except MemoryError:
+                while True:
+                    try:
+                        target[first_new]
+                    except (IndexError, MemoryError):  # past the end (MemoryError: no IndexError could be made)
+                        break
+                    target.pop()
+            self._count = count
+            self._unfinished = unfinished
+            self._puts = puts
+            self._lower_count = lower_count
             raise
         return take
-
-    def _stored(self) -> int:
-        """The deques' total length (only to repair the counts after a MemoryError)."""
-        return len(self._items) + sum(map(len, self._lower))
 
     def put_evict(self, item: T) -> tuple[T, ...]:
         """Put *item* without waiting; if the queue is full, first evict its oldest item.
