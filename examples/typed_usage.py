@@ -132,13 +132,29 @@ def context_manager() -> None:
     assert q.is_shutdown  # __exit__ called shutdown()
 
 
-def final_and_unpicklable() -> None:
+class NamedQueue(ringq.Queue[str]):
+    """Queue is subclassable (docs/api.md, "Subclassing"); put_nowait() calls the override."""
+
+    def __init__(self, name: str, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self.name = name
+
+    def put(self, item: str, block: bool = True, timeout: float | None = None, *,
+            cancel: ringq.CancelToken | None = None) -> None:
+        super().put(f"{self.name}:{item}", block, timeout, cancel=cancel)
+
+
+def subclassing_and_unpicklable() -> None:
     import pickle
 
     with expect(TypeError, "pickling a Queue"):
         pickle.dumps(ringq.Queue())
-    with expect(TypeError, "subclassing the final Queue class"):
-        type("Sub", (ringq.Queue,), {})
+    q = NamedQueue("jobs", maxsize=2)
+    q.put("a")
+    q.put_nowait("b")
+    assert assert_type(q.get(), str) == "jobs:a"
+    assert q.get_nowait() == "jobs:b"
+    assert isinstance(q, ringq.Queue) and q.name == "jobs"
 
 
 def priorities_and_eviction() -> None:
@@ -216,7 +232,7 @@ def main() -> None:
     asyncio_calls()
     producer_consumer()
     context_manager()
-    final_and_unpicklable()
+    subclassing_and_unpicklable()
     priorities_and_eviction()
     publish_and_route()
     print(f"typed_usage: ok (ringq {ringq.__version__}, {ringq.IMPLEMENTATION})")
