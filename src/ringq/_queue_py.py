@@ -619,10 +619,23 @@ class Queue(Generic[T]):
         finally:
             # Release only what we took: acquire() may have been interrupted (Ctrl-C).
             # The depth is read again if a handler raises at the read's check point.
+            # A fast timer's handler can raise at each retry's check point in turn
+            # (one new signal per retry, as under load): a read left unfinished would
+            # leave the lock held for good, so it is tried up to five times, nested
+            # (a loop's backward jump would be a check point outside the try).
             try:
                 taken = _depth(mutex) > held
             except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
-                taken = _depth(mutex) > held
+                try:
+                    taken = _depth(mutex) > held
+                except BaseException:  # noqa: BLE001
+                    try:
+                        taken = _depth(mutex) > held
+                    except BaseException:  # noqa: BLE001
+                        try:
+                            taken = _depth(mutex) > held
+                        except BaseException:  # noqa: BLE001
+                            taken = _depth(mutex) > held
             if taken:
                 mutex.release()
 
@@ -775,10 +788,19 @@ class Queue(Generic[T]):
             mutex.acquire()
             return self._put_many_locked(batch, level, block, deadline, token)
         finally:
-            try:
+            try:  # as in _put_under_lock()
                 taken = _depth(mutex) > held
             except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
-                taken = _depth(mutex) > held
+                try:
+                    taken = _depth(mutex) > held
+                except BaseException:  # noqa: BLE001
+                    try:
+                        taken = _depth(mutex) > held
+                    except BaseException:  # noqa: BLE001
+                        try:
+                            taken = _depth(mutex) > held
+                        except BaseException:  # noqa: BLE001
+                            taken = _depth(mutex) > held
             if taken:
                 mutex.release()
 
