@@ -53,22 +53,24 @@ if TYPE_CHECKING:
     from .router import Router, UnroutableError
 
 
-def __getattr__(name: str):  # PEP 562
-    module = _LAZY.get(name)
-    if module is None and name in _LAZY_MODULES:
-        module = name
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+if not TYPE_CHECKING:  # hidden from type checkers, which would accept any name through it
 
-    mod = importlib.import_module(f"{__name__}.{module}")
-    value = mod if module == name else getattr(mod, name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
+    def __getattr__(name: str) -> object:  # PEP 562
+        module = _LAZY.get(name)
+        if module is None and name in _LAZY_MODULES:
+            module = name
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import importlib
+
+        mod = importlib.import_module(f"{__name__}.{module}")
+        value = mod if module == name else getattr(mod, name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
 
 
-def __dir__():  # PEP 562
-    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))
+    def __dir__() -> list[str]:  # PEP 562
+        return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))
 
 
 __all__ = [
