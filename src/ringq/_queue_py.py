@@ -613,31 +613,33 @@ class Queue(Generic[T]):
         # (CPython's test_reentrancy). acquire() allocates nothing.
         mutex = self._mutex
         held = _depth(mutex) - _DEPTH_SLACK
+        released = False
         try:
             mutex.acquire()
-            return self._put_locked(item, level, block, deadline, token)
-        finally:
+            event = self._put_locked(item, level, block, deadline, token)
+            released = True  # plain bytecode right before the release: no check point between
+            mutex.release()
+            return event
+        except BaseException:
             # Release only what we took: acquire() may have been interrupted (Ctrl-C).
             # The depth is read again if a handler raises at the read's check point.
             # A fast timer's handler can raise at each retry's check point in turn
             # (one new signal per retry, as under load): a read left unfinished would
-            # leave the lock held for good, so it is tried up to five times, nested
-            # (a loop's backward jump would be a check point outside the try).
-            try:
-                taken = _depth(mutex) > held
-            except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
+            # leave the lock held for good, so it is tried three times, nested (a
+            # loop's backward jump would be a check point outside the try). Not a
+            # finally: Python compiles a finally twice, and this function must stay
+            # short (see below: no more reads fit).
+            if not released:
                 try:
                     taken = _depth(mutex) > held
-                except BaseException:  # noqa: BLE001
+                except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
                     try:
                         taken = _depth(mutex) > held
                     except BaseException:  # noqa: BLE001
-                        try:
-                            taken = _depth(mutex) > held
-                        except BaseException:  # noqa: BLE001
-                            taken = _depth(mutex) > held
-            if taken:
-                mutex.release()
+                        taken = _depth(mutex) > held
+                if taken:
+                    mutex.release()
+            raise
 
     # put() and put_many() keep their work in short helpers: on 3.11 an exception
     # that passes a handler far into a long function makes the interpreter allocate
@@ -784,25 +786,25 @@ class Queue(Generic[T]):
     ) -> bool:
         mutex = self._mutex
         held = _depth(mutex) - _DEPTH_SLACK  # see _put_under_lock()
+        released = False
         try:
             mutex.acquire()
-            return self._put_many_locked(batch, level, block, deadline, token)
-        finally:
-            try:  # as in _put_under_lock()
-                taken = _depth(mutex) > held
-            except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
+            event = self._put_many_locked(batch, level, block, deadline, token)
+            released = True  # as in _put_under_lock()
+            mutex.release()
+            return event
+        except BaseException:
+            if not released:  # as in _put_under_lock()
                 try:
                     taken = _depth(mutex) > held
-                except BaseException:  # noqa: BLE001
+                except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
                     try:
                         taken = _depth(mutex) > held
                     except BaseException:  # noqa: BLE001
-                        try:
-                            taken = _depth(mutex) > held
-                        except BaseException:  # noqa: BLE001
-                            taken = _depth(mutex) > held
-            if taken:
-                mutex.release()
+                        taken = _depth(mutex) > held
+                if taken:
+                    mutex.release()
+            raise
 
     def _put_many_locked(
         self, batch: tuple[T, ...], level: int, block: bool, deadline: float | None, token: Any
