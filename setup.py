@@ -6,6 +6,12 @@ Switches, all read from the environment:
   RINGQ_SANITIZE=address build with a sanitizer (address, undefined, ...); load libasan first
   RINGQ_FORCE_LOCK=1     take the native state lock even on GIL builds, to exercise the
                          free-threaded locking code on an ordinary CPython
+  RINGQ_STRICT=1         every warning in code we write is an error: Cython's warnings on
+                         _queue_c.pyx, -Wall -Wextra inside src/ringq/_sync.h (a pragma scope
+                         there), and on GCC/clang the three warnings GCC 14+ already makes errors
+                         (-Werror=incompatible-pointer-types, int-conversion,
+                         implicit-function-declaration) for the whole file. .ci/run and the
+                         wheel builds set it; Cython's generated boilerplate gets no -Werror=all.
 """
 import os
 import sys
@@ -38,10 +44,23 @@ A source build needs a C compiler and the Python headers (Python.h). Two ways ou
 """
 
 
+STRICT = flag("RINGQ_STRICT")
+# The warnings that GCC 14+ and clang 16+ turn into errors by default: fatal on every
+# compiler in a strict build, so an older one (GCC 12 here) cannot let them through.
+STRICT_CFLAGS = [
+    "-Werror=incompatible-pointer-types",
+    "-Werror=int-conversion",
+    "-Werror=implicit-function-declaration",
+]
+
+
 class BuildExt(build_ext):
     """build_ext that names the two ways out instead of a bare compiler traceback."""
 
     def build_extensions(self):
+        if STRICT and self.compiler.compiler_type == "unix":  # GCC or clang, not MSVC
+            for ext in self.extensions:
+                ext.extra_compile_args = [*STRICT_CFLAGS, *ext.extra_compile_args]
         headers = sysconfig.get_paths()["include"]
         if os.name != "nt" and not os.path.exists(os.path.join(headers, "Python.h")):
             raise SystemExit(HELP.format(reason=f"Python.h is not in {headers}"))
@@ -59,6 +78,11 @@ if os.environ.get("RINGQ_SANITIZE"):
     ldflags += [san]
 if flag("RINGQ_FORCE_LOCK"):
     macros.append(("RINGQ_FORCE_LOCK", "1"))
+if STRICT:
+    macros.append(("RINGQ_STRICT", "1"))  # _sync.h: -Wall -Wextra are errors in its scope
+    from Cython.Compiler import Options
+
+    Options.warning_errors = True  # a Cython warning on _queue_c.pyx fails the build
 
 core = Extension(
     "ringq._queue_c",
@@ -75,5 +99,6 @@ setup(
         [core],
         language_level=3,
         compiler_directives={"embedsignature": True, "freethreading_compatible": True},
+        force=STRICT,  # a strict build re-reads the .pyx, so its warnings are seen every time
     )
 )

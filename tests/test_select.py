@@ -185,7 +185,12 @@ import signal
 signal.signal(signal.SIGINT, signal.default_int_handler)
 a, b = Queue(), Queue()
 def interrupt():
-    time.sleep(0.3)
+    # Only once select() waits on both queues: a SIGINT before the try below would
+    # end the child with an uncaught KeyboardInterrupt.
+    end = time.monotonic() + 30
+    while (a.statistics().waiting_getters, b.statistics().waiting_getters) != (1, 1):
+        assert time.monotonic() < end, "select() never waited"
+        time.sleep(0.001)
     os.kill(os.getpid(), signal.SIGINT)
 threading.Thread(target=interrupt, daemon=True).start()
 t0 = time.monotonic()

@@ -1,8 +1,9 @@
 """Ctrl-C (SIGINT) while blocked: KeyboardInterrupt within 100 ms, queue intact.
 
 Each test runs a child interpreter bound to one implementation. The child
-blocks in the main thread; the parent sends the signal once the child says it
-is about to block (plus a delay, so it is really blocked). Latency is measured
+blocks in the main thread; the parent sends the signal once the child said it
+is about to block and its main thread sleeps in the kernel (Linux; elsewhere
+after a delay). Latency is measured
 on CLOCK_MONOTONIC, which is system-wide: the parent's time of os.kill against
 the child's time of catching KeyboardInterrupt.
 """
@@ -129,6 +130,29 @@ def _read_line(proc, timeout):
     return proc.stdout.readline()
 
 
+def _wait_until_blocked(proc):
+    """Return once the child's main thread sleeps in the kernel: blocked in its call.
+
+    The child has one thread until the call, so a sleeping main thread is one inside
+    op(), within the try that catches KeyboardInterrupt. A SIGINT sent earlier (after
+    READY, before the try) would end the child with an uncaught KeyboardInterrupt.
+    Linux shows the state in /proc; elsewhere this waits BLOCK_FIRST seconds.
+    """
+    path = f"/proc/{proc.pid}/task/{proc.pid}/stat"
+    if not os.path.exists(path):
+        time.sleep(BLOCK_FIRST)
+        return
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        with open(path) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        if state == "S":
+            return
+        assert proc.poll() is None, "child ended before the signal"
+        time.sleep(0.001)
+    raise AssertionError("the child's main thread never blocked")
+
+
 def _run_sigint(impl, mode):
     src = _helpers.CHILD_PRELUDE.format(impl=impl) + CHILD
     proc = subprocess.Popen(
@@ -141,7 +165,7 @@ def _run_sigint(impl, mode):
     try:
         line = _read_line(proc, 30)
         assert line == "READY\n", (line, proc.stderr.read() if proc.poll() is not None else "")
-        time.sleep(BLOCK_FIRST)
+        _wait_until_blocked(proc)
         assert proc.poll() is None, "child ended before the signal"
         sent = time.monotonic()
         os.kill(proc.pid, signal.SIGINT)

@@ -18,17 +18,61 @@ The toolkit, pure Python on top of ``ringq.Queue`` (the core never imports it):
 ``ringq.StageStats``), ``ringq.RateLimiter`` (a token bucket), ``ringq.Broadcast``
 and ``ringq.Router``.
 """
+from typing import TYPE_CHECKING
+
 from ._asyncview import AsyncQueueView
 from ._errors import Cancelled, Empty, Full, ShutDown
 from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue, aselect, select
 from ._stats import QueueStatistics
-from .broadcast import Broadcast, Subscription
-from .pipeline import SKIP, Pipeline, StageStats
-from .pool import BoundedExecutor, wait_future
-from .ratelimit import RateLimiter
-from .router import Router, UnroutableError
 
 __version__ = "0.1.0"
+
+# The toolkit is imported on first use (PEP 562), so that `import ringq` costs only the
+# core: ringq.Pipeline, `from ringq import Pipeline` and dir(ringq) work as before. To add
+# a lazy name: one entry here (name -> its module), the same import in the TYPE_CHECKING
+# block below (for type checkers), and the name in __all__.
+_LAZY = {
+    "Broadcast": "broadcast",
+    "Subscription": "broadcast",
+    "SKIP": "pipeline",
+    "Pipeline": "pipeline",
+    "StageStats": "pipeline",
+    "BoundedExecutor": "pool",
+    "wait_future": "pool",
+    "RateLimiter": "ratelimit",
+    "Router": "router",
+    "UnroutableError": "router",
+}
+# Submodules that `import ringq` used to import, still reachable as attributes.
+_LAZY_MODULES = ("broadcast", "pipeline", "pool", "ratelimit", "router")
+
+if TYPE_CHECKING:
+    from .broadcast import Broadcast, Subscription
+    from .pipeline import SKIP, Pipeline, StageStats
+    from .pool import BoundedExecutor, wait_future
+    from .ratelimit import RateLimiter
+    from .router import Router, UnroutableError
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, which would accept any name through it
+
+    def __getattr__(name: str) -> object:  # PEP 562
+        module = _LAZY.get(name)
+        if module is None and name in _LAZY_MODULES:
+            module = name
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import importlib
+
+        mod = importlib.import_module(f"{__name__}.{module}")
+        value = mod if module == name else getattr(mod, name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+
+
+    def __dir__() -> list[str]:  # PEP 562
+        return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))
+
 
 __all__ = [
     "IMPLEMENTATION",

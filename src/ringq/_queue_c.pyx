@@ -164,10 +164,6 @@ cdef extern from "Python.h":
     void PyMem_RawFree(void *) nogil
     void Py_SET_SIZE(object, Py_ssize_t)
     const Py_ssize_t PY_SSIZE_T_MAX
-    # The one PyTypeObject field Cython's declaration lacks (see _hide_vtable).
-    ctypedef struct _TypeDict "PyTypeObject":
-        PyObject *tp_dict
-    void PyType_Modified(_TypeDict *)
 
 cdef extern from "Python.h":
     # PyObject* forms, so that no temporary reference is created under the lock.
@@ -2985,22 +2981,10 @@ cdef Waiter *_claim_next(_AsyncWaiter rec) noexcept:
 (<PyTypeObject *>PriorityQueue).tp_traverse = <traverseproc>_queue_traverse
 (<PyTypeObject *>PriorityQueue).tp_clear = <inquiry>_queue_clear
 
-cdef void _hide_vtable(object cls):
-    """Drop Cython's __pyx_vtable__ capsule from *cls*'s dict, so help() shows no internals.
-
-    Cython reads the capsule only when another module cimports the class (none does)
-    or while it readies a cdef subclass (done by now); the instances keep their own
-    vtable pointer, set when they are created.
-    """
-    cdef PyObject *d = (<_TypeDict *>cls).tp_dict
-    if d != NULL and "__pyx_vtable__" in <dict>d:
-        del (<dict>d)["__pyx_vtable__"]
-        PyType_Modified(<_TypeDict *>cls)
-
-
-for _cls in (Queue, PriorityQueue, CancelToken, Producer):
-    _hide_vtable(_cls)
-del _cls
+# Cython stores each cdef class's vtable in a "__pyx_vtable__" capsule in the type's dict,
+# so help() lists it. That is left as it is: Cython has no switch to leave it out, and
+# deleting it means writing into a type's dict, which free-threaded builds share between
+# threads; a cosmetic line in help() is not worth that risk.
 
 
 # Python code may subclass Queue and PriorityQueue (see "Subclassing" in docs/api.md).

@@ -614,18 +614,33 @@ class Queue(Generic[T]):
         # (CPython's test_reentrancy). acquire() allocates nothing.
         mutex = self._mutex
         held = _depth(mutex) - _DEPTH_SLACK
+        released = False
         try:
             mutex.acquire()
-            return self._put_locked(item, level, block, deadline, token)
-        finally:
+            event = self._put_locked(item, level, block, deadline, token)
+            released = True  # plain bytecode right before the release: no check point between
+            mutex.release()
+            return event
+        except BaseException:
             # Release only what we took: acquire() may have been interrupted (Ctrl-C).
             # The depth is read again if a handler raises at the read's check point.
-            try:
-                taken = _depth(mutex) > held
-            except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
-                taken = _depth(mutex) > held
-            if taken:
-                mutex.release()
+            # A fast timer's handler can raise at each retry's check point in turn
+            # (one new signal per retry, as under load): a read left unfinished would
+            # leave the lock held for good, so it is tried three times, nested (a
+            # loop's backward jump would be a check point outside the try). Not a
+            # finally: Python compiles a finally twice, and this function must stay
+            # short (see below: no more reads fit).
+            if not released:
+                try:
+                    taken = _depth(mutex) > held
+                except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
+                    try:
+                        taken = _depth(mutex) > held
+                    except BaseException:  # noqa: BLE001
+                        taken = _depth(mutex) > held
+                if taken:
+                    mutex.release()
+            raise
 
     # put() and put_many() keep their work in short helpers: on 3.11 an exception
     # that passes a handler far into a long function makes the interpreter allocate
@@ -697,23 +712,34 @@ class Queue(Generic[T]):
             if maxsize > 0 and self._count >= maxsize:
                 return False
             # One step: plain field updates, then extend (a C call that runs no Python code).
-            self._count += 1
-            self._unfinished += 1
-            self._puts += 1
+            # The new counts are made before any field changes, and the undo restores
+            # the old int objects: a count past 256 is a new int, an allocation, and
+            # under memory pressure any of them can fail (see _put_run).
+            count = self._count
+            unfinished = self._unfinished
+            puts = self._puts
+            lower_count = self._lower_count
+            new_count = count + 1
+            new_unfinished = unfinished + 1
+            new_puts = puts + 1
             if level:
-                self._lower_count += 1
+                new_lower_count = lower_count + 1
                 target = self._lower[level - 1]
             else:
+                new_lower_count = lower_count
                 target = self._items
+            self._count = new_count
+            self._unfinished = new_unfinished
+            self._puts = new_puts
+            self._lower_count = new_lower_count
             used = True
             try:
                 target.extend(one)
-            except MemoryError:  # nothing was added: undo the counts
-                self._count -= 1
-                self._unfinished -= 1
-                self._puts -= 1
-                if level:
-                    self._lower_count -= 1
+            except MemoryError:  # nothing was added: restore the counts (allocates nothing)
+                self._count = count
+                self._unfinished = unfinished
+                self._puts = puts
+                self._lower_count = lower_count
                 raise
             return True
         finally:
@@ -761,16 +787,25 @@ class Queue(Generic[T]):
     ) -> bool:
         mutex = self._mutex
         held = _depth(mutex) - _DEPTH_SLACK  # see _put_under_lock()
+        released = False
         try:
             mutex.acquire()
-            return self._put_many_locked(batch, level, block, deadline, token)
-        finally:
-            try:
-                taken = _depth(mutex) > held
-            except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
-                taken = _depth(mutex) > held
-            if taken:
-                mutex.release()
+            event = self._put_many_locked(batch, level, block, deadline, token)
+            released = True  # as in _put_under_lock()
+            mutex.release()
+            return event
+        except BaseException:
+            if not released:  # as in _put_under_lock()
+                try:
+                    taken = _depth(mutex) > held
+                except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
+                    try:
+                        taken = _depth(mutex) > held
+                    except BaseException:  # noqa: BLE001
+                        taken = _depth(mutex) > held
+                if taken:
+                    mutex.release()
+            raise
 
     def _put_many_locked(
         self, batch: tuple[T, ...], level: int, block: bool, deadline: float | None, token: Any
@@ -847,30 +882,53 @@ class Queue(Generic[T]):
         maxsize = self._maxsize
         if self._shutdown or (maxsize > 0 and self._count + take > maxsize):
             return _CHANGED
-        self._count += take
-        self._unfinished += take
-        self._puts += take
+        # Out of memory, the step is undone whole: the counts get their old int objects
+        # back and the items a failed extend appended are popped again. Nothing on that
+        # path may allocate, as every allocation may fail there: so every new count (a
+        # count past 256 is a new int) and the index of the first new item are made
+        # before any field changes. On CPython 3.14+ the iterator and some ints come from
+        # free lists, so the first allocation that fails can be any of these, or a
+        # block of the deque part-way through the extend.
+        count = self._count
+        unfinished = self._unfinished
+        puts = self._puts
+        lower_count = self._lower_count
+        new_count = count + take
+        new_unfinished = unfinished + take
+        new_puts = puts + take
         if level:
-            self._lower_count += take
+            new_lower_count = lower_count + take
             target = self._lower[level - 1]
         else:
+            new_lower_count = lower_count
             target = self._items
+        first_new = len(target)
+        self._count = new_count
+        self._unfinished = new_unfinished
+        self._puts = new_puts
+        self._lower_count = new_lower_count
         try:
             target.extend(run)
         except MemoryError:
-            # Out of memory part-way: keep what went in, counted.
-            short = self._count - self._stored()
-            self._count -= short
-            self._unfinished -= short
-            self._puts -= short
-            if level:
-                self._lower_count -= short
+            # Pop what went in: back to first_new items. len() makes an int per round
+            # (freed again at once); if even that fails, probing the index costs no
+            # allocation (but O(items) a round, so it is only the fallback).
+            try:
+                while len(target) > first_new:
+                    target.pop()
+            except MemoryError:
+                while True:
+                    try:
+                        target[first_new]
+                    except (IndexError, MemoryError):  # past the end (MemoryError: no IndexError could be made)
+                        break
+                    target.pop()
+            self._count = count
+            self._unfinished = unfinished
+            self._puts = puts
+            self._lower_count = lower_count
             raise
         return take
-
-    def _stored(self) -> int:
-        """The deques' total length (only to repair the counts after a MemoryError)."""
-        return len(self._items) + sum(map(len, self._lower))
 
     def put_evict(self, item: T) -> tuple[T, ...]:
         """Put *item* without waiting; if the queue is full, first evict its oldest item.
