@@ -21,6 +21,7 @@ and ``ringq.Router``.
 from ._asyncview import AsyncQueueView
 from ._errors import Cancelled, Empty, Full, ShutDown
 from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue, aselect, select
+from ._process import ProcessProducer, ProcessQueue, ProcessQueueStatistics
 from ._stats import QueueStatistics
 from .broadcast import Broadcast, Subscription
 from .pipeline import SKIP, Pipeline, StageStats
@@ -42,6 +43,9 @@ __all__ = [
     "Full",
     "Pipeline",
     "PriorityQueue",
+    "ProcessProducer",
+    "ProcessQueue",
+    "ProcessQueueStatistics",
     "Producer",
     "Queue",
     "QueueStatistics",
