@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ._errors import Empty, Full, ShutDown
 from ._process_common import (
     DEFAULT_CAPACITY,
+    ProcessProducer,
     ProcessQueueStatistics,
     Segment,
     check_capacity,
@@ -659,52 +660,8 @@ class ProcessQueue:
                 f"maxsize={self.maxsize} capacity={self._cap} size={self.qsize()}>")
 
 
-class ProcessProducer:
-    """A registered producer of a ProcessQueue; picklable, so it can be handed to another process.
-
-    close() (or leaving ``with``) unregisters it, once, whichever process closes it.
-    """
-
-    def __init__(self, queue: Any, slot: int, gen: int) -> None:
-        self._queue = queue
-        self._slot = slot
-        self._gen = gen
-        self._closed = False
-
-    @property
-    def queue(self) -> Any:
-        return self._queue
-
-    @property
-    def closed(self) -> bool:
-        """True once this handle was closed (in this process)."""
-        return self._closed
-
-    def close(self, exc: BaseException | None = None) -> None:
-        """Unregister; the last producer to close shuts the queue down. *exc* becomes the getters' ShutDown cause."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue._close_producer(self._slot, self._gen, exc)
-
-    def __enter__(self) -> ProcessProducer:  # noqa: PYI034 - as ringq.Producer
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close(exc)
-
-    def __reduce__(self) -> Any:
-        return (_rebuild_producer, (self._queue, self._slot, self._gen))
-
-
 def _rebuild(cls: Any, *args: Any) -> Any:
     return cls._attach(*args)
-
-
-def _rebuild_producer(queue: Any, slot: int, gen: int) -> ProcessProducer:
-    return ProcessProducer(queue, slot, gen)
 
 
 def _counted(error: Any, count: int) -> Any:
