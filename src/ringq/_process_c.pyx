@@ -44,6 +44,13 @@ cdef extern from "Python.h":
         Py_ssize_t len
     Py_buffer *PyMemoryView_GET_BUFFER(object mview)
     object PyByteArray_FromStringAndSize(const char *s, Py_ssize_t n)
+    const char *PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size)
+    void PyErr_Clear()
+    object PyUnicode_DecodeUTF8(const char *s, Py_ssize_t size, const char *errors)
+    object PyLong_FromLongLong(long long v)
+    long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
+    double PyFloat_AS_DOUBLE(object o)
+    object PyFloat_FromDouble(double v)
     char *PyByteArray_AS_STRING(object o)
 
 cdef extern from "_shm.h" nogil:
@@ -53,7 +60,7 @@ cdef extern from "_shm.h" nogil:
     unsigned int RQ_REC
     int RQ_PROD_SLOTS
     int RQ_CAUSE_MAX
-    unsigned int RQ_KIND_PICKLE, RQ_KIND_RAW, RQ_KIND_CUSTOM
+    unsigned int RQ_KIND_PICKLE, RQ_KIND_RAW, RQ_KIND_CUSTOM, RQ_KIND_INT, RQ_KIND_STR, RQ_KIND_FLOAT
     int RQ_OK, RQ_FULL, RQ_EMPTY, RQ_SHUT, RQ_BIG, RQ_NOMEM
 
     ctypedef struct rq_state:
@@ -89,6 +96,7 @@ cdef extern from "_shm.h" nogil:
         const uint64_t *buf_lens
         uint64_t payload
         uint64_t size
+        char inline_bytes[8]
 
     uint64_t rq_pad8(uint64_t n)
     uint64_t rq_data_off()
@@ -125,6 +133,20 @@ cdef object _monotonic
 from time import monotonic as _monotonic
 
 
+cdef inline bint _int64(object item, long long *out) except -1:
+    cdef int overflow = 0
+    out[0] = PyLong_AsLongLongAndOverflow(item, &overflow)
+    return overflow == 0
+
+
+cdef inline bint _utf8(object item, const char **out, Py_ssize_t *n) noexcept:
+    out[0] = PyUnicode_AsUTF8AndSize(item, n)
+    if out[0] is NULL:
+        PyErr_Clear()  # lone surrogates: pickled instead
+        return False
+    return True
+
+
 cdef inline uint64_t _u32_le(const char *p) noexcept nogil:
     cdef uint32_t v
     memcpy(&v, p, 4)
@@ -135,21 +157,6 @@ cdef inline uint64_t _u64_le(const char *p) noexcept nogil:
     cdef uint64_t v
     memcpy(&v, p, 8)
     return v
-
-
-cdef class _Encoded:
-    """One serialized item: the objects that own its bytes, and their addresses."""
-    cdef object main          # bytes, or a memoryview (custom dumps)
-    cdef list raws            # out-of-band buffers (memoryviews), or None
-    cdef rq_item it
-    cdef const char **ptrs
-    cdef uint64_t *lens
-
-    def __dealloc__(self):
-        if self.ptrs is not NULL:
-            PyMem_Free(self.ptrs)
-        if self.lens is not NULL:
-            PyMem_Free(self.lens)
 
 
 cdef class ProcessQueue:
@@ -353,30 +360,53 @@ cdef class ProcessQueue:
 
     # -- encoding --------------------------------------------------------------
 
-    cdef _Encoded _encode(self, item):
-        cdef _Encoded e = _Encoded.__new__(_Encoded)
+    cdef int _encode(self, item, rq_item *it, list keep) except -1:
+        """Serialize *item* into *it*; the objects owning its bytes go to *keep*."""
         cdef Py_buffer *pb
         cdef Py_ssize_t i, n
         cdef list bufs
-        e.raws = None
+        cdef const char **ptrs
+        cdef uint64_t *lens
+        cdef long long ival
+        cdef int overflow = 0
+        cdef double dval
+        it.nbuf = 0
+        it.bufs = NULL
+        it.buf_lens = NULL
         if self._udumps is not None:
             view = memoryview(self._udumps(item))
             if not view.c_contiguous:
                 view = memoryview(view.tobytes())
-            e.main = view
+            keep.append(view)
             pb = PyMemoryView_GET_BUFFER(view)
-            e.it.kind = RQ_KIND_CUSTOM
-            e.it.main = <const char *>pb.buf
-            e.it.main_len = pb.len
+            it.kind = RQ_KIND_CUSTOM
+            it.main = <const char *>pb.buf
+            it.main_len = pb.len
+        elif type(item) is int and _int64(item, &ival):
+            memcpy(it.inline_bytes, &ival, 8)
+            it.kind = RQ_KIND_INT
+            it.main = it.inline_bytes
+            it.main_len = 8
+        elif type(item) is str and _utf8(item, &it.main, &n):
+            keep.append(item)  # the UTF-8 bytes are cached in the str object
+            it.kind = RQ_KIND_STR
+            it.main_len = n
+        elif type(item) is float:
+            dval = PyFloat_AS_DOUBLE(item)
+            memcpy(it.inline_bytes, &dval, 8)
+            it.kind = RQ_KIND_FLOAT
+            it.main = it.inline_bytes
+            it.main_len = 8
         elif type(item) is bytes:
-            e.main = item
-            e.it.kind = RQ_KIND_RAW
-            e.it.main = PyBytes_AS_STRING(item)
-            e.it.main_len = PyBytes_GET_SIZE(item)
+            keep.append(item)
+            it.kind = RQ_KIND_RAW
+            it.main = PyBytes_AS_STRING(item)
+            it.main_len = PyBytes_GET_SIZE(item)
         else:
-            e.it.kind = RQ_KIND_PICKLE
+            it.kind = RQ_KIND_PICKLE
             t = type(item)
-            if t is int or t is str or t is float or item is None:
+            raws = None
+            if t is int or t is str or item is None:
                 main = _dumps(item, 5)
             else:
                 if t is memoryview:
@@ -385,35 +415,46 @@ cdef class ProcessQueue:
                 main = _dumps(item, 5, buffer_callback=bufs.append)
                 if bufs:
                     try:
-                        e.raws = [b.raw() for b in bufs]
+                        raws = [b.raw() for b in bufs]
                     except BufferError:  # a non-contiguous buffer: in band
-                        e.raws = None
+                        raws = None
                         main = _dumps(item, 5)
-            e.main = main
-            e.it.main = PyBytes_AS_STRING(main)
-            e.it.main_len = PyBytes_GET_SIZE(main)
-            if e.raws is not None:
-                n = len(e.raws)
-                e.ptrs = <const char **>PyMem_Malloc(n * sizeof(char *))
-                e.lens = <uint64_t *>PyMem_Malloc(n * sizeof(uint64_t))
-                if e.ptrs is NULL or e.lens is NULL:
-                    raise MemoryError()
+            keep.append(main)
+            it.main = PyBytes_AS_STRING(main)
+            it.main_len = PyBytes_GET_SIZE(main)
+            if raws is not None:
+                n = len(raws)
+                keep.append(raws)
+                meta = PyByteArray_FromStringAndSize(NULL, n * (sizeof(char *) + sizeof(uint64_t)))
+                keep.append(meta)
+                ptrs = <const char **>PyByteArray_AS_STRING(meta)
+                lens = <uint64_t *>(PyByteArray_AS_STRING(meta) + n * sizeof(char *))
                 for i in range(n):
-                    pb = PyMemoryView_GET_BUFFER(e.raws[i])
-                    e.ptrs[i] = <const char *>pb.buf
-                    e.lens[i] = pb.len
-                e.it.nbuf = <uint32_t>n
-                e.it.bufs = e.ptrs
-                e.it.buf_lens = e.lens
-        rq_item_finish(&e.it)
-        if e.it.size > self._cap:
+                    pb = PyMemoryView_GET_BUFFER(raws[i])
+                    ptrs[i] = <const char *>pb.buf
+                    lens[i] = pb.len
+                it.nbuf = <uint32_t>n
+                it.bufs = ptrs
+                it.buf_lens = lens
+        rq_item_finish(it)
+        if it.size > self._cap:
             raise ValueError(
-                f"an item of {e.it.size} bytes (serialized, with its 16-byte header) can never fit in this "
+                f"an item of {it.size} bytes (serialized, with its 16-byte header) can never fit in this "
                 f"ProcessQueue's ring of {self._cap} bytes; create the queue with a larger capacity="
             )
-        return e
+        return 0
 
     cdef object _decode(self, uint32_t kind, uint32_t nbuf, const char *p, uint64_t payload):
+        cdef long long ival
+        cdef double dval
+        if kind == RQ_KIND_INT:
+            memcpy(&ival, p, 8)
+            return PyLong_FromLongLong(ival)
+        if kind == RQ_KIND_STR:
+            return PyUnicode_DecodeUTF8(p, payload, "surrogatepass")
+        if kind == RQ_KIND_FLOAT:
+            memcpy(&dval, p, 8)
+            return PyFloat_FromDouble(dval)
         if kind == RQ_KIND_RAW:
             return PyBytes_FromStringAndSize(p, payload)
         if kind == RQ_KIND_CUSTOM:
@@ -471,23 +512,24 @@ cdef class ProcessQueue:
         """
         cdef double deadline = -1.0
         cdef int why = 0
-        cdef _Encoded e
+        cdef rq_item it
+        cdef list keep = []
         if block and timeout is not None:
             d = _deadline(timeout)
             if d is not None:
                 deadline = d
         self._enter()
         try:
-            e = self._encode(item)
+            self._encode(item, &it, keep)
             while True:
-                if self._put_items(&e.it, 1, 0, e.it.size, &why):
+                if self._put_items(&it, 1, 0, it.size, &why):
                     return
                 if why == RQ_SHUT:
                     raise ShutDown("put() on a ProcessQueue that was shut down")
                 if not block:
                     raise Full
                 self._lock()
-                if self._retry_put(&e.it, 1):
+                if self._retry_put(&it, 1):
                     continue
                 if not self._wait(1, deadline):
                     raise Full
@@ -516,7 +558,7 @@ cdef class ProcessQueue:
         cdef int why = 0
         cdef uint64_t n, done = 0, k, total = 0
         cdef rq_item *arr = NULL
-        cdef _Encoded e
+        cdef list keep = []
         if block and timeout is not None:
             d = _deadline(timeout)
             if d is not None:
@@ -524,8 +566,7 @@ cdef class ProcessQueue:
         self._enter()
         try:
             batch = items if type(items) is tuple else tuple(items)
-            encoded = [self._encode(x) for x in batch]
-            n = len(encoded)
+            n = len(batch)
             if n == 0:
                 if self._live_shutdown():
                     raise _counted(ShutDown("put_many() on a ProcessQueue that was shut down"), 0)
@@ -534,9 +575,8 @@ cdef class ProcessQueue:
             if arr is NULL:
                 raise MemoryError()
             for k in range(n):
-                e = <_Encoded>encoded[k]
-                arr[k] = e.it
-                total += e.it.size
+                self._encode(batch[k], arr + k, keep)
+                total += arr[k].size
             while done < n:
                 done += self._put_items(arr + done, n - done, not block, total, &why)
                 if done == n:

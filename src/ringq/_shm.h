@@ -53,6 +53,9 @@
 #define RQ_KIND_PICKLE 0u
 #define RQ_KIND_RAW 1u
 #define RQ_KIND_CUSTOM 2u
+#define RQ_KIND_INT 3u   /* an exact int that fits in int64: 8 bytes, no pickle */
+#define RQ_KIND_STR 4u   /* an exact str: its UTF-8 bytes, no pickle */
+#define RQ_KIND_FLOAT 5u /* an exact float: 8 bytes, no pickle */
 
 /* put/get outcomes */
 #define RQ_OK 0
@@ -103,6 +106,7 @@ typedef struct {
     const uint64_t *buf_lens;
     uint64_t payload; /* payload bytes (without the 16-byte header) */
     uint64_t size;    /* whole record, padded: RQ_REC + pad8(payload) */
+    char inline_bytes[8]; /* the payload of RQ_KIND_INT / RQ_KIND_FLOAT (main points here) */
 } rq_item;
 
 static inline uint64_t rq_pad8(uint64_t n) { return (n + 7u) & ~(uint64_t)7u; }
