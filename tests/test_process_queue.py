@@ -542,3 +542,104 @@ def test_lifetime_nothing_left_in_dev_shm(pimpl, mode):
     if mode in ("normal", "close"):
         assert proc.returncode == 0, proc.stderr
         assert "leaked" not in proc.stderr, proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# Crashes (the compiled core; the twin cannot survive a death under its lock, see its docstring)
+
+def core():
+    return load("cython").ProcessQueue
+
+
+@pytest.mark.parametrize("how", [0, 1], ids=["holding-lock", "half-written-item"])
+def test_sigkill_while_holding_the_lock(how):
+    PQ = core()
+    ctx = mp.get_context("fork")
+    q = PQ(capacity=1 << 20)
+    p = ctx.Process(target=_pq_workers.die_locked, args=(q, how))
+    try:
+        q.put_many(["a", "b"])
+        p.start()
+        deadline = time.monotonic() + 30
+        while not q._debug_lock_held():
+            assert time.monotonic() < deadline and p.is_alive(), "the child never took the lock"
+            time.sleep(0.01)
+        blocked = _helpers.Call(lambda: q.get(timeout=60))  # waits for the dead process's lock
+        time.sleep(_helpers.BLOCK_DELAY)
+        assert not blocked.returned.is_set(), "got the lock while the other process held it"
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(30)
+        assert blocked.value() == "a"  # the owner's death released the lock
+        s = q.statistics()
+        assert s.recoveries == 1
+        assert (s.size, s.puts) == (1, 2)  # the half-written item is not in the queue
+        q.put("c")
+        assert q.get_many(10) == ["b", "c"]
+        assert q.statistics().used_bytes == 0
+    finally:
+        if p.is_alive():
+            p.kill()
+            p.join(10)
+        q.close()
+
+
+def test_ctrl_c_while_another_process_holds_the_lock():
+    PQ = core()
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("needs the main thread")
+    ctx = mp.get_context("fork")
+    q = PQ()
+    p = ctx.Process(target=_pq_workers.die_locked, args=(q, 0))
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    sent = []
+
+    def fire():
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.3, fire)
+    try:
+        p.start()
+        deadline = time.monotonic() + 30
+        while not q._debug_lock_held():
+            assert time.monotonic() < deadline and p.is_alive(), "the child never took the lock"
+            time.sleep(0.01)
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            q.put(1, timeout=30)
+        latency = time.monotonic() - sent[0]
+        assert latency < 0.1, f"KeyboardInterrupt {latency * 1000:.0f} ms after SIGINT"
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, old)
+        if p.is_alive():
+            p.kill()
+            p.join(10)
+    q.put(2)
+    assert q.get() == 2
+    q.close()
+
+
+def test_kill_storm(tmp_path):
+    core()  # skip without the compiled core
+    script = (
+        f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import _pq_workers; "
+        f"_pq_workers.storm_main('ringq._process_c', 4.0, {str(tmp_path)!r}, {os.getpid() % 1000})"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert proc.returncode == 0 and len(lines) == 2, proc.stdout + proc.stderr
+    name, report = lines[0]["name"].lstrip("/"), lines[1]
+    assert report["kills"] >= 10
+    assert report["torn"] == 0, report
+    assert report["dups"] == 0, report
+    assert report["check_seen"] == 1, report  # the queue still worked after the storm
+    assert report["alive"] == [], report
+    assert report["taken"] > 100, report
+    assert (report["size_after"], report["used_after"]) == (0, 0), report
+    deadline = time.monotonic() + 20
+    while name in shm_names() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert name not in shm_names(), "the segment was left in /dev/shm after the run ended"
+    print(report)

@@ -16,6 +16,7 @@ from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.errno cimport EBUSY, ETIMEDOUT
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free
 from libc.string cimport memcpy, memset
@@ -107,6 +108,7 @@ cdef extern from "_shm.h" nogil:
     int rq_mutex_init(rq_header *h)
     int rq_trylock(rq_header *h)
     int rq_lock(rq_header *h)
+    int rq_lock_slice(rq_header *h, int64_t ns)
     void rq_unlock(rq_header *h)
     void rq_futex_wake(uint32_t *word, int n)
     void rq_wait(rq_header *h, uint32_t *word, uint32_t *waiters, int64_t ns)
@@ -326,13 +328,24 @@ cdef class ProcessQueue:
             self._release()
 
     cdef int _lock(self) except -1:
+        """Take the shared mutex: tried with the GIL, else waited for without it, in slices (Ctrl-C)."""
         cdef int r = rq_trylock(self._h)
-        if r != 0:
-            with nogil:
-                r = rq_lock(self._h)
-            if r != 0:
+        while r != 0:
+            if r != EBUSY and r != ETIMEDOUT:
                 raise OSError(r, f"cannot lock the ProcessQueue's shared mutex: {os.strerror(r)}")
+            with nogil:
+                r = rq_lock_slice(self._h, SLICE_NS)
+            if r == ETIMEDOUT:
+                PyErr_CheckSignals()
         return 0
+
+    def _debug_lock_held(self):
+        """For the crash tests only: True if another thread or process holds the shared mutex now."""
+        self._check_open()
+        cdef int r = rq_trylock(self._h)
+        if r == 0:
+            rq_unlock(self._h)
+        return r == EBUSY
 
     cdef int _wait(self, int which, double deadline) except -1:
         """Wait one slice (lock held on entry, not on return); 0 once the deadline passed."""
@@ -489,13 +502,10 @@ cdef class ProcessQueue:
         cdef uint64_t done
         cdef rq_header *h = self._h
         if nbytes > NOGIL_COPY:
-            with nogil:
-                why[0] = rq_lock(h)
-                if why[0] == 0:
-                    done = rq_put_locked(h, items, n, all_or_nothing, why, &wake)
-                    rq_unlock(h)
-            if why[0] > RQ_NOMEM:
-                raise OSError(why[0], "cannot lock the ProcessQueue's shared mutex")
+            self._lock()
+            with nogil:  # a long copy: other threads run meanwhile; the GIL is taken back after unlocking
+                done = rq_put_locked(h, items, n, all_or_nothing, why, &wake)
+                rq_unlock(h)
         else:
             self._lock()
             done = rq_put_locked(h, items, n, all_or_nothing, why, &wake)
@@ -644,7 +654,7 @@ cdef class ProcessQueue:
         """The oldest record is big: copy its payload straight into its final object."""
         cdef rq_header *h = self._h
         cdef uint32_t nbuf = 0
-        cdef int why = 0, wake = 0, got = 0, r
+        cdef int why = 0, wake = 0, got = 0
         cdef char *dst
         if kind == RQ_KIND_RAW:
             target = PyBytes_FromStringAndSize(NULL, payload)  # not seen by anyone until filled
@@ -652,13 +662,10 @@ cdef class ProcessQueue:
         else:
             target = PyByteArray_FromStringAndSize(NULL, payload)
             dst = PyByteArray_AS_STRING(target)
+        self._lock()
         with nogil:
-            r = rq_lock(h)
-            if r == 0:
-                got = rq_take_big(h, dst, payload, &kind, &nbuf, &why, &wake)
-                rq_unlock(h)
-        if r != 0:
-            raise OSError(r, "cannot lock the ProcessQueue's shared mutex")
+            got = rq_take_big(h, dst, payload, &kind, &nbuf, &why, &wake)
+            rq_unlock(h)
         if wake:
             rq_futex_wake(&h.seq_put, wake)
         if not got:
@@ -939,6 +946,26 @@ cdef class ProcessQueue:
         finally:
             self._leave()
 
+    # -- tests -----------------------------------------------------------------
+
+    def _debug_die_locked(self, item, int how):
+        """For the crash tests only: take the lock, and never give it back.
+
+        how=0: hold it; how=1: first write *item*'s record into the free ring
+        space and the spare state, without the commit (a put killed half-way).
+        The caller's process is then expected to be killed.
+        """
+        cdef rq_item it
+        cdef list keep = []
+        self._check_open()
+        self._encode(item, &it, keep)
+        self._lock()
+        if how == 1:
+            _debug_write(self._h, &it)
+        with nogil:
+            while True:
+                _debug_sleep()
+
     # -- protocols -------------------------------------------------------------
 
     def __iter__(self):
@@ -980,6 +1007,23 @@ cdef extern from *:
     }
     """
     uint32_t _atomic_add(uint32_t *p, uint32_t v) nogil
+
+
+cdef extern from *:
+    """
+    #if RQ_SUPPORTED
+    static void _debug_write(rq_header *h, const rq_item *it) {
+        rq_state *st = rq_begin(h);
+        if (st->used + it->size <= h->capacity) rq_write(h, st, it);
+    }
+    static void _debug_sleep(void) { usleep(100000); }
+    #else
+    static void _debug_write(rq_header *h, const rq_item *it) { (void)h; (void)it; }
+    static void _debug_sleep(void) {}
+    #endif
+    """
+    void _debug_write(rq_header *h, const rq_item *it) nogil
+    void _debug_sleep() nogil
 
 
 def _check_platform():

@@ -227,6 +227,20 @@ static inline int rq_trylock(rq_header *h) { return rq_locked(h, pthread_mutex_t
 static inline int rq_lock(rq_header *h) { return rq_locked(h, pthread_mutex_lock(&h->mutex)); }
 static inline void rq_unlock(rq_header *h) { pthread_mutex_unlock(&h->mutex); }
 
+/* Lock, waiting at most ns nanoseconds: 0, ETIMEDOUT (the caller checks
+   signals, then tries again), or an errno. */
+static inline int rq_lock_slice(rq_header *h, int64_t ns) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ns / 1000000000);
+    ts.tv_nsec += (long)(ns % 1000000000);
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec += 1;
+        ts.tv_nsec -= 1000000000;
+    }
+    return rq_locked(h, pthread_mutex_timedlock(&h->mutex, &ts));
+}
+
 static inline void rq_futex_wake(uint32_t *word, int n) {
     syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
 }
@@ -260,6 +274,7 @@ static inline int rq_mutex_init(rq_header *h) { (void)h; return ENOSYS; }
 static inline int rq_trylock(rq_header *h) { (void)h; return ENOSYS; }
 static inline int rq_lock(rq_header *h) { (void)h; return ENOSYS; }
 static inline void rq_unlock(rq_header *h) { (void)h; }
+static inline int rq_lock_slice(rq_header *h, int64_t ns) { (void)h; (void)ns; return ENOSYS; }
 static inline void rq_futex_wake(uint32_t *word, int n) { (void)word; (void)n; }
 static inline void rq_wait(rq_header *h, uint32_t *word, uint32_t *waiters, int64_t ns) {
     (void)h; (void)word; (void)waiters; (void)ns;
