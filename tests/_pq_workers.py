@@ -150,10 +150,9 @@ def storm_main(module, seconds, outdir, seed):
     """A kill storm: SIGKILL random producers and consumers for *seconds*; print a JSON report."""
     import importlib
     import json
+    import multiprocessing as mp
     import random
     import zlib
-
-    import multiprocessing as mp
 
     ProcessQueue = importlib.import_module(module).ProcessQueue
     rnd = random.Random(seed)

@@ -643,3 +643,30 @@ def test_kill_storm(tmp_path):
         time.sleep(0.05)
     assert name not in shm_names(), "the segment was left in /dev/shm after the run ended"
     print(report)
+
+
+# ---------------------------------------------------------------------------
+# The bench workloads run and check their results (tiny sizes)
+
+def test_bench_process_workloads_smoke():
+    load("cython")
+    from ringq.bench import process
+
+    assert process.one_to_one("ringq", 2000, "item") > 0
+    assert process.one_to_one("ringq", 5000, "batch") > 0
+    assert process.one_to_one("ringq", 4, "mib") > 0
+    assert process.four_by_four("ringq", 400) > 0
+    assert process.ping_pong("ringq", 50) > 0
+    assert process.ping_pong("mp.Pipe", 50) > 0
+
+
+def test_bench_cli_refuses_process_mixed_with_queue_workloads(capsys):
+    import argparse
+
+    from ringq.bench.runner import add_bench_arguments, main
+
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    args = parser.parse_args(["--workload", "process-1to1,spsc"])
+    assert main(args) == 2
+    assert "on their own" in capsys.readouterr().err
