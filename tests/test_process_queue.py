@@ -670,3 +670,20 @@ def test_bench_cli_refuses_process_mixed_with_queue_workloads(capsys):
     args = parser.parse_args(["--workload", "process-1to1,spsc"])
     assert main(args) == 2
     assert "on their own" in capsys.readouterr().err
+
+
+def test_docs_examples_run(pimpl, tmp_path):
+    load(pimpl)
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "processes.md"), encoding="utf-8") as f:
+        blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+    assert len(blocks) >= 3
+    env = _helpers.child_env(pimpl)
+    for k, code in enumerate(blocks):
+        path = tmp_path / f"example{k}.py"
+        path.write_text(code)
+        proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 0, f"example {k} failed:\n{code}\n{proc.stdout}\n{proc.stderr}"
+        assert "leaked" not in proc.stderr, proc.stderr
