@@ -218,3 +218,8 @@ def storm_main(module, seconds, outdir, seed):
     }
     q.close()
     print(json.dumps(report), flush=True)
+
+
+def hold(q, seconds):
+    """Keep a handle open (the queue is an argument, so this process attached it), then leave."""
+    time.sleep(seconds)

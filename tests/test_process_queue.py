@@ -306,7 +306,7 @@ def test_statistics(q):
     assert isinstance(s, ringq.ProcessQueueStatistics)
     assert (s.size, s.maxsize, s.high_water, s.puts, s.gets) == (2, 8, 3, 3, 1)
     assert s.waiting_getters == s.waiting_putters == 0
-    assert s.capacity == 64 * 1024 and 0 < s.used_bytes < 200 and s.handles == 1
+    assert s.capacity == 64 * 1024 and 0 < s.used_bytes < 200 and s.processes == 1
 
 
 def test_maxsize_assignment_wakes_putters(q):
@@ -435,7 +435,7 @@ def test_exactly_once_4x4(PQ, method, batch):
             p.join(30)
         assert [p.exitcode for p in consumers] == [0, 0, 0, 0]
         assert sorted(got) == list(range(4 * n)), "an item was lost or duplicated"
-        assert q.statistics().handles == 1  # every child closed its handle
+        assert q.statistics().processes == 1  # every child left
     finally:
         for p in consumers:
             if p.is_alive():
@@ -524,10 +524,24 @@ LIFETIME_SCRIPT = textwrap.dedent("""
             os.kill(os.getpid(), 9)
         if mode == "close":
             q.close()
+        if mode in ("pool", "killed-child"):
+            if mode == "pool":  # leaving "with" terminates the workers (SIGTERM): they never close
+                with ctx.Pool(2, initializer=_pq_workers.pool_init, initargs=(q,)) as pool:
+                    pool.map(_pq_workers.pool_task, range(4))
+            else:
+                c = ctx.Process(target=_pq_workers.hold, args=(q, 60))
+                c.start()
+                while q.statistics().processes < 2:  # the child has attached
+                    time.sleep(0.01)
+                os.kill(c.pid, 9)
+                c.join()
+            assert q.statistics().processes >= 1
+            q.close()  # the last live process: the segment goes now, dead ones do not keep it
+            assert not os.path.exists("/dev/shm" + q.name), "kept by dead processes"
 """)
 
 
-@pytest.mark.parametrize("mode", ["normal", "exception", "kill", "close"])
+@pytest.mark.parametrize("mode", ["normal", "exception", "kill", "close", "pool", "killed-child"])
 def test_lifetime_nothing_left_in_dev_shm(pimpl, mode):
     module = load(pimpl).__name__
     script = LIFETIME_SCRIPT.format(tests=os.path.dirname(__file__), module=module)
@@ -539,7 +553,7 @@ def test_lifetime_nothing_left_in_dev_shm(pimpl, mode):
     while name in shm_names() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert name not in shm_names(), f"{name} left in /dev/shm after mode {mode}\n{proc.stderr}"
-    if mode in ("normal", "close"):
+    if mode in ("normal", "close", "pool", "killed-child"):
         assert proc.returncode == 0, proc.stderr
         assert "leaked" not in proc.stderr, proc.stderr
 
