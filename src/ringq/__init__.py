@@ -20,8 +20,8 @@ and ``ringq.Router``.
 """
 from ._asyncview import AsyncQueueView
 from ._errors import Cancelled, Empty, Full, ShutDown
-from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue, aselect, select
 from ._process import ProcessProducer, ProcessQueue, ProcessQueueStatistics
+from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue, aselect, select
 from ._stats import QueueStatistics
 from .broadcast import Broadcast, Subscription
 from .pipeline import SKIP, Pipeline, StageStats

@@ -32,7 +32,7 @@ import struct
 import sys
 import threading
 from time import monotonic
-from types import TracebackType
+from types import GenericAlias, TracebackType
 from typing import Any, Callable, Iterable, Iterator
 
 from ._errors import Empty, Full, ShutDown
@@ -670,6 +670,8 @@ class ProcessQueue:
                 self._pass_shutdown()
 
     # -- protocols -------------------------------------------------------------
+
+    __class_getitem__ = classmethod(GenericAlias)
 
     def __iter__(self) -> Iterator[Any]:
         return self
