@@ -475,9 +475,12 @@ class ProcessQueue:
                     break
                 if h[SHUT]:
                     self._pass_shutdown()
-                    raise self._shutdown_error()
+                    record = None
+                    break
                 if not block or not self._wait(self._wget, WGET, deadline):
                     raise Empty
+        if record is None:
+            raise self._shutdown_error()  # after the lock: it may unpickle a producer's exception
         return self._decode(*record)
 
     def get_nowait(self) -> Any:
@@ -498,9 +501,12 @@ class ProcessQueue:
                     break
                 if h[SHUT]:
                     self._pass_shutdown()
-                    raise self._shutdown_error()
+                    records = None
+                    break
                 if not block or not self._wait(self._wget, WGET, deadline):
                     raise Empty
+        if records is None:
+            raise self._shutdown_error()  # after the lock: it may unpickle a producer's exception
         return [self._decode(*record) for record in records]
 
     # -- state -----------------------------------------------------------------
