@@ -93,10 +93,24 @@ core = Extension(
     extra_link_args=ldflags,
 )
 
+# ringq.ProcessQueue's core (Linux: robust mutex + futex; builds elsewhere and
+# refuses to create a queue there). Its own C header is held to -Wall.
+process_cflags = list(cflags)
+if os.name != "nt" and sys.platform.startswith("linux"):
+    process_cflags += ["-Wall"]
+process = Extension(
+    "ringq._process_c",
+    ["src/ringq/_process_c.pyx"],
+    include_dirs=["src/ringq"],
+    define_macros=macros,
+    extra_compile_args=process_cflags,
+    extra_link_args=ldflags,
+)
+
 setup(
     cmdclass={"build_ext": BuildExt},
     ext_modules=cythonize(
-        [core],
+        [core, process],
         language_level=3,
         compiler_directives={"embedsignature": True, "freethreading_compatible": True},
         force=STRICT,  # a strict build re-reads the .pyx, so its warnings are seen every time

@@ -9,6 +9,9 @@ The rules, which docs/index.md states for writers:
 * A block preceded by ``<!-- requires: redis -->`` runs against a real redis-server,
   whose URL the test gives the block in the ``REDIS_URL`` environment variable (the
   test skips, with the reason, where no server can be started).
+* A block preceded by ``<!-- script -->`` is a whole program: it runs alone, from a file
+  of its own, as ``python example.py`` (what the spawn and forkserver start methods
+  need, since their children import the program's ``__main__`` from its file).
 * Other languages (``bash``, ``text``, ``toml``...) are shell commands, program output
   or files, not Python examples: they are not run. A fence without a language is an
   error: say what the block is.
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_LANGUAGES = {"python", "py"}
-MARKER = re.compile(r"^\s*<!--\s*(sketch|requires:\s*redis)\b.*-->\s*$")
+MARKER = re.compile(r"^\s*<!--\s*(sketch|script|requires:\s*redis)\b.*-->\s*$")
 FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
 
 
@@ -34,7 +37,7 @@ class Block:
     line: int          # 1-based line of the first line of code (after the fence)
     language: str
     source: str
-    marker: str        # "", "sketch" or "redis"
+    marker: str        # "", "sketch", "script" or "redis"
 
     @property
     def runs(self):
@@ -81,7 +84,7 @@ def blocks(path, root=ROOT):
         marker = ""
         m = MARKER.match(previous)
         if m:
-            marker = "sketch" if m.group(1) == "sketch" else "redis"
+            marker = m.group(1) if m.group(1) in ("sketch", "script") else "redis"
         body = []
         j = i + 1
         while j < len(lines) and not (lines[j].strip().startswith(fence[0] * len(fence))

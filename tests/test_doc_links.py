@@ -93,6 +93,7 @@ def bench_command_errors(arguments):
 
     from ringq import __main__ as cli
     from ringq.bench import registry
+    from ringq.bench.process import PROCESS_WORKLOADS
     from ringq.bench.toolkit import TOOLKIT_WORKLOADS
 
     # "N" stands for a number in prose (`--rounds N`); a comment ends the command.
@@ -101,7 +102,7 @@ def bench_command_errors(arguments):
         args = cli.build_parser().parse_args(["bench", *words])
     except SystemExit:
         return f"the parser refuses: {arguments}"
-    known = set(registry.WORKLOADS) | set(TOOLKIT_WORKLOADS) | {"toolkit"}
+    known = set(registry.WORKLOADS) | set(TOOLKIT_WORKLOADS) | {"toolkit"} | set(PROCESS_WORKLOADS) | {"process"}
     names = [n.strip() for value in (args.workload or []) for n in value.split(",")]
     unknown = [n for n in names if n and n not in known]
     return f"unknown workload(s) {unknown} in: {arguments}" if unknown else None

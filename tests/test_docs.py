@@ -25,9 +25,13 @@ def _sessions():
     for path in _docblocks.doc_files():
         found = _docblocks.blocks(path)
         for session in ("main", "redis"):
-            chosen = [b for b in found if b.runs and (b.marker == "redis") == (session == "redis")]
+            chosen = [b for b in found if b.runs and b.marker != "script"
+                      and (b.marker == "redis") == (session == "redis")]
             if chosen:
                 cases.append(pytest.param(path, session, chosen, id=f"{path}-{session}"))
+        for b in found:
+            if b.runs and b.marker == "script":
+                cases.append(pytest.param(path, f"script-{b.line}", [b], id=f"{path}-script-{b.line}"))
     return cases
 
 
@@ -44,6 +48,18 @@ def redis_url(tmp_path_factory):
         yield server.url
 
 
+def run_script(block, impl, cwd):
+    """A ``<!-- script -->`` block: a program of its own, run from its own file."""
+    script = os.path.join(str(cwd), "example.py")
+    with open(script, "w", encoding="utf-8") as f:
+        # Blank lines first, so a traceback's line numbers are the page's.
+        f.write("\n" * (block.line - 1) + block.source)
+        f.write("\nif __name__ == '__main__':\n    import ringq as _ringq\n"
+                "    print(f'ringq implementation: {_ringq.IMPLEMENTATION}')\n")
+    return subprocess.run([sys.executable, script], env=_helpers.child_env(impl), cwd=cwd,
+                          capture_output=True, text=True, timeout=TIMEOUT)
+
+
 def run_blocks(path, chosen, impl, cwd, extra_env=None):
     env = _helpers.child_env(impl)
     env.update(extra_env or {})
@@ -54,6 +70,12 @@ def run_blocks(path, chosen, impl, cwd, extra_env=None):
 
 @pytest.mark.parametrize("path, session, chosen", SESSIONS)
 def test_doc_examples_run(request, impl, tmp_path, path, session, chosen):
+    if session.startswith("script-"):
+        proc = run_script(chosen[0], impl, tmp_path)
+        assert proc.returncode == 0, (f"the program at {path}:{chosen[0].line} failed ({impl}):\n"
+                                      f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+        assert f"ringq implementation: {impl}" in proc.stdout
+        return
     extra = {}
     if session == "redis":
         extra["REDIS_URL"] = request.getfixturevalue("redis_url")
@@ -74,12 +96,13 @@ def test_the_runner_reports_a_failing_block_with_its_page_line(tmp_path):
 
 def test_blocks_are_found_and_marked(tmp_path):
     source = ("text\n\n```python\nprint(1)\n```\n<!-- sketch -->\n```python\nsketch()\n```\n\n"
-              "<!-- requires: redis -->\n\n```python\nr()\n```\n```bash\nls\n```\n")
+              "<!-- requires: redis -->\n\n```python\nr()\n```\n```bash\nls\n```\n"
+              "<!-- script -->\n```python\nmain()\n```\n")
     (tmp_path / "page.md").write_text(source, encoding="utf-8")
     found = _docblocks.blocks("page.md", root=str(tmp_path))
     assert [(b.line, b.language, b.marker, b.runs) for b in found] == [
         (4, "python", "", True), (8, "python", "sketch", False), (14, "python", "redis", True),
-        (17, "bash", "", False)]
+        (17, "bash", "", False), (21, "python", "script", True)]
 
 
 def test_every_page_has_examples_that_run_and_no_unlabelled_fence():

@@ -7,7 +7,8 @@ import pytest
 import _helpers
 import ringq
 
-TOOLKIT = ["ringq.broadcast", "ringq.pipeline", "ringq.pool", "ringq.ratelimit", "ringq.router", "ringq.redis"]
+TOOLKIT = ["ringq.broadcast", "ringq.pipeline", "ringq.pool", "ringq.ratelimit", "ringq.router", "ringq.redis",
+           "ringq._process"]
 
 
 def _modules_after(impl, code):

@@ -38,6 +38,9 @@ _LAZY = {
     "Pipeline": "pipeline",
     "StageStats": "pipeline",
     "BoundedExecutor": "pool",
+    "ProcessProducer": "_process",
+    "ProcessQueue": "_process",
+    "ProcessQueueStatistics": "_process",
     "wait_future": "pool",
     "RateLimiter": "ratelimit",
     "Router": "router",
@@ -49,6 +52,7 @@ _LAZY_MODULES = ("broadcast", "pipeline", "pool", "ratelimit", "router")
 if TYPE_CHECKING:
     from .broadcast import Broadcast, Subscription
     from .pipeline import SKIP, Pipeline, StageStats
+    from ._process import ProcessProducer, ProcessQueue, ProcessQueueStatistics
     from .pool import BoundedExecutor, wait_future
     from .ratelimit import RateLimiter
     from .router import Router, UnroutableError
@@ -86,6 +90,9 @@ __all__ = [
     "Full",
     "Pipeline",
     "PriorityQueue",
+    "ProcessProducer",
+    "ProcessQueue",
+    "ProcessQueueStatistics",
     "Producer",
     "Queue",
     "QueueStatistics",
