@@ -19,7 +19,8 @@ The toolkit, pure Python on top of ``ringq.Queue`` (the core never imports it):
 and ``ringq.Router``.
 """
 from ._asyncview import AsyncQueueView
-from ._errors import Cancelled, Empty, Full, ShutDown
+from ._errors import Cancelled, Empty, Full, LoopBlockingError, ShutDown
+from ._loopguard import allow_blocking
 from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue, aselect, select
 from ._stats import QueueStatistics
 from .broadcast import Broadcast, Subscription
@@ -40,6 +41,7 @@ __all__ = [
     "Cancelled",
     "Empty",
     "Full",
+    "LoopBlockingError",
     "Pipeline",
     "PriorityQueue",
     "Producer",
@@ -52,6 +54,7 @@ __all__ = [
     "Subscription",
     "UnroutableError",
     "__version__",
+    "allow_blocking",
     "aselect",
     "select",
 ]

@@ -134,9 +134,12 @@ from types import GenericAlias
 from ._asyncview import AsyncQueueView
 from ._ctor import priority_queue_args as _priority_queue_args, queue_args as _queue_args
 from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
+from ._loopguard import refuse as _refuse_blocking
 from ._stats import QueueStatistics as _QueueStatistics
 
 cdef object _get_running_loop = asyncio.get_running_loop
+# The thread's running loop or None, without raising: _asyncio's C function (see _refuse_in_loop).
+cdef object _running_loop_or_none = asyncio._get_running_loop
 cdef object _WAIT = object()  # an async step's answer: not done, wait (and maybe linked)
 
 cdef extern from "pythread.h":
@@ -738,6 +741,18 @@ cdef inline int64_t _earlier(int64_t a, int64_t b) noexcept nogil:
     return b
 
 
+cdef int _refuse_in_loop(str call) except -1:
+    """Before a blocking *call*'s first wait: raise LoopBlockingError if this thread runs an event loop.
+
+    Called without the lock, on the path that is about to wait only (never on a fast
+    path), and before the call has changed the queue. Waiting here would freeze every
+    task of the loop; ringq.allow_blocking() lets it wait anyway (see _loopguard.py).
+    """
+    if _running_loop_or_none() is not None:
+        _refuse_blocking(call)
+    return 0
+
+
 @cython.final
 @cython.auto_pickle(False)
 cdef class CancelToken:
@@ -1307,15 +1322,17 @@ cdef class Queue:
 
     @cython.final
     cdef int _wait(self, WaitList *wl, PyThread_type_lock *parker, int64_t deadline,
-                   CancelToken token) except -1:
+                   CancelToken token, str call) except -1:
         """Lock held on entry, released on return: park on *wl* (see _park).
 
         A caller's first wait only takes a parker into *parker* and returns, so the
         caller re-checks the queue before it sleeps; it gives the parker back with
-        _give_parker when its loop ends.
+        _give_parker when its loop ends. That first wait is where blocking *call*
+        ("get", "put", ...) refuses to wait on a thread that runs an event loop.
         """
         if parker[0] == NULL:
             self._unlock()
+            _refuse_in_loop(call)
             parker[0] = self._take_parker()
             return 0
         return self._park(wl, parker[0], deadline, token)
@@ -1378,7 +1395,7 @@ cdef class Queue:
             return 0
         self._unlock()
         one = <PyObject *>item
-        return self._put_items(&one, 1, block, deadline, level, token)
+        return self._put_items(&one, 1, block, deadline, level, token, "put")
 
     @cython.final
     cdef int _put_done_at_alert(self) except -1:
@@ -1528,7 +1545,7 @@ cdef class Queue:
             return 0
         # A private tuple: a caller's list could change while we wait for room.
         batch = items if type(items) is tuple else tuple(items)
-        return self._put_items(ringq_tuple_items(batch), len(batch), block, deadline, level, token)
+        return self._put_items(ringq_tuple_items(batch), len(batch), block, deadline, level, token, "put_many")
 
     @cython.final
     cdef bint _put_list_at_once(self, list items, Py_ssize_t level) except -1:
@@ -1561,10 +1578,12 @@ cdef class Queue:
 
     @cython.final
     cdef int _put_items(self, PyObject **items, Py_ssize_t n, bint block, int64_t deadline,
-                        Py_ssize_t level, CancelToken token) except -1:
+                        Py_ssize_t level, CancelToken token, str call) except -1:
         """Put items[0..n) (kept alive by the caller) at *level*, waiting for room as needed.
 
-        With block=False, all or nothing. Raises ShutDown, Full, Cancelled or MemoryError.
+        With block=False, all or nothing. Raises ShutDown, Full, Cancelled or MemoryError,
+        and LoopBlockingError (before any item went in) if blocking *call* would wait
+        on a thread that runs an event loop.
         """
         cdef Py_ssize_t done = 0
         cdef Py_ssize_t take
@@ -1588,6 +1607,13 @@ cdef class Queue:
                         take = n - done
                     if not block and take < n:
                         failure = Full
+                    elif take < n - done and parker == NULL and (
+                            deadline == NO_DEADLINE or ringq_monotonic_ns() < deadline):
+                        # Not all fit, so this call will wait: its first wait (a parker, and
+                        # the event-loop check) comes before any item goes in, so a refused
+                        # call has put nothing. Then decide again.
+                        self._wait(&self._putters, &parker, deadline, token, call)
+                        continue
                     elif take > 0:
                         if ring_reserve(r, take, self._bound) < 0:
                             # Out of memory: with block=False put nothing; else use what fits.
@@ -1616,7 +1642,7 @@ cdef class Queue:
                         return 0
                     continue  # woke getters; now re-check and wait for the rest
                 try:
-                    self._wait(&self._putters, &parker, deadline, token)
+                    self._wait(&self._putters, &parker, deadline, token, call)
                 except Cancelled as e:
                     raise _with_put_count(e, done)
         finally:
@@ -1760,7 +1786,7 @@ cdef class Queue:
                 if not block or (deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline):
                     self._unlock()
                     raise Empty
-                self._wait(&self._getters, &parker, deadline, token)
+                self._wait(&self._getters, &parker, deadline, token, "get" if max_items == 0 else "get_many")
         finally:
             if parker != NULL:
                 self._give_parker(parker)
@@ -2026,7 +2052,7 @@ cdef class Queue:
                 if self._unfinished == 0:
                     self._unlock()
                     return
-                self._wait(&self._joiners, &parker, NO_DEADLINE, token)
+                self._wait(&self._joiners, &parker, NO_DEADLINE, token, "join")
         finally:
             if parker != NULL:
                 self._give_parker(parker)
@@ -3045,6 +3071,7 @@ cdef object _select(tuple queues, Py_ssize_t k, int64_t deadline, bint priority,
             if token is not None and token._fired():
                 token._raise()
             if parker == NULL:
+                _refuse_in_loop("select")  # the first wait: not on a thread that runs an event loop
                 parker = first._take_parker()
                 continue  # scan again before sleeping, as the queue's own waits do
 

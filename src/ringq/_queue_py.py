@@ -83,6 +83,7 @@ from ._asyncview import AsyncQueueView
 from ._ctor import priority_queue_args as _priority_queue_args
 from ._ctor import queue_args as _queue_args
 from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
+from ._loopguard import refuse as _refuse_blocking
 from ._stats import QueueStatistics
 from ._timeout import deadline as _deadline  # shared with the toolkit modules
 
@@ -100,12 +101,41 @@ def _earlier(a: float | None, b: float | None) -> float | None:
     return b
 
 
+# The thread's running asyncio loop or None, without raising (_asyncio's C function):
+# a blocking call looks for one before it waits, never on a fast path (see _loopguard.py).
+_running_loop = asyncio._get_running_loop
+
+# Signals are handled in the main thread only. It waits in slices, as the core does,
+# so a handler runs within a slice even when nothing interrupts the lock's wait
+# (_thread.interrupt_main() sends no signal; Windows and macOS locks are not
+# interrupted either). Updated in a fork child, whose only thread becomes the main one.
+_MAIN_THREAD_SLICE = 0.05
+_main_thread_ident = threading.main_thread().ident
+
+
 def _acquire_until(lock: Any, deadline: float | None) -> bool:
-    """Acquire *lock* before *deadline* (None: no limit); False if the deadline passed first."""
-    if deadline is None:
-        return lock.acquire()
-    remaining = deadline - monotonic()
-    return remaining > 0 and lock.acquire(True, _clamped(remaining))
+    """Acquire *lock* before *deadline* (None: no limit); False if the deadline passed first.
+
+    In the main thread it waits in slices of _MAIN_THREAD_SLICE: pending signal
+    handlers run between them (at the loop's check points), and an exception they
+    raise propagates from here, as from an interrupted acquire().
+    """
+    if get_ident() != _main_thread_ident:
+        if deadline is None:
+            return lock.acquire()
+        remaining = deadline - monotonic()
+        return remaining > 0 and lock.acquire(True, _clamped(remaining))
+    while True:
+        if deadline is None:
+            wait = _MAIN_THREAD_SLICE
+        else:
+            wait = deadline - monotonic()
+            if wait <= 0:
+                return False
+            if wait > _MAIN_THREAD_SLICE:
+                wait = _MAIN_THREAD_SLICE
+        if lock.acquire(True, wait):
+            return True
 
 
 def _clamped(seconds: float) -> float:
@@ -266,8 +296,11 @@ class _WaitList:
     def wake_all(self) -> None:
         self.wake(len(self._parked))
 
-    def park(self, mutex: Any, deadline: float | None, token: CancelToken | None = None) -> bool:
+    def park(self, mutex: Any, deadline: float | None, token: CancelToken | None, call: str) -> bool:
         """Sleep until woken, *deadline*, *token* or an exception (Ctrl-C), with *mutex* released.
+
+        Before anything else: LoopBlockingError if this thread runs an event loop
+        (blocking *call*, "get", "put"..., names itself in the message; see _loopguard).
 
         *mutex* is the queue's RLock, held by the caller (possibly re-entrantly: it
         is released fully, as threading.Condition does). It is held again on return
@@ -276,6 +309,8 @@ class _WaitList:
         Callers re-check their condition and deadline. Raises Cancelled when *token*
         fires (a token wait returns False: it passes a wake-up on itself).
         """
+        if _running_loop() is not None:
+            _refuse_blocking(call)  # before we link: nothing to undo
         if token is not None:
             self._park_with_token(mutex, deadline, token)
             return False
@@ -291,11 +326,7 @@ class _WaitList:
             parked.append(waiter)
             released = True
             mutex._release_save()
-            if deadline is None:
-                acquired = waiter.acquire()
-            else:
-                remaining = deadline - monotonic()
-                acquired = remaining > 0 and waiter.acquire(True, _clamped(remaining))
+            acquired = _acquire_until(waiter, deadline)  # in slices in the main thread
             restored = True
             mutex._acquire_restore(saved)
         except BaseException:
@@ -409,6 +440,8 @@ _live_queues: weakref.WeakSet[Queue[Any]] = weakref.WeakSet()
 
 
 def _reset_queues_after_fork() -> None:
+    global _main_thread_ident
+    _main_thread_ident = get_ident()  # the forking thread: the child's only (and main) thread
     for q in list(_live_queues):
         q._reset_after_fork()
 
@@ -648,7 +681,7 @@ class Queue(Generic[T]):
             while True:
                 if deadline is not None and monotonic() >= deadline:
                     raise Full
-                woken = self._putters.park(self._mutex, deadline, token)
+                woken = self._putters.park(self._mutex, deadline, token, "put")
                 if self._put_one(item, level):
                     woken = False
                     event = self._count >= self._alert_up and self._grew()
@@ -779,6 +812,12 @@ class Queue(Generic[T]):
         done = 0
         woken = False
         event = False
+        maxsize = self._maxsize
+        if block and 0 < maxsize < self._count + n and not self._shutdown and (
+                deadline is None or monotonic() < deadline) and _running_loop() is not None:
+            # Not all fit, so this call will wait: refuse a thread that runs an event
+            # loop before any item goes in (park() would, but only after a partial put).
+            _refuse_blocking("put_many")
         try:
             while True:
                 took = self._put_run(batch, done, level, block)
@@ -809,7 +848,7 @@ class Queue(Generic[T]):
                 if deadline is not None and monotonic() >= deadline:
                     raise _with_put_count(Full(), done)
                 try:
-                    woken = self._putters.park(self._mutex, deadline, token)
+                    woken = self._putters.park(self._mutex, deadline, token, "put_many")
                 except Cancelled as e:
                     raise _with_put_count(e, done)  # noqa: B904 - the caught exception itself, re-raised
         finally:
@@ -957,7 +996,7 @@ class Queue(Generic[T]):
                         _raise_shutdown(self._shutdown_cause)
                     if not block or (deadline is not None and monotonic() >= deadline):
                         raise Empty
-                    woken = self._getters.park(self._mutex, deadline, token)
+                    woken = self._getters.park(self._mutex, deadline, token, "get")
             if event:
                 self._deliver_watermark()
         except BaseException:
@@ -1058,7 +1097,7 @@ class Queue(Generic[T]):
                         _raise_shutdown(self._shutdown_cause)
                     if not block or (deadline is not None and monotonic() >= deadline):
                         raise Empty
-                    woken = self._getters.park(self._mutex, deadline, token)
+                    woken = self._getters.park(self._mutex, deadline, token, "get_many")
             if event:
                 self._deliver_watermark()
         except BaseException:
@@ -1248,7 +1287,7 @@ class Queue(Generic[T]):
         token = _as_token(cancel) if cancel is not None else None
         with self._mutex:
             while self._unfinished:
-                self._joiners.park(self._mutex, None, token)
+                self._joiners.park(self._mutex, None, token, "join")
 
     # -- shutdown ----------------------------------------------------------
     @property
@@ -2006,6 +2045,8 @@ def select(
             raise Empty
         if token is not None and token.cancelled:
             token._raise()
+        if _running_loop() is not None:
+            _refuse_blocking("select")  # about to wait: not on a thread that runs an event loop
 
         # Link one waiter per open queue; any change seen meanwhile means scan again.
         call = _Call()
