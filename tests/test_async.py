@@ -235,6 +235,35 @@ def test_async_q_view(Queue, arun):
     assert arun(main()) == [9]
 
 
+def test_async_q_unfinished_tasks(Queue, arun):
+    """Issue 17, item 22: janus's async_q has unfinished_tasks (its test_unfinished)."""
+
+    async def main():
+        aq = Queue().async_q
+        assert aq.unfinished_tasks == 0
+        aq.put_nowait(1)
+        await aq.put(2)
+        assert aq.unfinished_tasks == 2
+        await aq.get()
+        assert aq.unfinished_tasks == 2  # taken, not yet done
+        aq.task_done()
+        assert aq.unfinished_tasks == 1
+        with pytest.raises(AttributeError):
+            aq.unfinished_tasks = 0  # read-only, as on the queue
+
+    arun(main())
+
+
+def test_async_queue_view_generic_alias():
+    """Issue 17, item 23: AsyncQueueView[int] is a types.GenericAlias, as asyncio.Queue[int] is."""
+    import types
+
+    alias = ringq.AsyncQueueView[int]
+    assert isinstance(alias, types.GenericAlias)
+    assert alias.__origin__ is ringq.AsyncQueueView and alias.__args__ == (int,)
+    assert type(alias) is type(asyncio.Queue[int])
+
+
 # ---------------------------------------------------------------------------
 # Waiting, wake-ups and shutdown
 # ---------------------------------------------------------------------------
