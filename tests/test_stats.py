@@ -105,6 +105,34 @@ def test_watermark_sizes_and_validation(Queue):
         Queue(10).on_watermark(callback="not callable")
 
 
+@pytest.mark.parametrize("high, low", [("0.8", "0.7"), (0.8, "0.7"), (b"0.8", 0.7), (bytearray(b"1"), 0.5)])
+def test_watermark_rejects_strings(Queue, high, low):
+    """Issue 17, item 27: the twin parsed on_watermark("0.8", "0.7") with float(); the core rejects it."""
+    q = Queue(10)
+    with pytest.raises(TypeError, match="high and low must be numbers"):
+        q.on_watermark(high, low, callback=print)
+
+
+@pytest.mark.parametrize("levels", [1, 3])
+def test_shutdown_immediate_delivers_low(qmod, levels):
+    """Issue 17, item 14: shutdown(immediate=True) empties the queue, so "low" is delivered, as clear() does."""
+    q = qmod.PriorityQueue(levels=levels, maxsize=10) if levels > 1 else qmod.Queue(10)
+    events = []
+    q.on_watermark(high=0.8, low=0.5, callback=events.append)
+    q.put_many(range(9))
+    assert events == ["high"]
+    q.shutdown(immediate=True)
+    assert events == ["high", "low"] and q.qsize() == 0
+    q.shutdown(immediate=True)  # nothing left to drop: nothing more to say
+    assert events == ["high", "low"]
+    # A plain shutdown keeps the items: no event.
+    q2 = qmod.Queue(10)
+    q2.on_watermark(high=0.8, low=0.5, callback=events.append)
+    q2.put_many(range(9))
+    q2.shutdown()
+    assert events == ["high", "low", "high"]
+
+
 def test_watermark_callback_runs_in_the_crossing_thread_outside_the_lock(Queue):
     q = Queue(maxsize=4)
     seen = []

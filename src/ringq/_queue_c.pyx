@@ -2086,6 +2086,7 @@ cdef class Queue:
         cdef Waiter *getters
         cdef Waiter *putters
         cdef Waiter *joiners = NULL
+        cdef bint event = False
         dropped.slots = NULL
         dropped.cap = dropped.head = dropped.count = 0
         self._lock()
@@ -2107,6 +2108,8 @@ cdef class Queue:
                 self._lower_count = 0
             self._unfinished = self._unfinished - count if self._unfinished > count else 0
             joiners = self._claim(&self._joiners, PY_SSIZE_T_MAX)
+            if count > 0 and self._size() <= self._alert_down:
+                event = self._shrank()  # emptied: "low", as clear() delivers it
         getters = self._claim(&self._getters, PY_SSIZE_T_MAX)
         putters = self._claim(&self._putters, PY_SSIZE_T_MAX)
         self._unlock()
@@ -2118,6 +2121,8 @@ cdef class Queue:
             for i in range(nlower):
                 ring_release(lower_dropped[i])
             PyMem_RawFree(lower_dropped)
+        if event:
+            self._deliver_watermark()
 
     def clear(self):
         """Drop every queued item at once (all levels of a PriorityQueue); return how many.

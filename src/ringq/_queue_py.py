@@ -1304,6 +1304,7 @@ class Queue(Generic[T]):
         immediate = bool(immediate)  # first: it may raise, and nothing has changed yet
         dropped: Any = None
         dropped_lower: Any = None
+        event = False
         fresh: deque[T] = deque()
         fresh_lower = tuple([deque() for _ in self._lower]) if immediate else ()
         with self._mutex:
@@ -1320,10 +1321,14 @@ class Queue(Generic[T]):
                 self._lower_count = 0
                 self._unfinished = unfinished - n if unfinished > n else 0
                 self._joiners.wake_all()
+                if n and self._alert_down >= 0:
+                    event = self._shrank()  # emptied: "low", as clear() delivers it
             self._getters.wake_all()
             self._putters.wake_all()
         # The dropped items die here, outside the lock: their __del__ may use this queue.
         del dropped, dropped_lower
+        if event:
+            self._deliver_watermark()
 
     def clear(self) -> int:
         """Drop every queued item at once (all levels of a PriorityQueue); return how many.
@@ -1774,7 +1779,8 @@ def _raise_shutdown(cause: BaseException | None) -> None:
 
 def _watermark_sizes(high: Any, low: Any, maxsize: int) -> tuple[int, int]:
     """(high, low) as sizes: floats are fractions of a bounded maxsize, ints are sizes."""
-    if isinstance(high, bool) or isinstance(low, bool):
+    if isinstance(high, (bool, str, bytes, bytearray)) or isinstance(low, (bool, str, bytes, bytearray)):
+        # float() would parse "0.8"; the core, like any C double conversion, does not.
         raise TypeError("high and low must be numbers")
     if isinstance(high, int) and isinstance(low, int):
         if not 0 <= low < high:
