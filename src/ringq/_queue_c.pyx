@@ -586,6 +586,7 @@ cdef double _FOREVER_S = 1e9  # longer timeouts (about 31 years) mean "forever"
 cdef int64_t _deadline(object timeout) except? -2:
     """Monotonic deadline in ns for *timeout* seconds, or NO_DEADLINE; raises on bad input."""
     cdef double seconds
+    cdef bint overflowed = False
     if timeout is None:
         return NO_DEADLINE
     if isinstance(timeout, (str, bytes, bytearray)):
@@ -594,6 +595,13 @@ cdef int64_t _deadline(object timeout) except? -2:
         seconds = timeout
     except TypeError:
         raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}") from None
+    except OverflowError:
+        overflowed = True
+    if overflowed:
+        # Past a double's range (10**400, a huge Fraction): forever if positive, as documented.
+        if timeout > 0:
+            return NO_DEADLINE
+        raise ValueError("'timeout' must be a non-negative number")
     if seconds != seconds:
         raise ValueError("'timeout' must be a non-negative number, not NaN")
     if seconds < 0:
@@ -1718,6 +1726,8 @@ cdef class Queue:
         """
         cdef int64_t deadline = NO_DEADLINE
         cdef CancelToken token = None
+        if isinstance(max_items, bool):  # True is an int, but not a count
+            raise TypeError("max_items must be an integer, not 'bool'")
         try:
             wanted = operator.index(max_items)
         except TypeError:
@@ -2442,6 +2452,8 @@ cdef class Queue:
         cdef int64_t deadline = NO_DEADLINE
         cdef _AsyncWaiter rec
         cdef Py_ssize_t wanted_c
+        if isinstance(max_items, bool):  # True is an int, but not a count
+            raise TypeError("max_items must be an integer, not 'bool'")
         try:
             wanted = operator.index(max_items)
         except TypeError:
@@ -2580,6 +2592,8 @@ cdef Py_ssize_t _as_levels(object levels) except -1:
         raise TypeError(f"levels must be an integer, not {type(levels).__name__!r}") from None
     if n < 1:
         raise ValueError(f"levels must be >= 1, not {n}")
+    if n > PY_SSIZE_T_MAX:
+        raise OverflowError(f"levels must be at most sys.maxsize ({PY_SSIZE_T_MAX}), not {n}")
     return n
 
 

@@ -69,6 +69,7 @@ import math
 import operator
 import os
 import random
+import sys
 import threading
 import weakref
 from _thread import allocate_lock, get_ident
@@ -467,6 +468,7 @@ class Queue(Generic[T]):
         "_mutex",
         "_items",
         "_lower",
+        "_levels",
         "_lower_count",
         "_count",
         "_maxsize",
@@ -500,7 +502,8 @@ class Queue(Generic[T]):
         # Storage, as in the core: _items is level 0 (a plain queue's only level),
         # _lower holds a PriorityQueue's levels 1.., _lower_count the items in them.
         self._items: deque[T] = deque()
-        self._lower: tuple[deque[T], ...] = ()
+        self._lower: tuple[deque[T], ...] = ()  # made lazily, up to the least urgent level used
+        self._levels = 1
         self._lower_count = 0
         self._count = 0  # every level's items: == the deques' total length at every check point
         self._unfinished = 0
@@ -1047,6 +1050,8 @@ class Queue(Generic[T]):
 
             batch = q.get_many(64)   # 1 to 64 items
         """
+        if isinstance(max_items, bool):  # True is an int, but not a count
+            raise TypeError("max_items must be an integer, not 'bool'")
         try:
             n = operator.index(max_items)
         except TypeError:
@@ -1308,6 +1313,8 @@ class Queue(Generic[T]):
         fresh: deque[T] = deque()
         fresh_lower = tuple([deque() for _ in self._lower]) if immediate else ()
         with self._mutex:
+            while immediate and len(fresh_lower) < len(self._lower):
+                fresh_lower = tuple([deque() for _ in self._lower])  # a level made meanwhile (lazily)
             # One step, pure bytecode: a handler's get_nowait() sees the items or none.
             self._shutdown = True
             if immediate:
@@ -1316,7 +1323,7 @@ class Queue(Generic[T]):
                 n = self._count
                 unfinished = self._unfinished
                 self._items = fresh
-                self._lower = fresh_lower  # as many levels: _lower never changes length
+                self._lower = fresh_lower  # as many levels: _lower never gets shorter
                 self._count = 0
                 self._lower_count = 0
                 self._unfinished = unfinished - n if unfinished > n else 0
@@ -1345,6 +1352,8 @@ class Queue(Generic[T]):
         fresh: deque[T] = deque()
         fresh_lower = tuple([deque() for _ in self._lower])
         with self._mutex:
+            while len(fresh_lower) < len(self._lower):
+                fresh_lower = tuple([deque() for _ in self._lower])  # a level made meanwhile (lazily)
             # One step, pure bytecode (as in shutdown(immediate=True)): a signal
             # handler, a __del__ or a fork child sees every item or none.
             dropped = self._items
@@ -1352,7 +1361,7 @@ class Queue(Generic[T]):
             count = self._count
             unfinished = self._unfinished
             self._items = fresh
-            self._lower = fresh_lower  # as many levels: _lower never changes length
+            self._lower = fresh_lower  # as many levels: _lower never gets shorter
             self._count = 0
             self._lower_count = 0
             self._unfinished = unfinished - count if unfinished > count else 0
@@ -1508,6 +1517,8 @@ class Queue(Generic[T]):
         self, max_items: int, timeout: float | None = None, *, cancel: CancelToken | None = None
     ) -> list[T]:
         """Await like aget() for at least one item, then return up to *max_items* (async get_many())."""
+        if isinstance(max_items, bool):  # True is an int, but not a count
+            raise TypeError("max_items must be an integer, not 'bool'")
         try:
             n = operator.index(max_items)
         except TypeError:
@@ -1638,6 +1649,8 @@ def _as_levels(levels: Any) -> int:
         raise TypeError(f"levels must be an integer, not {type(levels).__name__!r}") from None
     if n < 1:
         raise ValueError(f"levels must be >= 1, not {n}")
+    if n > sys.maxsize:
+        raise OverflowError(f"levels must be at most sys.maxsize ({sys.maxsize}), not {n}")
     return n
 
 
@@ -1663,32 +1676,57 @@ class PriorityQueue(Queue[T]):
         levels, maxsize = _priority_queue_args(*args, **kwargs)  # a bad call names PriorityQueue()
         n = _as_levels(levels)
         try:
-            current = len(self._lower)
+            current = self._levels
         except AttributeError:  # not initialised yet
-            current = 0
-        if current and current != n - 1:
+            current = 1
+        if current != 1 and current != n:
             raise RuntimeError("the levels of a PriorityQueue cannot be changed")
         super().__init__(maxsize)
-        self._lower = tuple(deque() for _ in range(n - 1))
+        # The levels' deques are made when first used (see _level_of), as the core's
+        # rings are allocated lazily: PriorityQueue(levels=10**9) costs no memory.
+        self._levels = n
 
     @property
     def levels(self) -> int:
         """The number of priority levels; 0 is the most urgent, ``levels - 1`` the least."""
-        return len(self._lower) + 1
+        return self._levels
 
     def _level_of(self, priority: Any) -> int:
-        levels = len(self._lower) + 1
+        """The level for *priority* (None: the middle one), its deque made if it is the first use."""
+        levels = self._levels
         if priority is None:
-            return levels // 2
-        if isinstance(priority, bool):
+            p = levels // 2
+        elif isinstance(priority, bool):
             raise TypeError("priority must be an integer, not 'bool'")
-        try:
-            p = operator.index(priority)
-        except TypeError:
-            raise TypeError(f"priority must be an integer, not {type(priority).__name__!r}") from None
-        if not 0 <= p < levels:
-            raise ValueError(f"priority must be in range({levels}), not {p}")
+        else:
+            try:
+                p = operator.index(priority)
+            except TypeError:
+                raise TypeError(f"priority must be an integer, not {type(priority).__name__!r}") from None
+            if not 0 <= p < levels:
+                raise ValueError(f"priority must be in range({levels}), not {p}")
+        if p > len(self._lower):
+            self._make_levels(p)
         return p
+
+    def _make_levels(self, level: int) -> None:
+        """Make the deques of every level up to *level* (before the put's locked step).
+
+        Levels are made in order, so a get's scan of _lower still sees every level
+        that may hold an item; _lower is replaced as a whole, never shortened
+        (clear() and shutdown(immediate=True) keep its length).
+        """
+        with self._mutex:
+            while True:
+                lower = self._lower
+                if level <= len(lower):
+                    return
+                grown = lower + tuple([deque() for _ in range(level - len(lower))])
+                # The allocations above may run a __del__ (the GC) that makes levels
+                # too: replace _lower only if it is still the one we extended.
+                if self._lower is lower:
+                    self._lower = grown
+                    return
 
     def put(  # type: ignore[override]
         self,
