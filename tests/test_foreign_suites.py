@@ -1,4 +1,4 @@
-"""Suites we did not write, run on ringq (issue 17): janus's tests on ringq.Queue, CPython's asyncio.Queue tests on q.async_q.
+"""Suites we did not write, run on ringq: janus's tests on ringq.Queue, CPython's asyncio.Queue tests on q.async_q.
 
 Nothing of those suites is copied into this repository: they run from where they
 are, in a child interpreter bound to each implementation, through the adapters in

@@ -9,7 +9,6 @@ Prints one line per failed or errored test, then "RESULT <run> <failures> <error
 """
 import asyncio
 import importlib.util
-import sys
 import types
 import unittest
 
