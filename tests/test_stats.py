@@ -240,6 +240,30 @@ def test_queue_shuts_down_only_when_the_last_producer_closes(Queue):
         q.producer()
 
 
+def test_registering_after_the_last_producer_left_names_the_rule(Queue):
+    """Issue 17, item 25: a producer registered in its own thread, after the others had
+    finished, got a bare ShutDown; the message now names the rule."""
+    q = Queue()
+    with q.producer():
+        q.put(1)
+    with pytest.raises(ringq.ShutDown) as info:
+        q.producer()
+    msg = str(info.value)
+    assert "last registered producer" in msg and "Register every producer before starting any" in msg
+    assert q.get() == 1
+    plain = Queue()
+    plain.shutdown()
+    with pytest.raises(ringq.ShutDown, match="^cannot register a producer: the queue is shut down$"):
+        plain.producer()
+    # Shut down by hand while producers were registered: not the producers' rule.
+    q2 = Queue()
+    p = q2.producer()
+    q2.shutdown()
+    p.close()
+    with pytest.raises(ringq.ShutDown, match="is shut down$"):
+        q2.producer()
+
+
 def test_producer_passes_its_exception_on(Queue):
     q = Queue()
     with q.producer():

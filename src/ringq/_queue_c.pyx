@@ -629,6 +629,11 @@ cdef Py_ssize_t _as_bound(object maxsize) noexcept:
 
 
 QueueStatistics = _QueueStatistics
+# producer() on a queue that its last registered producer shut down: name the rule (as the twin).
+_PRODUCERS_LEFT = ("cannot register a producer: the queue was shut down when its last registered producer "
+                "closed. Register every producer before starting any of them (call q.producer() in the "
+                "thread that starts them, and close it in the producer): a producer that finishes first "
+                "shuts the queue down while the others are still starting")
 _config_lock = threading.Lock()  # serialises one-time set-up of a queue's watermark delivery lock
 
 
@@ -1068,6 +1073,7 @@ cdef class Queue:
         object _wm_callback          # fn(event) or None; called outside the lock (see _deliver_watermark)
         # Producers (see producer()); the cause is an exception object or None.
         Py_ssize_t _producers        # registered and not yet closed
+        bint _producers_left         # the last registered producer's close shut the queue down
         object _shutdown_cause       # what a producer that left on an exception passed on
         # Not guarded by _mutex: a threading.RLock, held only while delivering a
         # watermark event outside the state lock, and what it last delivered.
@@ -1940,10 +1946,14 @@ cdef class Queue:
         queue may shut down while others are still starting. Raises ShutDown if
         the queue is already shut down.
         """
+        cdef bint left
         self._lock()
         if self._shutdown:
+            left = self._producers_left
             self._unlock()
-            raise ShutDown
+            if left:
+                raise ShutDown(_PRODUCERS_LEFT)
+            raise ShutDown("cannot register a producer: the queue is shut down")
         self._producers += 1
         self._unlock()
         return Producer(self)
@@ -1956,6 +1966,8 @@ cdef class Queue:
             self._shutdown_cause = exc  # replaces None, whose decref cannot run code
         self._producers -= 1
         last = self._producers == 0
+        if last and not self._shutdown:
+            self._producers_left = True
         self._unlock()
         if last:
             self.shutdown()

@@ -395,6 +395,14 @@ class _WaitList:
 
 _LINKED, _WOKEN, _GONE = 0, 1, 2
 
+# producer() on a queue that its last registered producer shut down: name the rule (as the core).
+_PRODUCERS_LEFT = (
+    "cannot register a producer: the queue was shut down when its last registered producer "
+    "closed. Register every producer before starting any of them (call q.producer() in the "
+    "thread that starts them, and close it in the producer): a producer that finishes first "
+    "shuts the queue down while the others are still starting"
+)
+
 
 def _resolve(fut: Any) -> None:
     """Wake a parked task: runs on its loop (call_soon_threadsafe or a timer)."""
@@ -489,6 +497,7 @@ class Queue(Generic[T]):
         "_wm_delivery",
         "_wm_delivered_above",
         "_producers",
+        "_producers_left",
         "_shutdown_cause",
         "_box",
         "_spare",
@@ -525,6 +534,7 @@ class Queue(Generic[T]):
         self._wm_delivery: Any = None
         self._wm_delivered_above = False
         self._producers = 0
+        self._producers_left = False  # the last registered producer's close shut the queue down
         self._shutdown_cause: BaseException | None = None
         # put()'s step iterator, made ahead of time (see _put_one): None while a put uses it.
         self._box: list[T] = []
@@ -1259,7 +1269,9 @@ class Queue(Generic[T]):
         """
         with self._mutex:
             if self._shutdown:
-                raise ShutDown
+                if self._producers_left:
+                    raise ShutDown(_PRODUCERS_LEFT)
+                raise ShutDown("cannot register a producer: the queue is shut down")
             self._producers += 1
         return Producer(self)
 
@@ -1269,6 +1281,8 @@ class Queue(Generic[T]):
                 self._shutdown_cause = exc
             self._producers -= 1
             last = self._producers == 0
+            if last and not self._shutdown:
+                self._producers_left = True
         if last:
             self.shutdown()
 
