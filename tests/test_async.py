@@ -511,6 +511,37 @@ def test_garbage_loop_with_parked_task_is_collected(Queue, new_loop):
     assert ref() is None
 
 
+def test_closed_loops_waiting_tasks_are_released_by_the_next_wake_up(Queue, new_loop):
+    """Issue 17, item 17, as docs/api.md now states it: what keeps a closed loop's waiting tasks, and what frees them.
+
+    Tasks left waiting in aget() when their loop closes (never cancelled) stay linked
+    in the live queue's list, which keeps them, their loops, and the waiting count,
+    through gc.collect(). One put frees them all: each wake-up fails on its closed
+    loop and passes on to the next waiter, dropping the record.
+    """
+    import weakref
+
+    q = Queue()
+    refs = []
+    for _ in range(20):
+        loop = new_loop()
+        tasks = [loop.create_task(q.aget()) for _ in range(10)]
+        loop.run_until_complete(asyncio.sleep(0.01))  # all parked
+        loop.close()
+        refs += [weakref.ref(loop)] + [weakref.ref(t) for t in tasks]
+        del loop, tasks
+    gc.collect()
+    assert q.statistics().waiting_getters == 200  # documented: still linked
+    assert sum(r() is not None for r in refs) == 220
+    getter = assert_blocks(q.get)  # a live waiter behind them
+    q.put("x")
+    assert getter.value() == "x"
+    for _ in range(3):
+        gc.collect()
+    assert q.statistics().waiting_getters == 0
+    assert sum(r() is not None for r in refs) == 0
+
+
 # ---------------------------------------------------------------------------
 # Atomic cancellation
 # ---------------------------------------------------------------------------
