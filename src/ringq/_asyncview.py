@@ -33,7 +33,9 @@ class AsyncQueueView(Generic[T]):
 
     # AsyncQueueView[int] is a types.GenericAlias, as asyncio.Queue[int] is (Generic's
     # own would be a typing._GenericAlias); type checkers still see Generic[T].
-    __class_getitem__ = classmethod(GenericAlias)
+    @classmethod
+    def __class_getitem__(cls, item: Any) -> GenericAlias:
+        return GenericAlias(cls, item)
 
     def __init__(self, queue: Any) -> None:
         self._queue = queue
