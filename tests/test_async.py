@@ -235,6 +235,35 @@ def test_async_q_view(Queue, arun):
     assert arun(main()) == [9]
 
 
+def test_async_q_unfinished_tasks(Queue, arun):
+    """Issue 17, item 22: janus's async_q has unfinished_tasks (its test_unfinished)."""
+
+    async def main():
+        aq = Queue().async_q
+        assert aq.unfinished_tasks == 0
+        aq.put_nowait(1)
+        await aq.put(2)
+        assert aq.unfinished_tasks == 2
+        await aq.get()
+        assert aq.unfinished_tasks == 2  # taken, not yet done
+        aq.task_done()
+        assert aq.unfinished_tasks == 1
+        with pytest.raises(AttributeError):
+            aq.unfinished_tasks = 0  # read-only, as on the queue
+
+    arun(main())
+
+
+def test_async_queue_view_generic_alias():
+    """Issue 17, item 23: AsyncQueueView[int] is a types.GenericAlias, as asyncio.Queue[int] is."""
+    import types
+
+    alias = ringq.AsyncQueueView[int]
+    assert isinstance(alias, types.GenericAlias)
+    assert alias.__origin__ is ringq.AsyncQueueView and alias.__args__ == (int,)
+    assert type(alias) is type(asyncio.Queue[int])
+
+
 # ---------------------------------------------------------------------------
 # Waiting, wake-ups and shutdown
 # ---------------------------------------------------------------------------
@@ -480,6 +509,37 @@ def test_garbage_loop_with_parked_task_is_collected(Queue, new_loop):
     for _ in range(3):
         gc.collect()
     assert ref() is None
+
+
+def test_closed_loops_waiting_tasks_are_released_by_the_next_wake_up(Queue, new_loop):
+    """Issue 17, item 17, as docs/api.md now states it: what keeps a closed loop's waiting tasks, and what frees them.
+
+    Tasks left waiting in aget() when their loop closes (never cancelled) stay linked
+    in the live queue's list, which keeps them, their loops, and the waiting count,
+    through gc.collect(). One put frees them all: each wake-up fails on its closed
+    loop and passes on to the next waiter, dropping the record.
+    """
+    import weakref
+
+    q = Queue()
+    refs = []
+    for _ in range(20):
+        loop = new_loop()
+        tasks = [loop.create_task(q.aget()) for _ in range(10)]
+        loop.run_until_complete(asyncio.sleep(0.01))  # all parked
+        loop.close()
+        refs += [weakref.ref(loop)] + [weakref.ref(t) for t in tasks]
+        del loop, tasks
+    gc.collect()
+    assert q.statistics().waiting_getters == 200  # documented: still linked
+    assert sum(r() is not None for r in refs) == 220
+    getter = assert_blocks(q.get)  # a live waiter behind them
+    q.put("x")
+    assert getter.value() == "x"
+    for _ in range(3):
+        gc.collect()
+    assert q.statistics().waiting_getters == 0
+    assert sum(r() is not None for r in refs) == 0
 
 
 # ---------------------------------------------------------------------------

@@ -193,12 +193,73 @@ def test_good_timeouts_accepted(Queue, timeout):
     assert q.get_many(3, timeout=timeout) == ["b"]
 
 
+@pytest.mark.parametrize("timeout", [10**400, Fraction(10**400, 3), 2**1100],
+                         ids=["10**400", "Fraction(10**400, 3)", "2**1100"])
+def test_huge_timeouts_mean_forever_never_overflow(qmod, timeout):
+    """Issue 17, item 27: timeout=10**400 raised OverflowError on every timed call; docs say never.
+
+    Past a float's range a positive timeout waits forever (as inf and 1e300 do); a
+    negative one is a ValueError like -1.
+    """
+    import asyncio
+
+    q = qmod.Queue(2)
+    q.put("a", timeout=timeout)
+    q.put_many(["b"], timeout=timeout)
+    assert q.get(timeout=timeout) == "a"
+    assert q.get_many(3, timeout=timeout) == ["b"]
+    q.put("c")
+    assert qmod.select(q, timeout=timeout) == (q, "c")
+    token = qmod.CancelToken(timeout=timeout)
+    assert token.deadline is None and not token.cancelled
+
+    async def main():
+        await q.aput("d", timeout=timeout)
+        await q.aput_many(["e"], timeout=timeout)
+        assert await q.aget(timeout=timeout) == "d"
+        assert await q.aget_many(3, timeout=timeout) == ["e"]
+        q.put("f")
+        assert await qmod.aselect(q, timeout=timeout) == (q, "f")
+        for _ in range(6):
+            q.task_done()
+        await q.ajoin(timeout=timeout)
+
+    asyncio.run(main())
+    # And a waiting call given one really waits (is woken by a put, not timed out).
+    getter = _helpers.Call(q.get, timeout=timeout)
+    q.put("g")
+    assert getter.value() == "g"
+    for bad in (-timeout, -(10**400)):
+        with pytest.raises(ValueError, match="non-negative"):
+            q.get(timeout=bad)
+        with pytest.raises(ValueError, match="non-negative"):
+            q.put(1, timeout=bad)
+
+
 # --------------------------------------------------------------------------- get_many / put_many
+
+
+def test_aget_many_rejects_bool(Queue):
+    """Issue 17, item 27: get_many(True) took one item; a bool is not a count."""
+    import asyncio
+
+    q = Queue()
+    q.put_many([1, 2])
+
+    async def main():
+        with pytest.raises(TypeError, match="not 'bool'"):
+            await q.aget_many(True)
+
+    asyncio.run(main())
+    with pytest.raises(TypeError, match="max_items must be an integer, not 'bool'"):
+        q.get_many(True)
+    assert q.qsize() == 2
 
 
 @pytest.mark.parametrize("bad, exc", [(0, ValueError), (-1, ValueError), (-(10**30), ValueError),
                                       (1.5, TypeError), (2.0, TypeError), ("3", TypeError),
-                                      (None, TypeError), ([1], TypeError)],
+                                      (None, TypeError), ([1], TypeError),
+                                      (True, TypeError), (False, TypeError)],
                          ids=repr)
 def test_get_many_bad_max_items(Queue, bad, exc):
     q = Queue()
@@ -217,7 +278,7 @@ def test_get_many_index_like_max_items(Queue):
     q = Queue()
     q.put_many([1, 2, 3])
     assert q.get_many(Idx(2)) == [1, 2]
-    assert q.get_many(True) == [3]
+    assert q.get_many(Idx(5)) == [3]  # True is no longer a count (issue 17, item 27)
 
 
 @pytest.mark.parametrize("bad", [5, None, 1.5, object()], ids=repr)

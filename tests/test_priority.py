@@ -2,6 +2,7 @@
 import gc
 import pickle
 import random
+import sys
 import threading
 import weakref
 
@@ -124,6 +125,9 @@ def test_is_a_queue_of_its_implementation(PQ, Queue):
         (2.0, TypeError, "levels must be an integer, not 'float'"),
         (True, TypeError, "levels must be an integer, not 'bool'"),
         (None, TypeError, "levels must be an integer, not 'NoneType'"),
+        # Issue 17, item 27: the twin made 10**30 deques (filling memory) where the core overflowed.
+        (10**30, OverflowError, f"levels must be at most sys.maxsize ({sys.maxsize}), not {10**30}"),
+        (sys.maxsize + 1, OverflowError, f"levels must be at most sys.maxsize ({sys.maxsize}), not {sys.maxsize + 1}"),
     ],
 )
 def test_levels_validation(PQ, levels, exc, message):
@@ -164,6 +168,31 @@ def test_priority_accepts_index_objects(PQ):
     q.put("b", Two())
     q.put("a", 0)
     assert q.get_many(2) == ["a", "b"]
+
+
+def test_levels_are_made_lazily(qmod):
+    """Issue 17, item 27: the twin made every level's deque up front; now, as the core's rings, on use."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        q = qmod.PriorityQueue(levels=10**6)
+        made = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    if qmod.__name__.endswith("_py"):
+        assert made < 100_000, made  # 10**6 deques would be ~600 MB
+    q.put("c", 3)
+    q.put("a", 0)
+    q.put("b", 1)
+    assert q.levels == 10**6
+    assert q.get_many(5) == ["a", "b", "c"]
+    q.put_many(["d", "e"], priority=2)
+    assert q.clear() == 2
+    q.put("f", 5)
+    q.shutdown(immediate=True)
+    assert q.qsize() == 0
 
 
 def test_levels_cannot_change(PQ):

@@ -105,6 +105,34 @@ def test_watermark_sizes_and_validation(Queue):
         Queue(10).on_watermark(callback="not callable")
 
 
+@pytest.mark.parametrize("high, low", [("0.8", "0.7"), (0.8, "0.7"), (b"0.8", 0.7), (bytearray(b"1"), 0.5)])
+def test_watermark_rejects_strings(Queue, high, low):
+    """Issue 17, item 27: the twin parsed on_watermark("0.8", "0.7") with float(); the core rejects it."""
+    q = Queue(10)
+    with pytest.raises(TypeError, match="high and low must be numbers"):
+        q.on_watermark(high, low, callback=print)
+
+
+@pytest.mark.parametrize("levels", [1, 3])
+def test_shutdown_immediate_delivers_low(qmod, levels):
+    """Issue 17, item 14: shutdown(immediate=True) empties the queue, so "low" is delivered, as clear() does."""
+    q = qmod.PriorityQueue(levels=levels, maxsize=10) if levels > 1 else qmod.Queue(10)
+    events = []
+    q.on_watermark(high=0.8, low=0.5, callback=events.append)
+    q.put_many(range(9))
+    assert events == ["high"]
+    q.shutdown(immediate=True)
+    assert events == ["high", "low"] and q.qsize() == 0
+    q.shutdown(immediate=True)  # nothing left to drop: nothing more to say
+    assert events == ["high", "low"]
+    # A plain shutdown keeps the items: no event.
+    q2 = qmod.Queue(10)
+    q2.on_watermark(high=0.8, low=0.5, callback=events.append)
+    q2.put_many(range(9))
+    q2.shutdown()
+    assert events == ["high", "low", "high"]
+
+
 def test_watermark_callback_runs_in_the_crossing_thread_outside_the_lock(Queue):
     q = Queue(maxsize=4)
     seen = []
@@ -210,6 +238,30 @@ def test_queue_shuts_down_only_when_the_last_producer_closes(Queue):
         q.get()
     with pytest.raises(ringq.ShutDown):
         q.producer()
+
+
+def test_registering_after_the_last_producer_left_names_the_rule(Queue):
+    """Issue 17, item 25: a producer registered in its own thread, after the others had
+    finished, got a bare ShutDown; the message now names the rule."""
+    q = Queue()
+    with q.producer():
+        q.put(1)
+    with pytest.raises(ringq.ShutDown) as info:
+        q.producer()
+    msg = str(info.value)
+    assert "last registered producer" in msg and "Register every producer before starting any" in msg
+    assert q.get() == 1
+    plain = Queue()
+    plain.shutdown()
+    with pytest.raises(ringq.ShutDown, match="^cannot register a producer: the queue is shut down$"):
+        plain.producer()
+    # Shut down by hand while producers were registered: not the producers' rule.
+    q2 = Queue()
+    p = q2.producer()
+    q2.shutdown()
+    p.close()
+    with pytest.raises(ringq.ShutDown, match="is shut down$"):
+        q2.producer()
 
 
 def test_producer_passes_its_exception_on(Queue):

@@ -21,7 +21,8 @@ and ``ringq.Router``.
 from typing import TYPE_CHECKING
 
 from ._asyncview import AsyncQueueView
-from ._errors import Cancelled, Empty, Full, ShutDown
+from ._errors import Cancelled, Empty, Full, LoopBlockingError, ShutDown
+from ._loopguard import allow_blocking
 from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue, aselect, select
 from ._stats import QueueStatistics
 
@@ -88,6 +89,7 @@ __all__ = [
     "Cancelled",
     "Empty",
     "Full",
+    "LoopBlockingError",
     "Pipeline",
     "PriorityQueue",
     "ProcessProducer",
@@ -103,6 +105,7 @@ __all__ = [
     "Subscription",
     "UnroutableError",
     "__version__",
+    "allow_blocking",
     "aselect",
     "select",
     "wait_future",

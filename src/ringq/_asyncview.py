@@ -8,6 +8,7 @@ Shared by both implementations: it only uses the queue's public API.
 """
 from __future__ import annotations
 
+from types import GenericAlias
 from typing import Any, AsyncIterator, Awaitable, Generic, TypeVar, cast
 
 T = TypeVar("T")
@@ -29,6 +30,12 @@ class AsyncQueueView(Generic[T]):
     """
 
     __slots__ = ("_queue",)
+
+    # AsyncQueueView[int] is a types.GenericAlias, as asyncio.Queue[int] is (Generic's
+    # own would be a typing._GenericAlias); type checkers still see Generic[T].
+    @classmethod
+    def __class_getitem__(cls, item: Any) -> GenericAlias:
+        return GenericAlias(cls, item)
 
     def __init__(self, queue: Any) -> None:
         self._queue = queue
@@ -72,6 +79,11 @@ class AsyncQueueView(Generic[T]):
 
     def task_done(self) -> None:
         self._queue.task_done()
+
+    @property
+    def unfinished_tasks(self) -> int:
+        """Items put and not yet marked done by task_done() (janus's ``async_q.unfinished_tasks``)."""
+        return cast(int, self._queue.unfinished_tasks)
 
     def shutdown(self, immediate: bool = False) -> None:
         self._queue.shutdown(immediate)

@@ -81,6 +81,25 @@ class Cancelled(Exception):
 Cancelled.__module__ = "ringq"
 
 
+class LoopBlockingError(RuntimeError):
+    """Raised by a blocking call (put, get, put_many, get_many, join, select) that would wait
+    in a thread whose asyncio event loop is running.
+
+    Waiting there would freeze every task of that loop until another thread acts (and
+    a loop frozen that way ignores Ctrl-C). The call raised before it waited and
+    before it changed anything: nothing was taken or put. In a coroutine use the
+    async calls (``await q.aget()``, ``aput()``..., or ``q.async_q``, the
+    ``asyncio.Queue`` API). To block the loop's thread on purpose, wrap the call in
+    ``with ringq.allow_blocking():``.
+
+    A RuntimeError, like asyncio's own "cannot be called from a running event loop":
+    the arguments are fine, the calling context is not.
+    """
+
+
+LoopBlockingError.__module__ = "ringq"
+
+
 def report_callback_error(callback: object, where: str) -> None:
     """Report the exception being handled, raised by *callback*, like an exception in ``__del__``.
 
@@ -123,4 +142,4 @@ class _UnraisableArgs:
         self.object = obj
 
 
-__all__ = ["Cancelled", "Empty", "Full", "ShutDown"]
+__all__ = ["Cancelled", "Empty", "Full", "LoopBlockingError", "ShutDown"]

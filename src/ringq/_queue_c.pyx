@@ -135,9 +135,12 @@ from . import _tokenasync
 from ._asyncview import AsyncQueueView
 from ._ctor import priority_queue_args as _priority_queue_args, queue_args as _queue_args
 from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
+from ._loopguard import refuse as _refuse_blocking
 from ._stats import QueueStatistics as _QueueStatistics
 
 cdef object _get_running_loop = asyncio.get_running_loop
+# The thread's running loop or None, without raising: _asyncio's C function (see _refuse_in_loop).
+cdef object _running_loop_or_none = asyncio._get_running_loop
 cdef object _WAIT = object()  # an async step's answer: not done, wait (and maybe linked)
 
 cdef extern from "pythread.h":
@@ -580,6 +583,7 @@ cdef double _FOREVER_S = 1e9  # longer timeouts (about 31 years) mean "forever"
 cdef int64_t _deadline(object timeout) except? -2:
     """Monotonic deadline in ns for *timeout* seconds, or NO_DEADLINE; raises on bad input."""
     cdef double seconds
+    cdef bint overflowed = False
     if timeout is None:
         return NO_DEADLINE
     if isinstance(timeout, (str, bytes, bytearray)):
@@ -588,6 +592,13 @@ cdef int64_t _deadline(object timeout) except? -2:
         seconds = timeout
     except TypeError:
         raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}") from None
+    except OverflowError:
+        overflowed = True
+    if overflowed:
+        # Past a double's range (10**400, a huge Fraction): forever if positive, as documented.
+        if timeout > 0:
+            return NO_DEADLINE
+        raise ValueError("'timeout' must be a non-negative number")
     if seconds != seconds:
         raise ValueError("'timeout' must be a non-negative number, not NaN")
     if seconds < 0:
@@ -615,6 +626,11 @@ cdef Py_ssize_t _as_bound(object maxsize) noexcept:
 
 
 QueueStatistics = _QueueStatistics
+# producer() on a queue that its last registered producer shut down: name the rule (as the twin).
+_PRODUCERS_LEFT = ("cannot register a producer: the queue was shut down when its last registered producer "
+                "closed. Register every producer before starting any of them (call q.producer() in the "
+                "thread that starts them, and close it in the producer): a producer that finishes first "
+                "shuts the queue down while the others are still starting")
 _config_lock = threading.Lock()  # serialises one-time set-up of a queue's watermark delivery lock
 
 
@@ -733,6 +749,18 @@ cdef inline int64_t _earlier(int64_t a, int64_t b) noexcept nogil:
     if b == NO_DEADLINE or a < b:
         return a
     return b
+
+
+cdef int _refuse_in_loop(str call) except -1:
+    """Before a blocking *call*'s first wait: raise LoopBlockingError if this thread runs an event loop.
+
+    Called without the lock, on the path that is about to wait only (never on a fast
+    path), and before the call has changed the queue. Waiting here would freeze every
+    task of the loop; ringq.allow_blocking() lets it wait anyway (see _loopguard.py).
+    """
+    if _running_loop_or_none() is not None:
+        _refuse_blocking(call)
+    return 0
 
 
 @cython.final
@@ -1148,6 +1176,7 @@ cdef class Queue:
         object _wm_callback          # fn(event) or None; called outside the lock (see _deliver_watermark)
         # Producers (see producer()); the cause is an exception object or None.
         Py_ssize_t _producers        # registered and not yet closed
+        bint _producers_left         # the last registered producer's close shut the queue down
         object _shutdown_cause       # what a producer that left on an exception passed on
         # Not guarded by _mutex: a threading.RLock, held only while delivering a
         # watermark event outside the state lock, and what it last delivered.
@@ -1410,15 +1439,17 @@ cdef class Queue:
 
     @cython.final
     cdef int _wait(self, WaitList *wl, PyThread_type_lock *parker, int64_t deadline,
-                   CancelToken token) except -1:
+                   CancelToken token, str call) except -1:
         """Lock held on entry, released on return: park on *wl* (see _park).
 
         A caller's first wait only takes a parker into *parker* and returns, so the
         caller re-checks the queue before it sleeps; it gives the parker back with
-        _give_parker when its loop ends.
+        _give_parker when its loop ends. That first wait is where blocking *call*
+        ("get", "put", ...) refuses to wait on a thread that runs an event loop.
         """
         if parker[0] == NULL:
             self._unlock()
+            _refuse_in_loop(call)
             parker[0] = self._take_parker()
             return 0
         return self._park(wl, parker[0], deadline, token)
@@ -1481,7 +1512,7 @@ cdef class Queue:
             return 0
         self._unlock()
         one = <PyObject *>item
-        return self._put_items(&one, 1, block, deadline, level, token)
+        return self._put_items(&one, 1, block, deadline, level, token, "put")
 
     @cython.final
     cdef int _put_done_at_alert(self) except -1:
@@ -1631,7 +1662,7 @@ cdef class Queue:
             return 0
         # A private tuple: a caller's list could change while we wait for room.
         batch = items if type(items) is tuple else tuple(items)
-        return self._put_items(ringq_tuple_items(batch), len(batch), block, deadline, level, token)
+        return self._put_items(ringq_tuple_items(batch), len(batch), block, deadline, level, token, "put_many")
 
     @cython.final
     cdef bint _put_list_at_once(self, list items, Py_ssize_t level) except -1:
@@ -1664,10 +1695,12 @@ cdef class Queue:
 
     @cython.final
     cdef int _put_items(self, PyObject **items, Py_ssize_t n, bint block, int64_t deadline,
-                        Py_ssize_t level, CancelToken token) except -1:
+                        Py_ssize_t level, CancelToken token, str call) except -1:
         """Put items[0..n) (kept alive by the caller) at *level*, waiting for room as needed.
 
-        With block=False, all or nothing. Raises ShutDown, Full, Cancelled or MemoryError.
+        With block=False, all or nothing. Raises ShutDown, Full, Cancelled or MemoryError,
+        and LoopBlockingError (before any item went in) if blocking *call* would wait
+        on a thread that runs an event loop.
         """
         cdef Py_ssize_t done = 0
         cdef Py_ssize_t take
@@ -1691,6 +1724,13 @@ cdef class Queue:
                         take = n - done
                     if not block and take < n:
                         failure = Full
+                    elif take < n - done and parker == NULL and (
+                            deadline == NO_DEADLINE or ringq_monotonic_ns() < deadline):
+                        # Not all fit, so this call will wait: its first wait (a parker, and
+                        # the event-loop check) comes before any item goes in, so a refused
+                        # call has put nothing. Then decide again.
+                        self._wait(&self._putters, &parker, deadline, token, call)
+                        continue
                     elif take > 0:
                         if ring_reserve(r, take, self._bound) < 0:
                             # Out of memory: with block=False put nothing; else use what fits.
@@ -1719,7 +1759,7 @@ cdef class Queue:
                         return 0
                     continue  # woke getters; now re-check and wait for the rest
                 try:
-                    self._wait(&self._putters, &parker, deadline, token)
+                    self._wait(&self._putters, &parker, deadline, token, call)
                 except Cancelled as e:
                     raise _with_put_count(e, done)
         finally:
@@ -1795,6 +1835,8 @@ cdef class Queue:
         """
         cdef int64_t deadline = NO_DEADLINE
         cdef CancelToken token = None
+        if isinstance(max_items, bool):  # True is an int, but not a count
+            raise TypeError("max_items must be an integer, not 'bool'")
         try:
             wanted = operator.index(max_items)
         except TypeError:
@@ -1863,7 +1905,7 @@ cdef class Queue:
                 if not block or (deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline):
                     self._unlock()
                     raise Empty
-                self._wait(&self._getters, &parker, deadline, token)
+                self._wait(&self._getters, &parker, deadline, token, "get" if max_items == 0 else "get_many")
         finally:
             if parker != NULL:
                 self._give_parker(parker)
@@ -2012,10 +2054,14 @@ cdef class Queue:
         queue may shut down while others are still starting. Raises ShutDown if
         the queue is already shut down.
         """
+        cdef bint left
         self._lock()
         if self._shutdown:
+            left = self._producers_left
             self._unlock()
-            raise ShutDown
+            if left:
+                raise ShutDown(_PRODUCERS_LEFT)
+            raise ShutDown("cannot register a producer: the queue is shut down")
         self._producers += 1
         self._unlock()
         return Producer(self)
@@ -2028,6 +2074,8 @@ cdef class Queue:
             self._shutdown_cause = exc  # replaces None, whose decref cannot run code
         self._producers -= 1
         last = self._producers == 0
+        if last and not self._shutdown:
+            self._producers_left = True
         self._unlock()
         if last:
             self.shutdown()
@@ -2134,7 +2182,7 @@ cdef class Queue:
                 if self._unfinished == 0:
                     self._unlock()
                     return
-                self._wait(&self._joiners, &parker, NO_DEADLINE, token)
+                self._wait(&self._joiners, &parker, NO_DEADLINE, token, "join")
         finally:
             if parker != NULL:
                 self._give_parker(parker)
@@ -2168,6 +2216,7 @@ cdef class Queue:
         cdef Waiter *getters
         cdef Waiter *putters
         cdef Waiter *joiners = NULL
+        cdef bint event = False
         dropped.slots = NULL
         dropped.cap = dropped.head = dropped.count = 0
         self._lock()
@@ -2189,6 +2238,8 @@ cdef class Queue:
                 self._lower_count = 0
             self._unfinished = self._unfinished - count if self._unfinished > count else 0
             joiners = self._claim(&self._joiners, PY_SSIZE_T_MAX)
+            if count > 0 and self._size() <= self._alert_down:
+                event = self._shrank()  # emptied: "low", as clear() delivers it
         getters = self._claim(&self._getters, PY_SSIZE_T_MAX)
         putters = self._claim(&self._putters, PY_SSIZE_T_MAX)
         self._unlock()
@@ -2200,6 +2251,8 @@ cdef class Queue:
             for i in range(nlower):
                 ring_release(lower_dropped[i])
             PyMem_RawFree(lower_dropped)
+        if event:
+            self._deliver_watermark()
 
     def clear(self):
         """Drop every queued item at once (all levels of a PriorityQueue); return how many.
@@ -2519,6 +2572,8 @@ cdef class Queue:
         cdef int64_t deadline = NO_DEADLINE
         cdef _AsyncWaiter rec
         cdef Py_ssize_t wanted_c
+        if isinstance(max_items, bool):  # True is an int, but not a count
+            raise TypeError("max_items must be an integer, not 'bool'")
         try:
             wanted = operator.index(max_items)
         except TypeError:
@@ -2657,6 +2712,8 @@ cdef Py_ssize_t _as_levels(object levels) except -1:
         raise TypeError(f"levels must be an integer, not {type(levels).__name__!r}") from None
     if n < 1:
         raise ValueError(f"levels must be >= 1, not {n}")
+    if n > PY_SSIZE_T_MAX:
+        raise OverflowError(f"levels must be at most sys.maxsize ({PY_SSIZE_T_MAX}), not {n}")
     return n
 
 
@@ -3141,6 +3198,7 @@ cdef object _select(tuple queues, Py_ssize_t k, int64_t deadline, bint priority,
             if token is not None and token._fired():
                 token._raise()
             if parker == NULL:
+                _refuse_in_loop("select")  # the first wait: not on a thread that runs an event loop
                 parker = first._take_parker()
                 continue  # scan again before sleeping, as the queue's own waits do
 

@@ -69,6 +69,7 @@ import math
 import operator
 import os
 import random
+import sys
 import threading
 import weakref
 from _thread import allocate_lock, get_ident
@@ -84,6 +85,7 @@ from ._asyncview import AsyncQueueView
 from ._ctor import priority_queue_args as _priority_queue_args
 from ._ctor import queue_args as _queue_args
 from ._errors import Cancelled, Empty, Full, ShutDown, report_callback_error
+from ._loopguard import refuse as _refuse_blocking
 from ._stats import QueueStatistics
 from ._timeout import deadline as _deadline  # shared with the toolkit modules
 
@@ -101,12 +103,41 @@ def _earlier(a: float | None, b: float | None) -> float | None:
     return b
 
 
+# The thread's running asyncio loop or None, without raising (_asyncio's C function):
+# a blocking call looks for one before it waits, never on a fast path (see _loopguard.py).
+_running_loop = asyncio._get_running_loop
+
+# Signals are handled in the main thread only. It waits in slices, as the core does,
+# so a handler runs within a slice even when nothing interrupts the lock's wait
+# (_thread.interrupt_main() sends no signal; Windows and macOS locks are not
+# interrupted either). Updated in a fork child, whose only thread becomes the main one.
+_MAIN_THREAD_SLICE = 0.05
+_main_thread_ident = threading.main_thread().ident
+
+
 def _acquire_until(lock: Any, deadline: float | None) -> bool:
-    """Acquire *lock* before *deadline* (None: no limit); False if the deadline passed first."""
-    if deadline is None:
-        return lock.acquire()
-    remaining = deadline - monotonic()
-    return remaining > 0 and lock.acquire(True, _clamped(remaining))
+    """Acquire *lock* before *deadline* (None: no limit); False if the deadline passed first.
+
+    In the main thread it waits in slices of _MAIN_THREAD_SLICE: pending signal
+    handlers run between them (at the loop's check points), and an exception they
+    raise propagates from here, as from an interrupted acquire().
+    """
+    if get_ident() != _main_thread_ident:
+        if deadline is None:
+            return lock.acquire()
+        remaining = deadline - monotonic()
+        return remaining > 0 and lock.acquire(True, _clamped(remaining))
+    while True:
+        if deadline is None:
+            wait = _MAIN_THREAD_SLICE
+        else:
+            wait = deadline - monotonic()
+            if wait <= 0:
+                return False
+            if wait > _MAIN_THREAD_SLICE:
+                wait = _MAIN_THREAD_SLICE
+        if lock.acquire(True, wait):
+            return True
 
 
 def _clamped(seconds: float) -> float:
@@ -267,8 +298,11 @@ class _WaitList:
     def wake_all(self) -> None:
         self.wake(len(self._parked))
 
-    def park(self, mutex: Any, deadline: float | None, token: CancelToken | None = None) -> bool:
+    def park(self, mutex: Any, deadline: float | None, token: CancelToken | None, call: str) -> bool:
         """Sleep until woken, *deadline*, *token* or an exception (Ctrl-C), with *mutex* released.
+
+        Before anything else: LoopBlockingError if this thread runs an event loop
+        (blocking *call*, "get", "put"..., names itself in the message; see _loopguard).
 
         *mutex* is the queue's RLock, held by the caller (possibly re-entrantly: it
         is released fully, as threading.Condition does). It is held again on return
@@ -277,6 +311,8 @@ class _WaitList:
         Callers re-check their condition and deadline. Raises Cancelled when *token*
         fires (a token wait returns False: it passes a wake-up on itself).
         """
+        if _running_loop() is not None:
+            _refuse_blocking(call)  # before we link: nothing to undo
         if token is not None:
             self._park_with_token(mutex, deadline, token)
             return False
@@ -292,11 +328,7 @@ class _WaitList:
             parked.append(waiter)
             released = True
             mutex._release_save()
-            if deadline is None:
-                acquired = waiter.acquire()
-            else:
-                remaining = deadline - monotonic()
-                acquired = remaining > 0 and waiter.acquire(True, _clamped(remaining))
+            acquired = _acquire_until(waiter, deadline)  # in slices in the main thread
             restored = True
             mutex._acquire_restore(saved)
         except BaseException:
@@ -364,6 +396,14 @@ class _WaitList:
 
 _LINKED, _WOKEN, _GONE = 0, 1, 2
 
+# producer() on a queue that its last registered producer shut down: name the rule (as the core).
+_PRODUCERS_LEFT = (
+    "cannot register a producer: the queue was shut down when its last registered producer "
+    "closed. Register every producer before starting any of them (call q.producer() in the "
+    "thread that starts them, and close it in the producer): a producer that finishes first "
+    "shuts the queue down while the others are still starting"
+)
+
 
 def _resolve(fut: Any) -> None:
     """Wake a parked task: runs on its loop (call_soon_threadsafe or a timer)."""
@@ -410,6 +450,8 @@ _live_queues: weakref.WeakSet[Queue[Any]] = weakref.WeakSet()
 
 
 def _reset_queues_after_fork() -> None:
+    global _main_thread_ident
+    _main_thread_ident = get_ident()  # the forking thread: the child's only (and main) thread
     for q in list(_live_queues):
         q._reset_after_fork()
 
@@ -435,6 +477,7 @@ class Queue(Generic[T]):
         "_mutex",
         "_items",
         "_lower",
+        "_levels",
         "_lower_count",
         "_count",
         "_maxsize",
@@ -455,6 +498,7 @@ class Queue(Generic[T]):
         "_wm_delivery",
         "_wm_delivered_above",
         "_producers",
+        "_producers_left",
         "_shutdown_cause",
         "_box",
         "_spare",
@@ -468,7 +512,8 @@ class Queue(Generic[T]):
         # Storage, as in the core: _items is level 0 (a plain queue's only level),
         # _lower holds a PriorityQueue's levels 1.., _lower_count the items in them.
         self._items: deque[T] = deque()
-        self._lower: tuple[deque[T], ...] = ()
+        self._lower: tuple[deque[T], ...] = ()  # made lazily, up to the least urgent level used
+        self._levels = 1
         self._lower_count = 0
         self._count = 0  # every level's items: == the deques' total length at every check point
         self._unfinished = 0
@@ -490,6 +535,7 @@ class Queue(Generic[T]):
         self._wm_delivery: Any = None
         self._wm_delivered_above = False
         self._producers = 0
+        self._producers_left = False  # the last registered producer's close shut the queue down
         self._shutdown_cause: BaseException | None = None
         # put()'s step iterator, made ahead of time (see _put_one): None while a put uses it.
         self._box: list[T] = []
@@ -664,7 +710,7 @@ class Queue(Generic[T]):
             while True:
                 if deadline is not None and monotonic() >= deadline:
                     raise Full
-                woken = self._putters.park(self._mutex, deadline, token)
+                woken = self._putters.park(self._mutex, deadline, token, "put")
                 if self._put_one(item, level):
                     woken = False
                     event = self._count >= self._alert_up and self._grew()
@@ -815,6 +861,12 @@ class Queue(Generic[T]):
         done = 0
         woken = False
         event = False
+        maxsize = self._maxsize
+        if block and 0 < maxsize < self._count + n and not self._shutdown and (
+                deadline is None or monotonic() < deadline) and _running_loop() is not None:
+            # Not all fit, so this call will wait: refuse a thread that runs an event
+            # loop before any item goes in (park() would, but only after a partial put).
+            _refuse_blocking("put_many")
         try:
             while True:
                 took = self._put_run(batch, done, level, block)
@@ -845,7 +897,7 @@ class Queue(Generic[T]):
                 if deadline is not None and monotonic() >= deadline:
                     raise _with_put_count(Full(), done)
                 try:
-                    woken = self._putters.park(self._mutex, deadline, token)
+                    woken = self._putters.park(self._mutex, deadline, token, "put_many")
                 except Cancelled as e:
                     raise _with_put_count(e, done)  # noqa: B904 - the caught exception itself, re-raised
         finally:
@@ -1016,7 +1068,7 @@ class Queue(Generic[T]):
                         _raise_shutdown(self._shutdown_cause)
                     if not block or (deadline is not None and monotonic() >= deadline):
                         raise Empty
-                    woken = self._getters.park(self._mutex, deadline, token)
+                    woken = self._getters.park(self._mutex, deadline, token, "get")
             if event:
                 self._deliver_watermark()
         except BaseException:
@@ -1067,6 +1119,8 @@ class Queue(Generic[T]):
 
             batch = q.get_many(64)   # 1 to 64 items
         """
+        if isinstance(max_items, bool):  # True is an int, but not a count
+            raise TypeError("max_items must be an integer, not 'bool'")
         try:
             n = operator.index(max_items)
         except TypeError:
@@ -1117,7 +1171,7 @@ class Queue(Generic[T]):
                         _raise_shutdown(self._shutdown_cause)
                     if not block or (deadline is not None and monotonic() >= deadline):
                         raise Empty
-                    woken = self._getters.park(self._mutex, deadline, token)
+                    woken = self._getters.park(self._mutex, deadline, token, "get_many")
             if event:
                 self._deliver_watermark()
         except BaseException:
@@ -1279,7 +1333,9 @@ class Queue(Generic[T]):
         """
         with self._mutex:
             if self._shutdown:
-                raise ShutDown
+                if self._producers_left:
+                    raise ShutDown(_PRODUCERS_LEFT)
+                raise ShutDown("cannot register a producer: the queue is shut down")
             self._producers += 1
         return Producer(self)
 
@@ -1289,6 +1345,8 @@ class Queue(Generic[T]):
                 self._shutdown_cause = exc
             self._producers -= 1
             last = self._producers == 0
+            if last and not self._shutdown:
+                self._producers_left = True
         if last:
             self.shutdown()
 
@@ -1312,7 +1370,7 @@ class Queue(Generic[T]):
         token = _as_token(cancel) if cancel is not None else None
         with self._mutex:
             while self._unfinished:
-                self._joiners.park(self._mutex, None, token)
+                self._joiners.park(self._mutex, None, token, "join")
 
     # -- shutdown ----------------------------------------------------------
     @property
@@ -1329,9 +1387,12 @@ class Queue(Generic[T]):
         immediate = bool(immediate)  # first: it may raise, and nothing has changed yet
         dropped: Any = None
         dropped_lower: Any = None
+        event = False
         fresh: deque[T] = deque()
         fresh_lower = tuple([deque() for _ in self._lower]) if immediate else ()
         with self._mutex:
+            while immediate and len(fresh_lower) < len(self._lower):
+                fresh_lower = tuple([deque() for _ in self._lower])  # a level made meanwhile (lazily)
             # One step, pure bytecode: a handler's get_nowait() sees the items or none.
             self._shutdown = True
             if immediate:
@@ -1340,15 +1401,19 @@ class Queue(Generic[T]):
                 n = self._count
                 unfinished = self._unfinished
                 self._items = fresh
-                self._lower = fresh_lower  # as many levels: _lower never changes length
+                self._lower = fresh_lower  # as many levels: _lower never gets shorter
                 self._count = 0
                 self._lower_count = 0
                 self._unfinished = unfinished - n if unfinished > n else 0
                 self._joiners.wake_all()
+                if n and self._alert_down >= 0:
+                    event = self._shrank()  # emptied: "low", as clear() delivers it
             self._getters.wake_all()
             self._putters.wake_all()
         # The dropped items die here, outside the lock: their __del__ may use this queue.
         del dropped, dropped_lower
+        if event:
+            self._deliver_watermark()
 
     def clear(self) -> int:
         """Drop every queued item at once (all levels of a PriorityQueue); return how many.
@@ -1365,6 +1430,8 @@ class Queue(Generic[T]):
         fresh: deque[T] = deque()
         fresh_lower = tuple([deque() for _ in self._lower])
         with self._mutex:
+            while len(fresh_lower) < len(self._lower):
+                fresh_lower = tuple([deque() for _ in self._lower])  # a level made meanwhile (lazily)
             # One step, pure bytecode (as in shutdown(immediate=True)): a signal
             # handler, a __del__ or a fork child sees every item or none.
             dropped = self._items
@@ -1372,7 +1439,7 @@ class Queue(Generic[T]):
             count = self._count
             unfinished = self._unfinished
             self._items = fresh
-            self._lower = fresh_lower  # as many levels: _lower never changes length
+            self._lower = fresh_lower  # as many levels: _lower never gets shorter
             self._count = 0
             self._lower_count = 0
             self._unfinished = unfinished - count if unfinished > count else 0
@@ -1528,6 +1595,8 @@ class Queue(Generic[T]):
         self, max_items: int, timeout: float | None = None, *, cancel: CancelToken | None = None
     ) -> list[T]:
         """Await like aget() for at least one item, then return up to *max_items* (async get_many())."""
+        if isinstance(max_items, bool):  # True is an int, but not a count
+            raise TypeError("max_items must be an integer, not 'bool'")
         try:
             n = operator.index(max_items)
         except TypeError:
@@ -1658,6 +1727,8 @@ def _as_levels(levels: Any) -> int:
         raise TypeError(f"levels must be an integer, not {type(levels).__name__!r}") from None
     if n < 1:
         raise ValueError(f"levels must be >= 1, not {n}")
+    if n > sys.maxsize:
+        raise OverflowError(f"levels must be at most sys.maxsize ({sys.maxsize}), not {n}")
     return n
 
 
@@ -1683,32 +1754,57 @@ class PriorityQueue(Queue[T]):
         levels, maxsize = _priority_queue_args(*args, **kwargs)  # a bad call names PriorityQueue()
         n = _as_levels(levels)
         try:
-            current = len(self._lower)
+            current = self._levels
         except AttributeError:  # not initialised yet
-            current = 0
-        if current and current != n - 1:
+            current = 1
+        if current != 1 and current != n:
             raise RuntimeError("the levels of a PriorityQueue cannot be changed")
         super().__init__(maxsize)
-        self._lower = tuple(deque() for _ in range(n - 1))
+        # The levels' deques are made when first used (see _level_of), as the core's
+        # rings are allocated lazily: PriorityQueue(levels=10**9) costs no memory.
+        self._levels = n
 
     @property
     def levels(self) -> int:
         """The number of priority levels; 0 is the most urgent, ``levels - 1`` the least."""
-        return len(self._lower) + 1
+        return self._levels
 
     def _level_of(self, priority: Any) -> int:
-        levels = len(self._lower) + 1
+        """The level for *priority* (None: the middle one), its deque made if it is the first use."""
+        levels = self._levels
         if priority is None:
-            return levels // 2
-        if isinstance(priority, bool):
+            p = levels // 2
+        elif isinstance(priority, bool):
             raise TypeError("priority must be an integer, not 'bool'")
-        try:
-            p = operator.index(priority)
-        except TypeError:
-            raise TypeError(f"priority must be an integer, not {type(priority).__name__!r}") from None
-        if not 0 <= p < levels:
-            raise ValueError(f"priority must be in range({levels}), not {p}")
+        else:
+            try:
+                p = operator.index(priority)
+            except TypeError:
+                raise TypeError(f"priority must be an integer, not {type(priority).__name__!r}") from None
+            if not 0 <= p < levels:
+                raise ValueError(f"priority must be in range({levels}), not {p}")
+        if p > len(self._lower):
+            self._make_levels(p)
         return p
+
+    def _make_levels(self, level: int) -> None:
+        """Make the deques of every level up to *level* (before the put's locked step).
+
+        Levels are made in order, so a get's scan of _lower still sees every level
+        that may hold an item; _lower is replaced as a whole, never shortened
+        (clear() and shutdown(immediate=True) keep its length).
+        """
+        with self._mutex:
+            while True:
+                lower = self._lower
+                if level <= len(lower):
+                    return
+                grown = lower + tuple([deque() for _ in range(level - len(lower))])
+                # The allocations above may run a __del__ (the GC) that makes levels
+                # too: replace _lower only if it is still the one we extended.
+                if self._lower is lower:
+                    self._lower = grown
+                    return
 
     def put(  # type: ignore[override]
         self,
@@ -1799,7 +1895,8 @@ def _raise_shutdown(cause: BaseException | None) -> None:
 
 def _watermark_sizes(high: Any, low: Any, maxsize: int) -> tuple[int, int]:
     """(high, low) as sizes: floats are fractions of a bounded maxsize, ints are sizes."""
-    if isinstance(high, bool) or isinstance(low, bool):
+    if isinstance(high, (bool, str, bytes, bytearray)) or isinstance(low, (bool, str, bytes, bytearray)):
+        # float() would parse "0.8"; the core, like any C double conversion, does not.
         raise TypeError("high and low must be numbers")
     if isinstance(high, int) and isinstance(low, int):
         if not 0 <= low < high:
@@ -2120,6 +2217,8 @@ def select(
             raise Empty
         if token is not None and token.cancelled:
             token._raise()
+        if _running_loop() is not None:
+            _refuse_blocking("select")  # about to wait: not on a thread that runs an event loop
 
         # Link one waiter per open queue; any change seen meanwhile means scan again.
         call = _Call()

@@ -27,6 +27,11 @@ def deadline(timeout: Any) -> float | None:
         raise TypeError(
             f"timeout must be a number or None, not {type(timeout).__name__!r}"
         ) from None
+    except OverflowError:
+        # Past a float's range (10**400, a huge Fraction): forever if positive, as documented.
+        if timeout > 0:
+            return None
+        raise ValueError("'timeout' must be a non-negative number") from None
     if isnan(seconds):
         raise ValueError("'timeout' must be a non-negative number, not NaN")
     if seconds < 0:
