@@ -825,6 +825,24 @@ def test_submit_from_another_thread_still_waits_for_room():
         pool.shutdown()
 
 
+def test_submit_on_a_full_pool_in_a_running_loop_names_the_pools_async_call():
+    # The queue underneath refuses to freeze the loop (LoopBlockingError); the pool's
+    # message names its own calls (asubmit, submit_nowait), not the queue's aput().
+    pool, gate, _ = pool_with_busy_worker(max_pending=1)
+    try:
+        pool.submit(str, "filler")  # the queue is full
+
+        async def main():
+            with pytest.raises(ringq.LoopBlockingError, match=r"asubmit.*submit_nowait"):
+                pool.submit(str, "more")
+            assert pool.pending() == 1  # nothing was queued
+
+        asyncio.run(main())
+    finally:
+        gate.release.set()
+        pool.shutdown()
+
+
 def test_map_timeout_bounds_queueing_the_calls():
     pool, gate, _ = pool_with_busy_worker(max_pending=1)
     ran = []

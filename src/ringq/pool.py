@@ -36,7 +36,7 @@ from time import monotonic
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Set, Tuple, TypeVar
 
 from ._asyncfn import is_async_callable, refuse_async
-from ._errors import Cancelled, Empty, Full, ShutDown
+from ._errors import Cancelled, Empty, Full, LoopBlockingError, ShutDown
 from ._queue import CancelToken, Queue
 from ._timeout import FOREVER as _FOREVER
 from ._timeout import deadline
@@ -603,6 +603,13 @@ class BoundedExecutor(Executor):
                 self._queue.put(task, block, timeout, cancel=token)
         except ShutDown:
             self._turned_away()
+        except LoopBlockingError as error:
+            # The queue's message names aput(); a pool user needs the pool's own calls.
+            raise LoopBlockingError(
+                f"{what} on a full BoundedExecutor (max_pending={self._max_pending}) would wait "
+                "for room on the thread of a running event loop, freezing it (this includes "
+                "loop.run_in_executor). In a coroutine use 'await pool.asubmit(fn, ...)', or "
+                "submit_nowait() (ringq.Full when full), or a larger max_pending.") from error
         except Cancelled:
             if self._cancel is not None and self._cancel.cancelled:
                 self._refuse_cancelled()
