@@ -20,12 +20,13 @@ and ``ringq.Router``.
 """
 from ._asyncview import AsyncQueueView
 from ._errors import Cancelled, Empty, Full, ShutDown
-from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue, aselect, select
 from ._process import ProcessProducer, ProcessQueue, ProcessQueueStatistics
+from ._queue import IMPLEMENTATION, CancelToken, PriorityQueue, Producer, Queue, aselect, select
 from ._stats import QueueStatistics
 from .broadcast import Broadcast, Subscription
 from .pipeline import SKIP, Pipeline, StageStats
 from .pool import BoundedExecutor
+from .process_pool import ProcessExecutor, WorkerDied
 from .ratelimit import RateLimiter
 from .router import Router, UnroutableError
 
@@ -43,6 +44,7 @@ __all__ = [
     "Full",
     "Pipeline",
     "PriorityQueue",
+    "ProcessExecutor",
     "ProcessProducer",
     "ProcessQueue",
     "ProcessQueueStatistics",
@@ -55,6 +57,7 @@ __all__ = [
     "StageStats",
     "Subscription",
     "UnroutableError",
+    "WorkerDied",
     "__version__",
     "aselect",
     "select",
