@@ -95,3 +95,131 @@ def storm_worker(q, role, seed, n):
             pass
         except ringq.ShutDown:
             return
+
+
+def die_locked(q, how):
+    q._debug_die_locked((b"half", os.urandom(40000)), how)
+
+
+def storm_consumer(q, role, seed, path):
+    """Take items and log each one's (seed, index) to *path*; log TORN on a bad checksum."""
+    import random
+    import zlib
+
+    rnd = random.Random(seed)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    while True:
+        try:
+            got = [q.get(timeout=5)] if role == "get" else q.get_many(rnd.randint(1, 20), timeout=5)
+        except ringq.Empty:
+            continue
+        except ringq.ShutDown:
+            return
+        lines = []
+        for item in got:
+            pseed, i, payload, crc = item
+            lines.append(f"{pseed} {i}\n" if zlib.crc32(payload) == crc else f"TORN {pseed} {i}\n")
+        os.write(fd, "".join(lines).encode())
+
+
+def storm_producer(q, role, seed):
+    import random
+    import zlib
+
+    rnd = random.Random(seed)
+    i = 0
+    while True:
+        k = 1 if role == "put" else rnd.randint(1, 20)
+        batch = []
+        for _ in range(k):
+            payload = os.urandom(rnd.choice((8, 300, 5000, 70000, 200000)))
+            batch.append((seed, i, payload, zlib.crc32(payload)))
+            i += 1
+        try:
+            if role == "put":
+                q.put(batch[0], timeout=5)
+            else:
+                q.put_many(batch, timeout=5)
+        except ringq.Full:
+            pass
+        except ringq.ShutDown:
+            return
+
+
+def storm_main(module, seconds, outdir, seed):
+    """A kill storm: SIGKILL random producers and consumers for *seconds*; print a JSON report."""
+    import importlib
+    import json
+    import multiprocessing as mp
+    import random
+    import zlib
+
+    ProcessQueue = importlib.import_module(module).ProcessQueue
+    rnd = random.Random(seed)
+    ctx = mp.get_context("fork")
+    q = ProcessQueue(maxsize=100, capacity=1 << 20)
+    print(json.dumps({"name": q.name}), flush=True)
+    roles = ["put", "put", "put_many", "get", "get_many"]
+    procs = {}
+    counter = [0]
+
+    def start(role):
+        counter[0] += 1
+        s = seed * 1000 + counter[0]
+        if role.startswith("put"):
+            p = ctx.Process(target=storm_producer, args=(q, role, s))
+        else:
+            p = ctx.Process(target=storm_consumer, args=(q, role, s, os.path.join(outdir, f"c{s}.log")))
+        p.start()
+        procs[p] = role
+
+    for role in roles:
+        start(role)
+    kills = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(rnd.uniform(0.005, 0.05))
+        victim = rnd.choice(list(procs))
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.join()
+        kills += 1
+        start(procs.pop(victim))
+    # Stop: kill the producers, let the consumers drain and leave.
+    for p, role in list(procs.items()):
+        if role.startswith("put"):
+            os.kill(p.pid, signal.SIGKILL)
+            p.join()
+    # The queue still works: a put and a get of our own, through any leftovers.
+    q.put(("check", -1, b"ok", zlib.crc32(b"ok")), timeout=10)
+    q.shutdown()
+    for p, role in list(procs.items()):
+        if role in ("get", "get_many"):
+            p.join(30)
+    alive = [p.pid for p in procs if p.is_alive()]
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join()
+    seen = {}
+    torn = 0
+    for name in os.listdir(outdir):
+        with open(os.path.join(outdir, name)) as f:
+            for line in f:
+                if line.startswith("TORN"):
+                    torn += 1
+                    continue
+                seen[line] = seen.get(line, 0) + 1
+    dups = sum(1 for v in seen.values() if v > 1)
+    stats = q.statistics()
+    report = {
+        "kills": kills, "taken": len(seen), "dups": dups, "torn": torn, "alive": alive,
+        "check_seen": seen.get("check -1\n", 0), "recoveries": stats.recoveries,
+        "size_after": stats.size, "used_after": stats.used_bytes,
+    }
+    q.close()
+    print(json.dumps(report), flush=True)
+
+
+def hold(q, seconds):
+    """Keep a handle open (the queue is an argument, so this process attached it), then leave."""
+    time.sleep(seconds)

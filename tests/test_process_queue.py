@@ -306,7 +306,7 @@ def test_statistics(q):
     assert isinstance(s, ringq.ProcessQueueStatistics)
     assert (s.size, s.maxsize, s.high_water, s.puts, s.gets) == (2, 8, 3, 3, 1)
     assert s.waiting_getters == s.waiting_putters == 0
-    assert s.capacity == 64 * 1024 and 0 < s.used_bytes < 200 and s.handles == 1
+    assert s.capacity == 64 * 1024 and 0 < s.used_bytes < 200 and s.processes == 1
 
 
 def test_maxsize_assignment_wakes_putters(q):
@@ -435,7 +435,7 @@ def test_exactly_once_4x4(PQ, method, batch):
             p.join(30)
         assert [p.exitcode for p in consumers] == [0, 0, 0, 0]
         assert sorted(got) == list(range(4 * n)), "an item was lost or duplicated"
-        assert q.statistics().handles == 1  # every child closed its handle
+        assert q.statistics().processes == 1  # every child left
     finally:
         for p in consumers:
             if p.is_alive():
@@ -524,10 +524,24 @@ LIFETIME_SCRIPT = textwrap.dedent("""
             os.kill(os.getpid(), 9)
         if mode == "close":
             q.close()
+        if mode in ("pool", "killed-child"):
+            if mode == "pool":  # leaving "with" terminates the workers (SIGTERM): they never close
+                with ctx.Pool(2, initializer=_pq_workers.pool_init, initargs=(q,)) as pool:
+                    pool.map(_pq_workers.pool_task, range(4))
+            else:
+                c = ctx.Process(target=_pq_workers.hold, args=(q, 60))
+                c.start()
+                while q.statistics().processes < 2:  # the child has attached
+                    time.sleep(0.01)
+                os.kill(c.pid, 9)
+                c.join()
+            assert q.statistics().processes >= 1
+            q.close()  # the last live process: the segment goes now, dead ones do not keep it
+            assert not os.path.exists("/dev/shm" + q.name), "kept by dead processes"
 """)
 
 
-@pytest.mark.parametrize("mode", ["normal", "exception", "kill", "close"])
+@pytest.mark.parametrize("mode", ["normal", "exception", "kill", "close", "pool", "killed-child"])
 def test_lifetime_nothing_left_in_dev_shm(pimpl, mode):
     module = load(pimpl).__name__
     script = LIFETIME_SCRIPT.format(tests=os.path.dirname(__file__), module=module)
@@ -539,6 +553,151 @@ def test_lifetime_nothing_left_in_dev_shm(pimpl, mode):
     while name in shm_names() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert name not in shm_names(), f"{name} left in /dev/shm after mode {mode}\n{proc.stderr}"
-    if mode in ("normal", "close"):
+    if mode in ("normal", "close", "pool", "killed-child"):
         assert proc.returncode == 0, proc.stderr
+        assert "leaked" not in proc.stderr, proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# Crashes (the compiled core; the twin cannot survive a death under its lock, see its docstring)
+
+def core():
+    return load("cython").ProcessQueue
+
+
+@pytest.mark.parametrize("how", [0, 1], ids=["holding-lock", "half-written-item"])
+def test_sigkill_while_holding_the_lock(how):
+    PQ = core()
+    ctx = mp.get_context("fork")
+    q = PQ(capacity=1 << 20)
+    p = ctx.Process(target=_pq_workers.die_locked, args=(q, how))
+    try:
+        q.put_many(["a", "b"])
+        p.start()
+        deadline = time.monotonic() + 30
+        while not q._debug_lock_held():
+            assert time.monotonic() < deadline and p.is_alive(), "the child never took the lock"
+            time.sleep(0.01)
+        blocked = _helpers.Call(lambda: q.get(timeout=60))  # waits for the dead process's lock
+        time.sleep(_helpers.BLOCK_DELAY)
+        assert not blocked.returned.is_set(), "got the lock while the other process held it"
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(30)
+        assert blocked.value() == "a"  # the owner's death released the lock
+        s = q.statistics()
+        assert s.recoveries == 1
+        assert (s.size, s.puts) == (1, 2)  # the half-written item is not in the queue
+        q.put("c")
+        assert q.get_many(10) == ["b", "c"]
+        assert q.statistics().used_bytes == 0
+    finally:
+        if p.is_alive():
+            p.kill()
+            p.join(10)
+        q.close()
+
+
+def test_ctrl_c_while_another_process_holds_the_lock():
+    PQ = core()
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("needs the main thread")
+    ctx = mp.get_context("fork")
+    q = PQ()
+    p = ctx.Process(target=_pq_workers.die_locked, args=(q, 0))
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    sent = []
+
+    def fire():
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.3, fire)
+    try:
+        p.start()
+        deadline = time.monotonic() + 30
+        while not q._debug_lock_held():
+            assert time.monotonic() < deadline and p.is_alive(), "the child never took the lock"
+            time.sleep(0.01)
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            q.put(1, timeout=30)
+        latency = time.monotonic() - sent[0]
+        assert latency < 0.1, f"KeyboardInterrupt {latency * 1000:.0f} ms after SIGINT"
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, old)
+        if p.is_alive():
+            p.kill()
+            p.join(10)
+    q.put(2)
+    assert q.get() == 2
+    q.close()
+
+
+def test_kill_storm(tmp_path):
+    core()  # skip without the compiled core
+    script = (
+        f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import _pq_workers; "
+        f"_pq_workers.storm_main('ringq._process_c', 4.0, {str(tmp_path)!r}, {os.getpid() % 1000})"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert proc.returncode == 0 and len(lines) == 2, proc.stdout + proc.stderr
+    name, report = lines[0]["name"].lstrip("/"), lines[1]
+    assert report["kills"] >= 10
+    assert report["torn"] == 0, report
+    assert report["dups"] == 0, report
+    assert report["check_seen"] == 1, report  # the queue still worked after the storm
+    assert report["alive"] == [], report
+    assert report["taken"] > 100, report
+    assert (report["size_after"], report["used_after"]) == (0, 0), report
+    deadline = time.monotonic() + 20
+    while name in shm_names() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert name not in shm_names(), "the segment was left in /dev/shm after the run ended"
+    print(report)
+
+
+# ---------------------------------------------------------------------------
+# The bench workloads run and check their results (tiny sizes)
+
+def test_bench_process_workloads_smoke():
+    load("cython")
+    from ringq.bench import process
+
+    assert process.one_to_one("ringq", 2000, "item") > 0
+    assert process.one_to_one("ringq", 5000, "batch") > 0
+    assert process.one_to_one("ringq", 4, "mib") > 0
+    assert process.four_by_four("ringq", 400) > 0
+    assert process.ping_pong("ringq", 50) > 0
+    assert process.ping_pong("mp.Pipe", 50) > 0
+
+
+def test_bench_cli_refuses_process_mixed_with_queue_workloads(capsys):
+    import argparse
+
+    from ringq.bench.runner import add_bench_arguments, main
+
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    args = parser.parse_args(["--workload", "process-1to1,spsc"])
+    assert main(args) == 2
+    assert "on their own" in capsys.readouterr().err
+
+
+def test_docs_examples_run(pimpl, tmp_path):
+    load(pimpl)
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "processes.md"), encoding="utf-8") as f:
+        blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+    assert len(blocks) >= 3
+    env = _helpers.child_env(pimpl)
+    for k, code in enumerate(blocks):
+        path = tmp_path / f"example{k}.py"
+        path.write_text(code)
+        proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 0, f"example {k} failed:\n{code}\n{proc.stdout}\n{proc.stderr}"
         assert "leaked" not in proc.stderr, proc.stderr

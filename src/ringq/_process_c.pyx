@@ -16,6 +16,7 @@ from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.errno cimport EBUSY, ETIMEDOUT
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free
 from libc.string cimport memcpy, memset
@@ -34,6 +35,8 @@ from ._process_common import (
     check_max_items,
     check_maxsize,
     check_serializer,
+    local_close,
+    local_open,
     register_handle,
 )
 from ._timeout import deadline as _deadline
@@ -60,6 +63,7 @@ cdef extern from "_shm.h" nogil:
     unsigned int RQ_REC
     int RQ_PROD_SLOTS
     int RQ_CAUSE_MAX
+    int RQ_PROCS
     unsigned int RQ_KIND_PICKLE, RQ_KIND_RAW, RQ_KIND_CUSTOM, RQ_KIND_INT, RQ_KIND_STR, RQ_KIND_FLOAT
     int RQ_OK, RQ_FULL, RQ_EMPTY, RQ_SHUT, RQ_BIG, RQ_NOMEM
 
@@ -81,7 +85,7 @@ cdef extern from "_shm.h" nogil:
         uint32_t version
         uint32_t header_size
         uint32_t cur
-        uint32_t handles
+        uint32_t spare
         uint32_t seq_get, seq_put, seq_join
         uint32_t w_get, w_put, w_join
         uint32_t recoveries
@@ -107,6 +111,12 @@ cdef extern from "_shm.h" nogil:
     int rq_mutex_init(rq_header *h)
     int rq_trylock(rq_header *h)
     int rq_lock(rq_header *h)
+    int rq_lock_slice(rq_header *h, int64_t ns)
+    int rq_proc_add(rq_header *h, int pid)
+    uint32_t rq_proc_leave(rq_header *h, int pid)
+    uint32_t rq_proc_count(rq_header *h)
+    int rq_spin_items(rq_header *h, int iters)
+    int rq_spin_room(rq_header *h, uint64_t size, int iters)
     void rq_unlock(rq_header *h)
     void rq_futex_wake(uint32_t *word, int n)
     void rq_wait(rq_header *h, uint32_t *word, uint32_t *waiters, int64_t ns)
@@ -124,6 +134,8 @@ DEF BIG = 65536
 # Without the GIL for copies of more than this many bytes.
 DEF NOGIL_COPY = 65536
 DEF SLICE_NS = 50000000
+# Pause instructions spun (without the lock or the GIL) before a futex sleep: a few microseconds.
+DEF SPIN = 400
 DEF INT_MAX = 2147483647
 
 cdef object _dumps = pickle.dumps
@@ -197,6 +209,7 @@ cdef class ProcessQueue:
             self._map(seg)
             memset(self._h, 0, sizeof(rq_header))
             rq_init(self._h, cap, max(min(maxsize, 2**62), -1))
+            rq_proc_add(self._h, os.getpid())
             r = rq_mutex_init(self._h)
             if r:
                 raise OSError(r, f"cannot create the shared mutex: {os.strerror(r)}")
@@ -207,6 +220,7 @@ cdef class ProcessQueue:
             seg.close()
             raise
         self._finish(dumps, loads)
+        local_open(seg.name)
 
     cdef _map(self, seg):
         PyObject_GetBuffer(seg.mm, &self._view, PyBUF_WRITABLE)
@@ -244,25 +258,35 @@ cdef class ProcessQueue:
                     f"{name!r} is not a ProcessQueue segment of this ringq build (the processes must "
                     "run the same ringq version and implementation)"
                 )
-            if __atomic_add_fetch_u32(&h.handles) <= 1:
-                raise FileNotFoundError(f"the ProcessQueue {name!r} was closed by its last handle")
         except BaseException:
             self._unmap()
             seg.close()
             raise
         self._finish(dumps, loads)
+        if local_open(name):
+            self._join()
         return self
+
+    cdef int _join(self) except -1:
+        """This process joins the segment's table of processes (its first handle here)."""
+        cdef int r
+        self._lock()
+        r = rq_proc_add(self._h, os.getpid())
+        rq_unlock(self._h)
+        if r:
+            raise RuntimeError(f"more than {RQ_PROCS} processes have this ProcessQueue open at once")
+        return 0
 
     def __reduce__(self):
         self._check_open()
         return (_rebuild, (type(self), self._seg.name, self._udumps, self._uloads))
 
-    def _forked(self):
-        # In a child created by fork(): this copy is one more handle. Another
-        # thread's call in flight at fork() does not exist here.
+    def _forked(self, join):
+        # In a child created by fork(). Another thread's call in flight at fork()
+        # does not exist here. The first handle of each segment joins its table.
         self._active = 0
-        if not self._closed and self._h is not NULL:
-            __atomic_add_fetch_u32(&self._h.handles)
+        if join and not self._closed and self._h is not NULL:
+            self._join()
 
     # -- lifetime --------------------------------------------------------------
 
@@ -274,9 +298,14 @@ cdef class ProcessQueue:
         """
         if self._closed:
             return
+        cdef uint32_t left = 1
         self._closed = True
-        if __atomic_sub_fetch_u32(&self._h.handles) == 0:
-            self._seg.unlink()
+        if local_close(self._seg.name):
+            self._lock()
+            left = rq_proc_leave(self._h, os.getpid())
+            rq_unlock(self._h)
+            if left == 0:
+                self._seg.unlink()
         if self._active == 0:
             self._release()
         else:
@@ -326,13 +355,24 @@ cdef class ProcessQueue:
             self._release()
 
     cdef int _lock(self) except -1:
+        """Take the shared mutex: tried with the GIL, else waited for without it, in slices (Ctrl-C)."""
         cdef int r = rq_trylock(self._h)
-        if r != 0:
-            with nogil:
-                r = rq_lock(self._h)
-            if r != 0:
+        while r != 0:
+            if r != EBUSY and r != ETIMEDOUT:
                 raise OSError(r, f"cannot lock the ProcessQueue's shared mutex: {os.strerror(r)}")
+            with nogil:
+                r = rq_lock_slice(self._h, SLICE_NS)
+            if r == ETIMEDOUT:
+                PyErr_CheckSignals()
         return 0
+
+    def _debug_lock_held(self):
+        """For the crash tests only: True if another thread or process holds the shared mutex now."""
+        self._check_open()
+        cdef int r = rq_trylock(self._h)
+        if r == 0:
+            rq_unlock(self._h)
+        return r == EBUSY
 
     cdef int _wait(self, int which, double deadline) except -1:
         """Wait one slice (lock held on entry, not on return); 0 once the deadline passed."""
@@ -360,16 +400,16 @@ cdef class ProcessQueue:
 
     # -- encoding --------------------------------------------------------------
 
-    cdef int _encode(self, item, rq_item *it, list keep) except -1:
-        """Serialize *item* into *it*; the objects owning its bytes go to *keep*."""
+    cdef object _encode(self, item, rq_item *it):
+        """Serialize *item* into *it*; returns what owns its bytes (keep it until the copy is done)."""
         cdef Py_buffer *pb
         cdef Py_ssize_t i, n
         cdef list bufs
         cdef const char **ptrs
         cdef uint64_t *lens
         cdef long long ival
-        cdef int overflow = 0
         cdef double dval
+        owner = None
         it.nbuf = 0
         it.bufs = NULL
         it.buf_lens = NULL
@@ -377,7 +417,7 @@ cdef class ProcessQueue:
             view = memoryview(self._udumps(item))
             if not view.c_contiguous:
                 view = memoryview(view.tobytes())
-            keep.append(view)
+            owner = view
             pb = PyMemoryView_GET_BUFFER(view)
             it.kind = RQ_KIND_CUSTOM
             it.main = <const char *>pb.buf
@@ -388,7 +428,7 @@ cdef class ProcessQueue:
             it.main = it.inline_bytes
             it.main_len = 8
         elif type(item) is str and _utf8(item, &it.main, &n):
-            keep.append(item)  # the UTF-8 bytes are cached in the str object
+            owner = item  # the UTF-8 bytes are cached in the str object
             it.kind = RQ_KIND_STR
             it.main_len = n
         elif type(item) is float:
@@ -398,7 +438,7 @@ cdef class ProcessQueue:
             it.main = it.inline_bytes
             it.main_len = 8
         elif type(item) is bytes:
-            keep.append(item)
+            owner = item
             it.kind = RQ_KIND_RAW
             it.main = PyBytes_AS_STRING(item)
             it.main_len = PyBytes_GET_SIZE(item)
@@ -419,14 +459,13 @@ cdef class ProcessQueue:
                     except BufferError:  # a non-contiguous buffer: in band
                         raws = None
                         main = _dumps(item, 5)
-            keep.append(main)
+            owner = main
             it.main = PyBytes_AS_STRING(main)
             it.main_len = PyBytes_GET_SIZE(main)
             if raws is not None:
                 n = len(raws)
-                keep.append(raws)
                 meta = PyByteArray_FromStringAndSize(NULL, n * (sizeof(char *) + sizeof(uint64_t)))
-                keep.append(meta)
+                owner = (main, raws, meta)
                 ptrs = <const char **>PyByteArray_AS_STRING(meta)
                 lens = <uint64_t *>(PyByteArray_AS_STRING(meta) + n * sizeof(char *))
                 for i in range(n):
@@ -442,7 +481,7 @@ cdef class ProcessQueue:
                 f"an item of {it.size} bytes (serialized, with its 16-byte header) can never fit in this "
                 f"ProcessQueue's ring of {self._cap} bytes; create the queue with a larger capacity="
             )
-        return 0
+        return owner
 
     cdef object _decode(self, uint32_t kind, uint32_t nbuf, const char *p, uint64_t payload):
         cdef long long ival
@@ -489,13 +528,10 @@ cdef class ProcessQueue:
         cdef uint64_t done
         cdef rq_header *h = self._h
         if nbytes > NOGIL_COPY:
-            with nogil:
-                why[0] = rq_lock(h)
-                if why[0] == 0:
-                    done = rq_put_locked(h, items, n, all_or_nothing, why, &wake)
-                    rq_unlock(h)
-            if why[0] > RQ_NOMEM:
-                raise OSError(why[0], "cannot lock the ProcessQueue's shared mutex")
+            self._lock()
+            with nogil:  # a long copy: other threads run meanwhile; the GIL is taken back after unlocking
+                done = rq_put_locked(h, items, n, all_or_nothing, why, &wake)
+                rq_unlock(h)
         else:
             self._lock()
             done = rq_put_locked(h, items, n, all_or_nothing, why, &wake)
@@ -511,16 +547,15 @@ cdef class ProcessQueue:
         ValueError when the item can never fit in the ring (nothing is written).
         """
         cdef double deadline = -1.0
-        cdef int why = 0
+        cdef int why = 0, spun = 0
         cdef rq_item it
-        cdef list keep = []
         if block and timeout is not None:
             d = _deadline(timeout)
             if d is not None:
                 deadline = d
         self._enter()
         try:
-            self._encode(item, &it, keep)
+            owner = self._encode(item, &it)
             while True:
                 if self._put_items(&it, 1, 0, it.size, &why):
                     return
@@ -528,6 +563,11 @@ cdef class ProcessQueue:
                     raise ShutDown("put() on a ProcessQueue that was shut down")
                 if not block:
                     raise Full
+                if not spun:
+                    spun = 1
+                    with nogil:
+                        rq_spin_room(self._h, it.size, SPIN)
+                    continue
                 self._lock()
                 if self._retry_put(&it, 1):
                     continue
@@ -555,7 +595,7 @@ cdef class ProcessQueue:
         raises before any is put. ``put_count`` on Full/ShutDown says how many went in.
         """
         cdef double deadline = -1.0
-        cdef int why = 0
+        cdef int why = 0, spun = 0
         cdef uint64_t n, done = 0, k, total = 0
         cdef rq_item *arr = NULL
         cdef list keep = []
@@ -575,7 +615,7 @@ cdef class ProcessQueue:
             if arr is NULL:
                 raise MemoryError()
             for k in range(n):
-                self._encode(batch[k], arr + k, keep)
+                keep.append(self._encode(batch[k], arr + k))
                 total += arr[k].size
             while done < n:
                 done += self._put_items(arr + done, n - done, not block, total, &why)
@@ -585,6 +625,11 @@ cdef class ProcessQueue:
                     raise _counted(ShutDown("put_many() on a ProcessQueue that was shut down"), done)
                 if not block:
                     raise _counted(Full(), done)
+                if not spun:
+                    spun = 1
+                    with nogil:
+                        rq_spin_room(self._h, arr[done].size, SPIN)
+                    continue
                 self._lock()
                 if self._retry_put(arr + done, n - done):
                     continue
@@ -599,12 +644,13 @@ cdef class ProcessQueue:
 
     # -- get -------------------------------------------------------------------
 
-    cdef list _take(self, uint64_t max_items, bint block, double deadline):
+    cdef object _take(self, uint64_t max_items, bint block, double deadline, bint single):
+        """get_many(max_items) (a list), or get() (the item) when *single*."""
         cdef rq_header *h = self._h
         cdef char *buf = NULL
         cdef uint64_t bufcap = 0, nbytes = 0, need = 0, k, i, pos, payload
         cdef uint32_t kind = 0, nbuf = 0
-        cdef int why = 0, wake = 0
+        cdef int why = 0, wake = 0, spun = 0
         cdef list out
         try:
             while True:
@@ -612,11 +658,15 @@ cdef class ProcessQueue:
                 k = rq_take_locked(h, max_items, &buf, &bufcap, BIG, &nbytes, &need, &kind, &why, &wake)
                 if why == RQ_BIG:
                     rq_unlock(h)
-                    return [self._take_big(need, kind, block, deadline)]
+                    item = self._take_big(need, kind, block, deadline)
+                    return item if single else [item]
                 if k:
                     rq_unlock(h)
                     if wake:
                         rq_futex_wake(&h.seq_put, wake)
+                    if single:
+                        return self._decode(<uint32_t>_u32_le(buf + 8), <uint32_t>_u32_le(buf + 12),
+                                            buf + RQ_REC, _u64_le(buf))
                     out = []
                     pos = 0
                     for i in range(k):
@@ -635,6 +685,12 @@ cdef class ProcessQueue:
                 if not block:
                     rq_unlock(h)
                     raise Empty
+                if not spun:
+                    spun = 1
+                    rq_unlock(h)
+                    with nogil:
+                        rq_spin_items(h, SPIN)
+                    continue
                 if not self._wait(0, deadline):
                     raise Empty
         finally:
@@ -644,7 +700,7 @@ cdef class ProcessQueue:
         """The oldest record is big: copy its payload straight into its final object."""
         cdef rq_header *h = self._h
         cdef uint32_t nbuf = 0
-        cdef int why = 0, wake = 0, got = 0, r
+        cdef int why = 0, wake = 0, got = 0
         cdef char *dst
         if kind == RQ_KIND_RAW:
             target = PyBytes_FromStringAndSize(NULL, payload)  # not seen by anyone until filled
@@ -652,18 +708,15 @@ cdef class ProcessQueue:
         else:
             target = PyByteArray_FromStringAndSize(NULL, payload)
             dst = PyByteArray_AS_STRING(target)
+        self._lock()
         with nogil:
-            r = rq_lock(h)
-            if r == 0:
-                got = rq_take_big(h, dst, payload, &kind, &nbuf, &why, &wake)
-                rq_unlock(h)
-        if r != 0:
-            raise OSError(r, "cannot lock the ProcessQueue's shared mutex")
+            got = rq_take_big(h, dst, payload, &kind, &nbuf, &why, &wake)
+            rq_unlock(h)
         if wake:
             rq_futex_wake(&h.seq_put, wake)
         if not got:
             # The oldest record changed (another consumer took it) or is gone: start again.
-            return self._take(1, block, deadline)[0]
+            return self._take(1, block, deadline, True)
         if kind == RQ_KIND_RAW:
             return target
         if kind == RQ_KIND_CUSTOM:
@@ -684,7 +737,7 @@ cdef class ProcessQueue:
                 deadline = d
         self._enter()
         try:
-            return self._take(1, block, deadline)[0]
+            return self._take(1, block, deadline, True)
         finally:
             self._leave()
 
@@ -702,7 +755,7 @@ cdef class ProcessQueue:
         cdef uint64_t n = check_max_items(max_items)
         self._enter()
         try:
-            return self._take(n, block, deadline)
+            return self._take(n, block, deadline, False)
         finally:
             self._leave()
 
@@ -763,20 +816,20 @@ cdef class ProcessQueue:
     def statistics(self):
         """A ringq.ProcessQueueStatistics snapshot, read in one locked section."""
         cdef rq_state st
-        cdef uint32_t wp, wg, handles, rec
+        cdef uint32_t wp, wg, procs, rec
         self._enter()
         try:
             self._lock()
             st = rq_live(self._h)[0]
             wp = self._h.w_put
             wg = self._h.w_get
-            handles = self._h.handles
+            procs = rq_proc_count(self._h)
             rec = self._h.recoveries
             rq_unlock(self._h)
         finally:
             self._leave()
         return ProcessQueueStatistics(st.count, st.maxsize, st.high, st.puts, st.gets, wp, wg,
-                                      self._cap, st.used, handles, rec)
+                                      self._cap, st.used, procs, rec)
 
     cdef int _check_open(self) except -1:
         if self._closed:
@@ -939,6 +992,25 @@ cdef class ProcessQueue:
         finally:
             self._leave()
 
+    # -- tests -----------------------------------------------------------------
+
+    def _debug_die_locked(self, item, int how):
+        """For the crash tests only: take the lock, and never give it back.
+
+        how=0: hold it; how=1: first write *item*'s record into the free ring
+        space and the spare state, without the commit (a put killed half-way).
+        The caller's process is then expected to be killed.
+        """
+        cdef rq_item it
+        self._check_open()
+        owner = self._encode(item, &it)
+        self._lock()
+        if how == 1:
+            _debug_write(self._h, &it)
+        with nogil:
+            while True:
+                _debug_sleep()
+
     # -- protocols -------------------------------------------------------------
 
     def __iter__(self):
@@ -965,21 +1037,23 @@ cdef class ProcessQueue:
         return f"<{cls} {self._seg.name!r} maxsize={self.maxsize} capacity={self._cap} size={self.qsize()}>"
 
 
-cdef inline uint32_t __atomic_add_fetch_u32(uint32_t *p) noexcept nogil:
-    return _atomic_add(p, 1)
-
-
-cdef inline uint32_t __atomic_sub_fetch_u32(uint32_t *p) noexcept nogil:
-    return _atomic_add(p, <uint32_t>-1)
 
 
 cdef extern from *:
     """
-    static inline uint32_t _atomic_add(uint32_t *p, uint32_t v) {
-        return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST);
+    #if RQ_SUPPORTED
+    static void _debug_write(rq_header *h, const rq_item *it) {
+        rq_state *st = rq_begin(h);
+        if (st->used + it->size <= h->capacity) rq_write(h, st, it);
     }
+    static void _debug_sleep(void) { usleep(100000); }
+    #else
+    static void _debug_write(rq_header *h, const rq_item *it) { (void)h; (void)it; }
+    static void _debug_sleep(void) {}
+    #endif
     """
-    uint32_t _atomic_add(uint32_t *p, uint32_t v) nogil
+    void _debug_write(rq_header *h, const rq_item *it) nogil
+    void _debug_sleep() nogil
 
 
 def _check_platform():

@@ -8,13 +8,15 @@ Lifetime of a segment (POSIX: a file under /dev/shm):
   fork, spawn or forkserver; when the last process holding it ends (normally, on an
   exception, or killed), it unlinks every name still registered. So nothing is left
   in /dev/shm once every process of the run has ended, whatever killed them.
-* Every handle (the creator's, each unpickled copy, each copy inherited through
-  fork) adds 1 to a count stored in the segment; ``close()`` subtracts 1, and the
-  handle that brings it to 0 unlinks the name and unregisters it from the tracker
-  at once. A handle is closed by ``close()``, by garbage collection, at interpreter
-  exit (``atexit``) and at the exit of a multiprocessing child (its finalizers run
-  before ``os._exit``). A process killed with SIGKILL never closes its handles: the
-  count then stays above 0 and the tracker unlinks the name at the end of the run.
+* The segment holds a table of the processes that have a handle open (a process
+  joins it with its first handle: created, unpickled, or inherited through fork;
+  it leaves with its last). The process that leaves last unlinks the name and
+  unregisters it from the tracker at once; when it leaves, it also drops the
+  processes that died without leaving (killed, or terminated like a pool's
+  workers), so they do not keep the segment. A handle is closed by ``close()``,
+  by garbage collection, at interpreter exit (``atexit``) and at the exit of a
+  multiprocessing child (its finalizers run before ``os._exit``). If the last
+  process alive is killed, the tracker unlinks the name at the end of the run.
 * Only the creator registers: attaching does not (Python before 3.13 registered
   every attach of a ``SharedMemory``, which unlinked segments early; we do not use
   ``SharedMemory`` on POSIX for that reason).
@@ -63,7 +65,7 @@ class ProcessQueueStatistics(NamedTuple):
     waiting_getters: int  #: calls blocked for an item now, in every process
     capacity: int         #: bytes of the ring
     used_bytes: int       #: bytes of the ring holding items now
-    handles: int          #: open handles to the segment, in every process
+    processes: int        #: processes with an open handle to the queue
     recoveries: int       #: times a process found the lock's owner dead and took over
 
 
@@ -217,6 +219,36 @@ else:
 
 _live: "weakref.WeakSet[Any]" = weakref.WeakSet()
 _live_lock = threading.Lock()
+_local: "dict[str, int]" = {}  # segment name -> open handles in this process
+
+
+def local_open(name: str) -> bool:
+    """Count one more handle to *name* here; True for the first (the process joins the table)."""
+    with _live_lock:
+        count = _local.get(name, 0)
+        _local[name] = count + 1
+        return count == 0
+
+
+def local_close(name: str) -> bool:
+    """Count one handle less; True for the last (the process leaves the table)."""
+    with _live_lock:
+        count = _local.get(name, 0) - 1
+        if count > 0:
+            _local[name] = count
+            return False
+        _local.pop(name, None)
+        return True
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
 
 
 def register_handle(handle: Any) -> None:
@@ -237,9 +269,13 @@ def _close_all() -> None:
 def _after_fork_in_child() -> None:
     global _live_lock
     _live_lock = threading.Lock()  # another thread may have held it at fork
+    joined = set()
     for handle in list(_live):
         try:
-            handle._forked()
+            join = not handle._closed and handle.name not in joined
+            if join:
+                joined.add(handle.name)
+            handle._forked(join)  # the first handle of each segment joins its table of processes
         except Exception:  # noqa: BLE001 - a broken handle must not break fork
             pass
 

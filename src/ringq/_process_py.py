@@ -6,8 +6,9 @@ It runs wherever ``multiprocessing`` does (PyPy, no compiler, macOS, Windows). I
 is slower than the compiled core, and it cannot keep every crash guarantee of the
 compiled core:
 
-* A process killed (SIGKILL) **while it holds the queue's lock** -- inside a put or
-  get, for the time of a copy -- leaves the lock held forever: every other process
+* A process killed (SIGKILL, or SIGTERM without a handler) **while it holds the
+  queue's lock** -- inside a put or get, for the time of a copy -- leaves the lock
+  held forever: every other process
   then blocks in its next call (Ctrl-C and timeouts still interrupt the waits, but
   the queue is unusable). The compiled core detects the dead owner and recovers.
   Killed while it waits, or outside the queue's calls, it does no harm.
@@ -25,6 +26,7 @@ condition holds and others wait.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import struct
 import sys
@@ -43,6 +45,9 @@ from ._process_common import (
     check_max_items,
     check_maxsize,
     check_serializer,
+    local_close,
+    local_open,
+    pid_alive,
     register_handle,
 )
 from ._timeout import deadline as _deadline
@@ -51,13 +56,15 @@ __all__ = ["ProcessProducer", "ProcessQueue"]
 
 # Header fields: int64 slots at the start of the segment.
 MAGIC, CAPACITY, HEAD, COUNT, USED, UNFINISHED, PUTS, GETS, HIGH, MAXSIZE = range(10)
-SHUT, PRODUCERS, HANDLES, WPUT, WGET, WJOIN, RECOV, CAUSE_LEN, PGEN = range(10, 19)
+SHUT, PRODUCERS, _SPARE, WPUT, WGET, WJOIN, RECOV, CAUSE_LEN, PGEN = range(10, 19)
 NFIELDS = 32
 PROD_OFF = 256              # 256 producer slots, one uint32 each: generation * 2 + open
 PROD_SLOTS = 256
 CAUSE_OFF = PROD_OFF + 4 * PROD_SLOTS
-DATA_OFF = 4096
-CAUSE_MAX = DATA_OFF - CAUSE_OFF
+PROCS_OFF = 4096            # 1024 pids of the processes with an open handle (int32; 0: free)
+PROCS = 1024
+DATA_OFF = PROCS_OFF + 4 * PROCS
+CAUSE_MAX = PROCS_OFF - CAUSE_OFF
 TWIN_MAGIC = 0x52_49_4E_47_51_50_59_31  # "RINGQPY1"
 
 REC = struct.Struct("<QII")  # payload bytes, kind, number of out-of-band buffers
@@ -116,7 +123,6 @@ class ProcessQueue:
             h = seg.buf[:NFIELDS * 8].cast("q")
             h[CAPACITY] = capacity
             h[MAXSIZE] = maxsize
-            h[HANDLES] = 1
             h[MAGIC] = TWIN_MAGIC
             h.release()
             self._lock = _ctx.Lock()
@@ -126,11 +132,14 @@ class ProcessQueue:
             seg.close()
             raise
         self._setup(seg, dumps, loads)
+        local_open(seg.name)
+        self._procs[0] = os.getpid()
 
     def _setup(self, seg: Any, dumps: Any, loads: Any) -> None:
         self._seg = seg
         self._h = seg.buf[:NFIELDS * 8].cast("q")
         self._prod = seg.buf[PROD_OFF:CAUSE_OFF].cast("I")
+        self._procs = seg.buf[PROCS_OFF:DATA_OFF].cast("i")
         self._cap = self._h[CAPACITY]
         self._data = seg.buf[DATA_OFF:DATA_OFF + self._cap]
         self._dumps = dumps
@@ -154,22 +163,52 @@ class ProcessQueue:
         self._lock = lock
         self._wget, self._wput, self._wjoin = (_Wake(s) for s in sems)
         self._setup(seg, dumps, loads)
-        with self._lock:
-            self._h[HANDLES] += 1
+        if local_open(name):
+            self._join()
         return self
+
+    def _join(self) -> None:
+        """This process joins the segment's table of processes (its first handle here)."""
+        pid = os.getpid()
+        procs = self._procs
+        with self._lock:
+            if pid in procs:
+                return
+            for i in range(PROCS):
+                if procs[i] == 0:
+                    procs[i] = pid
+                    return
+        raise RuntimeError(f"more than {PROCS} processes have this ProcessQueue open at once")
+
+    def _leave(self) -> int:
+        """Leave the table, dropping the processes that died without leaving; how many are left.
+
+        Without the lock: each process clears only its own entry (and those of dead
+        processes), one aligned store each. So a process terminated while it leaves
+        (SIGTERM to a pool's workers) cannot leave the lock held for the others.
+        """
+        pid = os.getpid()
+        procs = self._procs
+        left = 0
+        for i in range(PROCS):
+            p = procs[i]
+            if p and (p == pid or not pid_alive(p)):
+                procs[i] = 0
+            elif p:
+                left += 1
+        return left
 
     def __reduce__(self) -> Any:
         self._check_open()
         sems = (self._wget.sem, self._wput.sem, self._wjoin.sem)
         return (_rebuild, (type(self), self._seg.name, self._lock, sems, self._dumps, self._loads))
 
-    def _forked(self) -> None:
-        # In a child created by fork(): this copy is one more handle.
+    def _forked(self, join: bool) -> None:
+        # In a child created by fork(): the first handle of each segment joins its table.
         self._guard = threading.Lock()
         self._active = 0
-        if not self._closed:
-            with self._lock:
-                self._h[HANDLES] += 1
+        if join and not self._closed:
+            self._join()
 
     # -- lifetime --------------------------------------------------------------
 
@@ -178,15 +217,12 @@ class ProcessQueue:
         if self._closed:
             return
         self._closed = True
-        with self._lock:
-            self._h[HANDLES] -= 1
-            last = self._h[HANDLES] <= 0
-        if last:
+        if local_close(self._seg.name) and self._leave() == 0:
             self._seg.unlink()
         self._release_views()
 
     def _release_views(self) -> None:
-        for view in (self._data, self._prod, self._h):
+        for view in (self._data, self._prod, self._procs, self._h):
             try:
                 view.release()
             except (BufferError, ValueError):
@@ -517,7 +553,8 @@ class ProcessQueue:
         with self._lock:
             return ProcessQueueStatistics(
                 int(h[COUNT]), int(h[MAXSIZE]), int(h[HIGH]), int(h[PUTS]), int(h[GETS]),
-                int(h[WPUT]), int(h[WGET]), int(self._cap), int(h[USED]), int(h[HANDLES]), int(h[RECOV]),
+                int(h[WPUT]), int(h[WGET]), int(self._cap), int(h[USED]),
+                sum(1 for p in self._procs if p), int(h[RECOV]),
             )
 
     # -- shutdown, tasks -------------------------------------------------------

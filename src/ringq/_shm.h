@@ -36,6 +36,7 @@
 #define RQ_SUPPORTED 1
 #include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,7 @@
 #define RQ_REC 16u
 #define RQ_PROD_SLOTS 256
 #define RQ_CAUSE_MAX 3072
+#define RQ_PROCS 1024
 #define RQ_DATA_ALIGN 4096u
 
 #define RQ_KIND_PICKLE 0u
@@ -84,7 +86,7 @@ typedef struct {
     uint32_t version;
     uint32_t header_size;
     uint32_t cur; /* the live copy of the state: st[cur] */
-    uint32_t handles;
+    uint32_t spare;
     rq_state st[2];
     /* futex words and waiter counts: changed under the mutex, not committed */
     uint32_t seq_get, seq_put, seq_join;
@@ -92,6 +94,7 @@ typedef struct {
     uint32_t recoveries;
     uint32_t prod[RQ_PROD_SLOTS]; /* generation * 2 + open */
     unsigned char cause[RQ_CAUSE_MAX];
+    int32_t procs[RQ_PROCS]; /* pids of the processes with an open handle; 0: free */
 #if RQ_SUPPORTED
     pthread_mutex_t mutex __attribute__((aligned(64)));
 #endif
@@ -180,6 +183,85 @@ static inline void rq_peek(rq_header *h, uint64_t pos, uint64_t *payload, uint32
     memcpy(nbuf, rec + 12, 4);
 }
 
+/* ------------------------------------------ processes with an open handle */
+
+/* Lock held. Add pid (once). 0, or -1 when the table is full. */
+static int rq_proc_add(rq_header *h, int32_t pid) {
+    int i, free_slot = -1;
+    for (i = 0; i < RQ_PROCS; i++) {
+        if (h->procs[i] == pid) return 0;
+        if (h->procs[i] == 0 && free_slot < 0) free_slot = i;
+    }
+    if (free_slot < 0) return -1;
+    h->procs[free_slot] = pid;
+    return 0;
+}
+
+static uint32_t rq_proc_count(rq_header *h) {
+    uint32_t n = 0;
+    int i;
+    for (i = 0; i < RQ_PROCS; i++) n += h->procs[i] != 0;
+    return n;
+}
+
+#if RQ_SUPPORTED
+/* Lock held. Remove pid, and every pid whose process is gone (killed before
+   it could leave); returns how many processes are left. A dead pid reused by
+   an unrelated process looks alive: the segment then stays until the resource
+   tracker removes it at the end of the run. */
+static uint32_t rq_proc_leave(rq_header *h, int32_t pid) {
+    int i;
+    for (i = 0; i < RQ_PROCS; i++) {
+        int32_t p = h->procs[i];
+        if (p == 0) continue;
+        if (p == pid || (kill(p, 0) == -1 && errno == ESRCH)) h->procs[i] = 0;
+    }
+    return rq_proc_count(h);
+}
+#else
+static uint32_t rq_proc_leave(rq_header *h, int32_t pid) { (void)h; (void)pid; return 0; }
+#endif
+
+/* -------------------------------------------------- spinning before a sleep */
+
+static inline void rq_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Without the lock: watch for an item (or a shutdown) for a few microseconds
+   before going to sleep, which saves a futex wait and wake when the other side
+   is running on another core. 1 if one showed up. */
+static int rq_spin_items(rq_header *h, int iters) {
+    int i;
+    for (i = 0; i < iters; i++) {
+        const rq_state *st = rq_live(h);
+        if (__atomic_load_n(&st->count, __ATOMIC_RELAXED) || __atomic_load_n(&st->shutdown, __ATOMIC_RELAXED))
+            return 1;
+        rq_relax();
+    }
+    return 0;
+}
+
+/* The same for room for a record of `size` bytes. */
+static int rq_spin_room(rq_header *h, uint64_t size, int iters) {
+    int i;
+    for (i = 0; i < iters; i++) {
+        const rq_state *st = rq_live(h);
+        int64_t maxsize = __atomic_load_n(&st->maxsize, __ATOMIC_RELAXED);
+        uint64_t count = __atomic_load_n(&st->count, __ATOMIC_RELAXED);
+        uint64_t used = __atomic_load_n(&st->used, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&st->shutdown, __ATOMIC_RELAXED) ||
+            ((maxsize <= 0 || count < (uint64_t)maxsize) && used + size <= h->capacity))
+            return 1;
+        rq_relax();
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- the mutex */
 
 #if RQ_SUPPORTED
@@ -227,6 +309,20 @@ static inline int rq_trylock(rq_header *h) { return rq_locked(h, pthread_mutex_t
 static inline int rq_lock(rq_header *h) { return rq_locked(h, pthread_mutex_lock(&h->mutex)); }
 static inline void rq_unlock(rq_header *h) { pthread_mutex_unlock(&h->mutex); }
 
+/* Lock, waiting at most ns nanoseconds: 0, ETIMEDOUT (the caller checks
+   signals, then tries again), or an errno. */
+static inline int rq_lock_slice(rq_header *h, int64_t ns) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ns / 1000000000);
+    ts.tv_nsec += (long)(ns % 1000000000);
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec += 1;
+        ts.tv_nsec -= 1000000000;
+    }
+    return rq_locked(h, pthread_mutex_timedlock(&h->mutex, &ts));
+}
+
 static inline void rq_futex_wake(uint32_t *word, int n) {
     syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
 }
@@ -260,6 +356,7 @@ static inline int rq_mutex_init(rq_header *h) { (void)h; return ENOSYS; }
 static inline int rq_trylock(rq_header *h) { (void)h; return ENOSYS; }
 static inline int rq_lock(rq_header *h) { (void)h; return ENOSYS; }
 static inline void rq_unlock(rq_header *h) { (void)h; }
+static inline int rq_lock_slice(rq_header *h, int64_t ns) { (void)h; (void)ns; return ENOSYS; }
 static inline void rq_futex_wake(uint32_t *word, int n) { (void)word; (void)n; }
 static inline void rq_wait(rq_header *h, uint32_t *word, uint32_t *waiters, int64_t ns) {
     (void)h; (void)word; (void)waiters; (void)ns;
@@ -276,7 +373,6 @@ static void rq_init(rq_header *h, uint64_t capacity, int64_t maxsize) {
     h->data_off = rq_data_off();
     h->version = RQ_VERSION;
     h->header_size = (uint32_t)sizeof(rq_header);
-    h->handles = 1;
     h->st[0].maxsize = maxsize;
     h->st[1].maxsize = maxsize;
 }

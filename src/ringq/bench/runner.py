@@ -640,10 +640,18 @@ def main(args: argparse.Namespace, stdout: Optional[TextIO] = None,
         names[at:at + 1] = [name for name in TOOLKIT_WORKLOADS if name not in names]
     toolkit_names = [name for name in names if name in TOOLKIT_WORKLOADS]
     names = [name for name in names if name not in TOOLKIT_WORKLOADS]
+    # ringq.ProcessQueue's workloads ("process" for all) run on their own too: ringq.bench.process.
+    from .process import PROCESS_WORKLOADS
+    if "process" in names:
+        at = names.index("process")
+        names[at:at + 1] = [name for name in PROCESS_WORKLOADS if name not in names]
+    process_names = [name for name in names if name in PROCESS_WORKLOADS]
+    names = [name for name in names if name not in PROCESS_WORKLOADS]
     unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
         stderr.write(f"ringq bench: unknown workload {', '.join(unknown)}; "
-                     f"choose from {', '.join(list(WORKLOADS) + list(TOOLKIT_WORKLOADS) + ['toolkit'])}\n")
+                     f"choose from {', '.join(list(WORKLOADS) + list(TOOLKIT_WORKLOADS) + ['toolkit'])}, "
+                     f"{', '.join(list(PROCESS_WORKLOADS) + ['process'])}\n")
         return 2
     rounds = args.rounds
     if rounds < MIN_ROUNDS:  # the parser refuses it; this guards callers that build args
@@ -665,6 +673,14 @@ def main(args: argparse.Namespace, stdout: Optional[TextIO] = None,
         stderr.write(f"ringq bench: --plot needs matplotlib, which is not installed: {PLOT_HINT}\n")
         return 2
 
+    if process_names:
+        if names or toolkit_names or args.plot:
+            stderr.write("ringq bench: run the process workloads on their own (no queue or toolkit "
+                         "workload, no --plot)\n")
+            return 2
+        from .process import main as process_main
+
+        return process_main(process_names, rounds, args.quick, stdout, stderr, args.json)
     if toolkit_names and not names:
         if args.plot:
             stderr.write("ringq bench: --plot draws the queue workloads only\n")
