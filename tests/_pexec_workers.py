@@ -89,3 +89,25 @@ def boom_after(x, at=57):
     if x == at:
         raise ValueError(f"at {x}")
     return x
+
+
+def skip_odd(x):
+    from ringq import SKIP
+
+    return SKIP if x % 2 else x
+
+
+def twice(x):
+    yield x
+    yield x
+
+
+def die_at(x):
+    if x == 300:
+        os._exit(9)
+    return x
+
+
+def burn_forever(x):
+    while True:
+        pass

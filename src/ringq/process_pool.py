@@ -547,7 +547,14 @@ class _Core:
                 return
             with self.lock:
                 self.workers[index] = neww
+                broken = self.broken is not None
+                late = self.stopping or broken
                 self.cond.notify_all()
+            if late:  # the pool stopped while the replacement started
+                if broken:
+                    neww.process.kill()
+                else:
+                    neww.tasks.shutdown()
             self._wake()
         self.pending_wake()
 
