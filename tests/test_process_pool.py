@@ -254,3 +254,16 @@ def test_garbage_collected_pool_leaves_no_process(pimpl):
 
     gc.collect()
     # no_child_left checks that the workers end
+
+
+def test_bench_processes_workloads_run_and_check_results():
+    from ringq.bench import process_pool as bench
+
+    for _, _, kinds, _ in bench.POOL_WORKLOADS.values():
+        assert kinds
+    for kind in ["ringq", "ProcessPoolExecutor"]:
+        assert bench.submit(kind, 300) > 0
+    for kind in ["ringq", "PPE.map(chunksize=1000)", "mp.Pool.imap(1000)"]:
+        assert bench.map_items(kind, 3000) > 0
+    for kind in ["ringq processes", "ringq threads", "mp.Queue chain"]:
+        assert bench.pipeline(kind, 6) > 0
