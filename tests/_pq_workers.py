@@ -223,3 +223,15 @@ def storm_main(module, seconds, outdir, seed):
 def hold(q, seconds):
     """Keep a handle open (the queue is an argument, so this process attached it), then leave."""
     time.sleep(seconds)
+
+
+def count_gets(q, out):
+    """Take until ShutDown; report how many items this process got."""
+    n = 0
+    try:
+        while True:
+            q.get(timeout=60)
+            n += 1
+    except ringq.ShutDown:
+        pass
+    out.put(n, timeout=60)

@@ -24,6 +24,7 @@ from libc.string cimport memcpy, memset
 import os
 import pickle
 import sys
+from types import GenericAlias
 
 from ._errors import Empty, Full, ShutDown
 from ._process_common import (
@@ -1012,6 +1013,10 @@ cdef class ProcessQueue:
                 _debug_sleep()
 
     # -- protocols -------------------------------------------------------------
+
+    def __class_getitem__(cls, item):
+        """ProcessQueue[int] is a generic alias, for type hints evaluated at run time."""
+        return GenericAlias(cls, item)
 
     def __iter__(self):
         return self

@@ -32,7 +32,7 @@ import struct
 import sys
 import threading
 from time import monotonic
-from types import TracebackType
+from types import GenericAlias, TracebackType
 from typing import Any, Callable, Iterable, Iterator
 
 from ._errors import Empty, Full, ShutDown
@@ -475,9 +475,12 @@ class ProcessQueue:
                     break
                 if h[SHUT]:
                     self._pass_shutdown()
-                    raise self._shutdown_error()
+                    record = None
+                    break
                 if not block or not self._wait(self._wget, WGET, deadline):
                     raise Empty
+        if record is None:
+            raise self._shutdown_error()  # after the lock: it may unpickle a producer's exception
         return self._decode(*record)
 
     def get_nowait(self) -> Any:
@@ -498,9 +501,12 @@ class ProcessQueue:
                     break
                 if h[SHUT]:
                     self._pass_shutdown()
-                    raise self._shutdown_error()
+                    records = None
+                    break
                 if not block or not self._wait(self._wget, WGET, deadline):
                     raise Empty
+        if records is None:
+            raise self._shutdown_error()  # after the lock: it may unpickle a producer's exception
         return [self._decode(*record) for record in records]
 
     # -- state -----------------------------------------------------------------
@@ -670,6 +676,8 @@ class ProcessQueue:
                 self._pass_shutdown()
 
     # -- protocols -------------------------------------------------------------
+
+    __class_getitem__ = classmethod(GenericAlias)
 
     def __iter__(self) -> Iterator[Any]:
         return self

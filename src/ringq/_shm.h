@@ -44,6 +44,19 @@
 #define RQ_SUPPORTED 0
 #endif
 
+/* Atomic loads and stores (GCC and clang builtins). MSVC has neither them nor the
+   Linux primitives: the module still compiles there, with plain accesses, and
+   ProcessQueue() refuses to start (see _check_platform). */
+#if defined(__GNUC__) || defined(__clang__)
+#define RQ_LOAD_ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define RQ_LOAD_RLX(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define RQ_STORE_REL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#else
+#define RQ_LOAD_ACQ(p) (*(p))
+#define RQ_LOAD_RLX(p) (*(p))
+#define RQ_STORE_REL(p, v) (*(p) = (v))
+#endif
+
 #define RQ_MAGIC 0x3143515052474e52ULL /* "RNGRPQC1" */
 #define RQ_VERSION 1u
 #define RQ_REC 16u
@@ -132,7 +145,7 @@ static inline void rq_item_finish(rq_item *it) {
 static inline char *rq_data(rq_header *h) { return (char *)h + h->data_off; }
 
 static inline const rq_state *rq_live(rq_header *h) {
-    return &h->st[__atomic_load_n(&h->cur, __ATOMIC_ACQUIRE) & 1u];
+    return &h->st[RQ_LOAD_ACQ(&h->cur) & 1u];
 }
 
 /* Start a change: the spare copy, filled from the live one. */
@@ -144,7 +157,7 @@ static inline rq_state *rq_begin(rq_header *h) {
 
 /* Publish the change: one aligned store. */
 static inline void rq_commit(rq_header *h) {
-    __atomic_store_n(&h->cur, (h->cur & 1u) ^ 1u, __ATOMIC_RELEASE);
+    RQ_STORE_REL(&h->cur, (h->cur & 1u) ^ 1u);
 }
 
 static inline void rq_copy_in(rq_header *h, uint64_t pos, const void *src, uint64_t n) {
@@ -239,7 +252,7 @@ static int rq_spin_items(rq_header *h, int iters) {
     int i;
     for (i = 0; i < iters; i++) {
         const rq_state *st = rq_live(h);
-        if (__atomic_load_n(&st->count, __ATOMIC_RELAXED) || __atomic_load_n(&st->shutdown, __ATOMIC_RELAXED))
+        if (RQ_LOAD_RLX(&st->count) || RQ_LOAD_RLX(&st->shutdown))
             return 1;
         rq_relax();
     }
@@ -251,10 +264,10 @@ static int rq_spin_room(rq_header *h, uint64_t size, int iters) {
     int i;
     for (i = 0; i < iters; i++) {
         const rq_state *st = rq_live(h);
-        int64_t maxsize = __atomic_load_n(&st->maxsize, __ATOMIC_RELAXED);
-        uint64_t count = __atomic_load_n(&st->count, __ATOMIC_RELAXED);
-        uint64_t used = __atomic_load_n(&st->used, __ATOMIC_RELAXED);
-        if (__atomic_load_n(&st->shutdown, __ATOMIC_RELAXED) ||
+        int64_t maxsize = RQ_LOAD_RLX(&st->maxsize);
+        uint64_t count = RQ_LOAD_RLX(&st->count);
+        uint64_t used = RQ_LOAD_RLX(&st->used);
+        if (RQ_LOAD_RLX(&st->shutdown) ||
             ((maxsize <= 0 || count < (uint64_t)maxsize) && used + size <= h->capacity))
             return 1;
         rq_relax();
