@@ -75,6 +75,17 @@ def test_api_every_start_method(pimpl):
             assert ex.submit(w.square, 8).result(timeout=60) == 64  # a replacement serves
 
 
+@pytest.mark.skipif("forkserver" not in METHODS, reason="no forkserver")
+def test_forkserver_workers_outlive_their_watchdog_period():
+    """Under forkserver a worker's parent is the fork server, not the pool: the
+    worker's watch for a dead parent must not take that for a death (it used to
+    exit after 0.5 s, so idle workers kept dying and were replaced)."""
+    with ringq.ProcessExecutor(1, 4, mp_context=mp.get_context("forkserver")) as ex:
+        before = ex.submit(w.pid).result(timeout=60)
+        time.sleep(1.3)  # more than two periods of the watch (0.5 s)
+        assert ex.submit(w.pid).result(timeout=60) == before
+
+
 def test_futures_wait_as_completed(pimpl):
     with ringq.ProcessExecutor(2, 100, mp_context=FORK) as ex:
         fs = [ex.submit(w.square, i) for i in range(100)]

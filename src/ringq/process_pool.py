@@ -152,10 +152,13 @@ def _pickle_task(fn: Any, args: Any, kwargs: Any) -> bytes:
 # --- the worker process --------------------------------------------------------------------
 
 
-def _watch_parent(ppid: int) -> None:
-    """A worker whose parent died (killed) leaves instead of waiting for ever."""
+def _watch_parent() -> None:
+    """A worker whose parent died (killed) leaves instead of waiting for ever: it is
+    then adopted by another process (under forkserver the parent is the fork server,
+    which ends with the program)."""
     import time
 
+    ppid = os.getppid()
     while True:
         time.sleep(0.5)
         if os.getppid() != ppid:
@@ -200,23 +203,68 @@ def _send(put: Callable[[Any], None], tid: int, task_kind: int, kind: int, value
     put((tid, kind, data, elapsed))
 
 
+class _Terminated(BaseException):
+    """Raised in a worker by SIGTERM (the pool stops it) while it runs a task or its
+    own code, and never sent back as a task's error. Inside a queue call SIGTERM
+    only sets a flag, checked when the call returns: an exception there could
+    leave the pure-Python queue's lock held (its lock is not robust to a process
+    that dies, nor to an exception raised between its acquire and its with-block)."""
+
+
+_in_queue_call = 0
+_stop_requested = False
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    global _stop_requested
+    if _in_queue_call:
+        _stop_requested = True
+        return
+    raise _Terminated
+
+
+def _queue_call(fn: Callable[..., Any], *args: Any) -> Any:
+    global _in_queue_call
+    _in_queue_call += 1
+    try:
+        return fn(*args)
+    finally:
+        _in_queue_call -= 1
+        if _stop_requested:
+            raise _Terminated
+
+
 def _worker_main(index: int, tasks: Any, results: Any, slots: Any, initializer: Any,
                  initargs: Tuple[Any, ...], max_tasks: Optional[int], ppid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    threading.Thread(target=_watch_parent, args=(ppid,), daemon=True).start()
-    put = results.put
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    del ppid  # (the pool's pid; under forkserver the parent is the fork server)
+    threading.Thread(target=_watch_parent, daemon=True).start()
+    put_item = results.put
+
+    def put(msg: Any) -> None:
+        _queue_call(put_item, msg)
+
     if initializer is not None:
         try:
             initializer(*initargs)
+        except _Terminated:
+            return
         except BaseException:  # noqa: BLE001 - reported, and breaks the pool
-            put((-1, _INIT_FAILED, traceback.format_exc(), 0.0))
+            try:
+                put((-1, _INIT_FAILED, traceback.format_exc(), 0.0))
+            except _Terminated:
+                pass
             return
     loads = pickle.loads
     done = 0
     try:
         while True:
             try:
-                batch = tasks.get_many(256)
+                # In slices, so that a SIGTERM flagged during the wait is seen.
+                batch = _queue_call(tasks.get_many, 256, True, 0.2)
+            except Empty:
+                continue
             except ShutDown:
                 return
             for tid, kind, payload in batch:
@@ -226,6 +274,8 @@ def _worker_main(index: int, tasks: Any, results: Any, slots: Any, initializer: 
                     try:
                         fn, args, kwargs = loads(payload)
                         value = fn(*args, **kwargs)
+                    except _Terminated:
+                        raise
                     except BaseException as exc:  # noqa: BLE001 - goes to the future
                         msg: Any = _sendable_error(exc, traceback.format_exc())
                         exc = None  # type: ignore[assignment]
@@ -239,6 +289,8 @@ def _worker_main(index: int, tasks: Any, results: Any, slots: Any, initializer: 
                         fn, argsets, _ = loads(payload)
                         for a in argsets:
                             out.append(fn(*a))
+                    except _Terminated:
+                        raise
                     except BaseException as exc:  # noqa: BLE001 - raised by map's iterator
                         msg = (out, _sendable_error(exc, traceback.format_exc()))
                         exc = None  # type: ignore[assignment]
@@ -249,8 +301,8 @@ def _worker_main(index: int, tasks: Any, results: Any, slots: Any, initializer: 
                 done += 1
                 if max_tasks is not None and done >= max_tasks:
                     return  # retire: the parent sends the tasks not started elsewhere
-    except ShutDown:
-        return  # the results queue was shut down: the pool is gone
+    except (ShutDown, _Terminated):
+        return  # the results queue was shut down, or SIGTERM: the pool is gone
 
 
 # --- the parent side ---------------------------------------------------------------------
@@ -319,13 +371,23 @@ class _Core:
             if self.started:
                 return
             self.started = True
+        workers: List[_Worker] = []
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
-        self.results = ProcessQueue(0, _QUEUE_CAPACITY)
-        self.slots = self.ctx.RawArray("q", self.max_workers)
-        for i in range(self.max_workers):
-            self.slots[i] = -1
-        workers = [self._new_worker(i) for i in range(self.max_workers)]
+        try:
+            self.results = ProcessQueue(0, _QUEUE_CAPACITY)
+            self.slots = self.ctx.RawArray("q", self.max_workers)
+            for i in range(self.max_workers):
+                self.slots[i] = -1
+            workers = []
+            for i in range(self.max_workers):
+                workers.append(self._new_worker(i))
+        except BaseException as exc:
+            for w in workers:
+                w.process.kill()
+                w.process.join()
+            self.break_pool(f"cannot start the worker processes: {exc!r}")
+            raise
         with self.lock:
             for w in workers:
                 self.workers[w.index] = w
@@ -552,7 +614,7 @@ class _Core:
                 self.cond.notify_all()
             if late:  # the pool stopped while the replacement started
                 if broken:
-                    neww.process.kill()
+                    neww.process.terminate()
                 else:
                     neww.tasks.shutdown()
             self._wake()
@@ -577,8 +639,14 @@ class _Core:
                     stopping = self.stopping or self.broken is not None
                     broken = self.broken is not None
                 if broken:
-                    for w in live.values():  # break_pool killed them: reap them
-                        w.process.join(5)
+                    # break_pool sent SIGTERM; SIGKILL for those not gone within 1 s.
+                    end = monotonic() + 1.0
+                    for w in live.values():
+                        w.process.join(max(0.0, end - monotonic()))
+                    for w in live.values():
+                        if w.process.exitcode is None:
+                            w.process.kill()
+                            w.process.join()
                     break
                 if not live and stopping:
                     break
@@ -627,7 +695,7 @@ class _Core:
         self.pending.shutdown(immediate=True)
         for w in workers:
             try:
-                w.process.kill()
+                w.process.terminate()  # SIGTERM; the watcher kills those still there after 1 s
             except Exception:  # noqa: BLE001
                 pass
         err = BrokenProcessPool(why)
