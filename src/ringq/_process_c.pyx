@@ -1000,7 +1000,8 @@ cdef class ProcessQueue:
 
         how=0: hold it; how=1: first write *item*'s record into the free ring
         space and the spare state, without the commit (a put killed half-way).
-        The caller's process is then expected to be killed.
+        The caller's process is then expected to be killed; after 60 s it exits
+        by itself (still holding the lock, which its death releases).
         """
         cdef rq_item it
         self._check_open()
@@ -1008,9 +1009,11 @@ cdef class ProcessQueue:
         self._lock()
         if how == 1:
             _debug_write(self._h, &it)
+        cdef int i
         with nogil:
-            while True:
+            for i in range(600):  # 60 s at most: never outlive a test run that lost track of it
                 _debug_sleep()
+        os._exit(3)
 
     # -- protocols -------------------------------------------------------------
 
