@@ -60,6 +60,7 @@ _QUEUE_CAPACITY = 16 * 2**20     # bytes of each ProcessQueue (a task or a resul
 _AHEAD_SECONDS = 0.004           # work sent ahead of a worker, measured in its task time
 _MAX_AHEAD = 256                 # tasks sent ahead of a worker, at most
 _START_AHEAD = 2                 # ... until a task time has been measured
+_STOP_GRACE = 10.0               # seconds a worker told to stop may take before SIGTERM
 _MAX_IDLE_DEATHS = 4             # consecutive deaths without a task running break the pool
 
 
@@ -632,6 +633,7 @@ class _Core:
     # --- watching -----------------------------------------------------------------------
 
     def _watch(self) -> None:
+        stop_since: Optional[float] = None
         try:
             while True:
                 with self.lock:
@@ -650,7 +652,17 @@ class _Core:
                     break
                 if not live and stopping:
                     break
-                ready = _wait_sentinels([self.wake_r, *live])
+                if stopping and stop_since is None:
+                    stop_since = monotonic()
+                if stop_since is not None and monotonic() - stop_since > _STOP_GRACE:
+                    # Workers told to stop that did not leave (stuck in a task, or in
+                    # the exit of a forked child): SIGTERM, then SIGKILL a second later.
+                    for w in live.values():
+                        if monotonic() - stop_since > _STOP_GRACE + 1.0:
+                            w.process.kill()
+                        else:
+                            w.process.terminate()
+                ready = _wait_sentinels([self.wake_r, *live], None if stop_since is None else 0.5)
                 for r in ready:
                     if r == self.wake_r:
                         os.read(self.wake_r, 4096)
