@@ -8,7 +8,7 @@ import _helpers
 import ringq
 
 TOOLKIT = ["ringq.broadcast", "ringq.pipeline", "ringq.pool", "ringq.ratelimit", "ringq.router", "ringq.redis",
-           "ringq._process"]
+           "ringq._process", "ringq.process_pool"]
 
 
 def _modules_after(impl, code):

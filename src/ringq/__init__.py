@@ -39,6 +39,8 @@ _LAZY = {
     "Pipeline": "pipeline",
     "StageStats": "pipeline",
     "BoundedExecutor": "pool",
+    "ProcessExecutor": "process_pool",
+    "WorkerDied": "process_pool",
     "ProcessProducer": "_process",
     "ProcessQueue": "_process",
     "ProcessQueueStatistics": "_process",
@@ -48,13 +50,14 @@ _LAZY = {
     "UnroutableError": "router",
 }
 # Submodules that `import ringq` used to import, still reachable as attributes.
-_LAZY_MODULES = ("broadcast", "pipeline", "pool", "ratelimit", "router")
+_LAZY_MODULES = ("broadcast", "pipeline", "pool", "process_pool", "ratelimit", "router")
 
 if TYPE_CHECKING:
     from .broadcast import Broadcast, Subscription
     from .pipeline import SKIP, Pipeline, StageStats
     from ._process import ProcessProducer, ProcessQueue, ProcessQueueStatistics
     from .pool import BoundedExecutor, wait_future
+    from .process_pool import ProcessExecutor, WorkerDied
     from .ratelimit import RateLimiter
     from .router import Router, UnroutableError
 
@@ -92,6 +95,7 @@ __all__ = [
     "LoopBlockingError",
     "Pipeline",
     "PriorityQueue",
+    "ProcessExecutor",
     "ProcessProducer",
     "ProcessQueue",
     "ProcessQueueStatistics",
@@ -104,6 +108,7 @@ __all__ = [
     "StageStats",
     "Subscription",
     "UnroutableError",
+    "WorkerDied",
     "__version__",
     "allow_blocking",
     "aselect",

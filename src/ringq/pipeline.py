@@ -187,6 +187,8 @@ def _is_generator_function(fn: Callable[..., Any]) -> bool:
 class _Stage:
     """A stage's settings, its queue, and its ordering state."""
 
+    remote: Any = None  # a _process_stage.RemoteStage for processes=True
+
     def __init__(self, fn: Callable[[Any], Any], name: str, workers: int, maxsize: int, ordered: bool,
                  limiter: Optional[RateLimiter], window: int) -> None:
         self.fn = fn
@@ -307,7 +309,8 @@ class Pipeline:
 
     def stage(self, fn: Callable[[Any], Any], *, workers: int = 1, maxsize: int = DEFAULT_MAXSIZE,
               ordered: bool = False, rate: Union[float, RateLimiter, None] = None,
-              name: Optional[str] = None, window: Optional[int] = None) -> Pipeline:
+              name: Optional[str] = None, window: Optional[int] = None,
+              processes: bool = False, mp_context: Any = None) -> Pipeline:
         """Add a stage: *workers* threads calling ``fn(item)`` for each item.
 
         An ``async def`` *fn* (a coroutine function, or an async generator function
@@ -328,6 +331,8 @@ class Pipeline:
           (a :class:`ringq.RateLimiter` with burst 1), or a ``RateLimiter`` to
           share with others.
         * *name*: for :meth:`stats` (default: ``fn.__name__``).
+        * *processes*: run ``fn`` in *workers* processes (*mp_context*: a
+          multiprocessing context) instead of threads; see ringq._process_stage.
 
         Returns the pipeline, so calls can be chained.
         """
@@ -349,8 +354,15 @@ class Pipeline:
             limiter = RateLimiter(rate, 1)
         if name is None:
             name = getattr(fn, "__name__", None) or type(fn).__name__
+        remote = None
+        if processes:
+            from ._process_stage import RemoteStage
+
+            remote = RemoteStage(fn, workers, mp_context)
+            fn = remote.call
         self._stages.append(_Stage(fn, name, workers, maxsize, ordered, limiter,
                                    window if window is not None else 4 * workers))
+        self._stages[-1].remote = remote
         return self
 
     # --- running ------------------------------------------------------------------------
@@ -650,6 +662,9 @@ class Pipeline:
                 stage.tokens.shutdown(immediate=True)
         if self._outbox is not None:
             self._outbox.shutdown(immediate=True)
+        for stage in self._stages:
+            if stage.remote is not None:
+                stage.remote.terminate()
         if self._source_is_queue:
             try:
                 # Not immediate: what the source still holds stays there for its owner.
@@ -662,6 +677,9 @@ class Pipeline:
         for thread in self._threads:
             if thread is not me:
                 thread.join()
+        for stage in self._stages:
+            if stage.remote is not None:
+                stage.remote.close()
 
     # --- threads ------------------------------------------------------------------------
 
@@ -756,6 +774,8 @@ class Pipeline:
         """Run the stage's function on *batch*; return the outputs not yet passed on."""
         fn = stage.fn
         limiter = stage.limiter
+        if stage.remote is not None and limiter is None:
+            return stage.remote.run_batch(batch)  # the batch, in a process
         out: List[Any] = []
         if limiter is None and not stage.generator:
             append = out.append

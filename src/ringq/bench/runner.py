@@ -648,6 +648,21 @@ def main(args: argparse.Namespace, stdout: Optional[TextIO] = None,
         names[at:at + 1] = [name for name in PROCESS_WORKLOADS if name not in names]
     process_names = [name for name in names if name in PROCESS_WORKLOADS]
     names = [name for name in names if name not in PROCESS_WORKLOADS]
+    # ProcessExecutor and process stages ("processes" for all): ringq.bench.process_pool.
+    from .process_pool import POOL_WORKLOADS
+    if "processes" in names:
+        at = names.index("processes")
+        names[at:at + 1] = [name for name in POOL_WORKLOADS if name not in names]
+    pool_names = [name for name in names if name in POOL_WORKLOADS]
+    names = [name for name in names if name not in POOL_WORKLOADS]
+    if pool_names:
+        if names or process_names or toolkit_names:
+            stderr.write("ringq bench: run the processes workloads (pool-submit, pool-map, "
+                         "pool-pipeline) on their own\n")
+            return 2
+        from .process_pool import main as pool_main
+
+        return pool_main(pool_names, args.rounds, args.quick, stdout, stderr, args.json)
     unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
         stderr.write(f"ringq bench: unknown workload {', '.join(unknown)}; "

@@ -1,0 +1,186 @@
+"""Process stages in ringq.Pipeline (processes=True): every stage feature, errors and
+dying children stop the pipeline, Ctrl-C, break, close, no process left behind."""
+import gc
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import _pexec_workers as w
+import ringq
+from ringq import process_pool
+
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+
+METHODS = [m for m in ("fork", "spawn", "forkserver") if m in mp.get_all_start_methods()]
+FORK = mp.get_context("fork")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture(params=["cython", "python"])
+def pimpl(request, monkeypatch):
+    from test_process_pool import _load
+
+    monkeypatch.setattr(process_pool, "ProcessQueue", _load(request.param).ProcessQueue)
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def no_child_left():
+    yield
+    deadline = time.monotonic() + 5
+    while mp.active_children() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    left = mp.active_children()
+    for p in left:
+        p.kill()
+    assert not left, f"child processes left behind: {left}"
+
+
+def test_features(pimpl):
+    limiter = ringq.RateLimiter(2000, 50)
+    with ringq.Pipeline(range(300)) as p:
+        p.stage(w.skip_odd, workers=2, processes=True, mp_context=FORK, ordered=True, window=3,
+                name="evens")
+        p.stage(w.twice, workers=2, processes=True, mp_context=FORK, ordered=True)  # a generator
+        p.stage(w.ident, workers=2, ordered=True)                                  # a thread stage
+        p.stage(w.square, workers=2, processes=True, mp_context=FORK, ordered=True, rate=limiter)
+        out = list(p)
+    evens = [x for x in range(300) if x % 2 == 0]
+    assert out == [y * y for x in evens for y in (x, x)]
+    stats = {s.name: s for s in p.stats()}
+    assert stats["evens"].items_in == 300 and stats["evens"].items_out == 150
+    assert stats["twice"].items_out == 300 and stats["square"].items_out == 300
+
+
+def test_every_start_method():
+    for method in METHODS:
+        with ringq.Pipeline(range(200)) as p:
+            p.stage(w.square, workers=2, processes=True, mp_context=mp.get_context(method))
+            assert sorted(p) == [i * i for i in range(200)]
+
+
+def test_lambda_rejected_at_stage_with_spawn():
+    def nested(x):
+        return x
+
+    for method in [m for m in METHODS if m != "fork"]:
+        p = ringq.Pipeline(range(3))
+        with pytest.raises(TypeError, match="stage function .*<lambda>.*it is a lambda.*top level"):
+            p.stage(lambda x: x, processes=True, mp_context=mp.get_context(method))
+        with pytest.raises(TypeError, match="nested.*defined inside another function"):
+            p.stage(nested, processes=True, mp_context=mp.get_context(method))
+    # fork: nothing to pickle, a lambda works
+    with ringq.Pipeline(range(5)) as p:
+        p.stage(lambda x: x + 1, workers=2, processes=True, mp_context=FORK, ordered=True)
+        assert list(p) == [1, 2, 3, 4, 5]
+
+
+def test_error_in_child_stops_everything(pimpl):
+    with ringq.Pipeline(range(10_000)) as p:
+        p.stage(w.boom_after, workers=2, processes=True, mp_context=FORK)
+        p.stage(w.ident, workers=2)
+        with pytest.raises(ValueError, match="at 57") as info:
+            list(p)
+    assert "boom_after" in str(info.value.__cause__)  # the child's traceback
+
+
+def test_dying_child_raises(pimpl):
+    with ringq.Pipeline(range(1000)) as p:
+        p.stage(w.die_at, workers=2, processes=True, mp_context=FORK)
+        with pytest.raises(ringq.WorkerDied, match="exited with code 9"):
+            list(p)
+
+
+def test_break_close_and_gc(pimpl):
+    with ringq.Pipeline(iter(range(10**9))) as p:
+        p.stage(w.sleep_return, workers=2, processes=True, mp_context=FORK)
+        for _ in p:
+            break
+    t0 = time.monotonic()
+    p = ringq.Pipeline(iter(range(10**9)))
+    p.stage(w.burn, workers=2, processes=True, mp_context=FORK)
+    it = iter(p)
+    next(it)
+    p.close()
+    assert time.monotonic() - t0 < 10
+    p = ringq.Pipeline(iter(range(10**9)))
+    p.stage(w.burn, workers=2, processes=True, mp_context=FORK)
+    it = iter(p)
+    next(it)
+    del it, p
+    gc.collect()
+
+
+def test_cancel(pimpl):
+    token = ringq.CancelToken()
+    with ringq.Pipeline(iter(range(10**9)), cancel=token) as p:
+        p.stage(w.burn, workers=2, processes=True, mp_context=FORK)
+        with pytest.raises(ringq.Cancelled):
+            for i, _ in enumerate(p):
+                if i == 5:
+                    token.cancel()
+
+
+def test_ctrl_c_ends_every_child():
+    script = textwrap.dedent(f"""
+        import multiprocessing as mp, sys, os
+        sys.path.insert(0, {HERE!r})
+        import ringq, _pexec_workers as w
+        if __name__ == "__main__":
+            with ringq.Pipeline(iter(range(10**9))) as p:
+                p.stage(w.burn_forever, workers=2, processes=True, mp_context=mp.get_context("fork"))
+                it = iter(p)
+                try:
+                    next(it)
+                except Exception:
+                    pass
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    try:
+        # Wait for the two workers to run (children of the script).
+        deadline = time.monotonic() + 30
+        kids = []
+        while time.monotonic() < deadline and len(kids) < 2:
+            kids = _children(proc.pid)
+            time.sleep(0.05)
+        assert len(kids) >= 2
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        assert "KeyboardInterrupt" in proc.stderr.read()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(k) for k in kids):
+            time.sleep(0.05)
+        assert not [k for k in kids if _alive(k)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _children(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                kids.append(int(entry))
+    return kids
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
