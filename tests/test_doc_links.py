@@ -94,6 +94,7 @@ def bench_command_errors(arguments):
     from ringq import __main__ as cli
     from ringq.bench import registry
     from ringq.bench.process import PROCESS_WORKLOADS
+    from ringq.bench.process_pool import POOL_WORKLOADS
     from ringq.bench.toolkit import TOOLKIT_WORKLOADS
 
     # "N" stands for a number in prose (`--rounds N`); a comment ends the command.
@@ -103,6 +104,7 @@ def bench_command_errors(arguments):
     except SystemExit:
         return f"the parser refuses: {arguments}"
     known = set(registry.WORKLOADS) | set(TOOLKIT_WORKLOADS) | {"toolkit"} | set(PROCESS_WORKLOADS) | {"process"}
+    known |= set(POOL_WORKLOADS) | {"processes"}
     names = [n.strip() for value in (args.workload or []) for n in value.split(",")]
     unknown = [n for n in names if n and n not in known]
     return f"unknown workload(s) {unknown} in: {arguments}" if unknown else None
