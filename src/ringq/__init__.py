@@ -53,9 +53,9 @@ _LAZY = {
 _LAZY_MODULES = ("broadcast", "pipeline", "pool", "process_pool", "ratelimit", "router")
 
 if TYPE_CHECKING:
+    from ._process import ProcessProducer, ProcessQueue, ProcessQueueStatistics
     from .broadcast import Broadcast, Subscription
     from .pipeline import SKIP, Pipeline, StageStats
-    from ._process import ProcessProducer, ProcessQueue, ProcessQueueStatistics
     from .pool import BoundedExecutor, wait_future
     from .process_pool import ProcessExecutor, WorkerDied
     from .ratelimit import RateLimiter

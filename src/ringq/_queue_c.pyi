@@ -3,8 +3,8 @@ from types import GenericAlias, TracebackType
 from typing import Any, AsyncIterator, Callable, Coroutine, Generic, Iterable, Iterator, Literal, TypeVar, final
 
 from ._asyncview import AsyncQueueView
-from ._tokenasync import CancelScope
 from ._stats import QueueStatistics
+from ._tokenasync import CancelScope
 
 _T = TypeVar("_T")
 
