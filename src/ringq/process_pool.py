@@ -299,6 +299,11 @@ def _worker_main(index: int, tasks: Any, results: Any, slots: Any, initializer: 
                     else:
                         _send(put, tid, kind, _OK, out, perf_counter() - start)
                     out = []
+                # Between tasks the slot names none: a worker that leaves now (retiring
+                # after max_tasks_per_child) was running nothing, and its death must
+                # not fail the task it had finished (seen once in CI: WorkerDied,
+                # "exited with code 0", on a task whose result had been sent).
+                slots[index] = -1
                 done += 1
                 if max_tasks is not None and done >= max_tasks:
                     return  # retire: the parent sends the tasks not started elsewhere
