@@ -775,7 +775,8 @@ class Pipeline:
         fn = stage.fn
         limiter = stage.limiter
         if stage.remote is not None and limiter is None:
-            return stage.remote.run_batch(batch)  # the batch, in a process
+            done: List[Any] = stage.remote.run_batch(batch)  # the batch, in a process
+            return done
         out: List[Any] = []
         if limiter is None and not stage.generator:
             append = out.append
