@@ -152,6 +152,19 @@ def test_initializer(pimpl):
             ex.submit(w.square, 2).result(timeout=30)
 
 
+def test_a_broken_pool_fails_the_tasks_still_queued(pimpl):
+    # A task still in the pending queue when the pool breaks must fail, not wait for ever
+    # (an immediate shutdown of that queue dropped it: CI saw test_initializer time out).
+    with ringq.ProcessExecutor(1, 50, mp_context=FORK) as ex:
+        first = ex.submit(w.sleep_return, 0, 2.0)
+        wait_running(first)
+        queued = [ex.submit(w.square, i) for i in range(20)]  # most stay in the pending queue
+        ex._core.break_pool("broken on purpose by the test")
+        for f in queued:
+            with pytest.raises(cf.process.BrokenProcessPool, match="on purpose"):
+                f.result(timeout=10)
+
+
 def test_bound(pimpl):
     with ringq.ProcessExecutor(1, 2, mp_context=FORK) as ex:
         first = ex.submit(w.sleep_return, 0, 1.0)

@@ -709,7 +709,16 @@ class _Core:
             for w in workers:
                 w.held.clear()
             self.cond.notify_all()
-        self.pending.shutdown(immediate=True)
+        # Not immediate: an immediate shutdown would drop the tasks still queued, and
+        # their futures would never complete (seen in CI: an initializer that failed
+        # before the dispatcher took the first task left its submitter waiting).
+        # Take them out here and fail them with the rest.
+        self.pending.shutdown()
+        while True:
+            try:
+                held.extend(t for t in self.pending.get_many(1024, False) if t is not _WAKE)
+            except (Empty, ShutDown):
+                break
         for w in workers:
             try:
                 w.process.terminate()  # SIGTERM; the watcher kills those still there after 1 s
