@@ -400,6 +400,77 @@ def test_cancel_from_a_gc_run_del_inside_child(impl):
     _helpers.check_child(impl, GC_CANCEL_CHILD, timeout=60)
 
 
+GC_CANCEL_REGISTER = """
+    # The other half of issue 17 #6: the GC runs a __del__ that cancels the token while an
+    # async wait registers its callback with that token (aget(cancel=token) on an empty
+    # queue), at each collection of that path in turn, until the wait is parked.
+    import asyncio
+
+    class Canceller:
+        def __init__(self, token, late, when):
+            self.token, self.late, self.when = token, late, when
+
+        def __del__(self):
+            self.when.append(bool(self.late))  # did the wait's fallback timer fire first?
+            self.token.cancel()
+
+    loop = asyncio.new_event_loop()
+    q = qmod.Queue()
+    hit = 0
+    for k in range(1, 2000):
+        token = qmod.CancelToken()
+        late, when = [], []
+        holder = [Canceller(token, late, when)]
+        count = [0]
+
+        def hook(phase, info, k=k, holder=holder, count=count):
+            if phase == "start":
+                count[0] += 1
+                if count[0] == k and holder:
+                    holder.pop()  # the last reference: __del__ runs here, inside the collection
+
+        async def wait():
+            task = asyncio.current_task()
+            # The fallback: parked with no cancel for 0.2 s (the collections reached idle).
+            timer = loop.call_later(0.2, lambda: (late.append(1), task.cancel()))
+            try:
+                await q.aget(cancel=token)
+            finally:
+                timer.cancel()
+
+        old = gc.get_threshold()
+        gc.callbacks.append(hook)
+        gc.set_threshold(1)
+        try:
+            loop.run_until_complete(wait())
+        except qmod.Cancelled:
+            outcome = "cancelled"
+        except asyncio.CancelledError:
+            outcome = "fallback"
+        finally:
+            gc.set_threshold(*old)
+            gc.callbacks.remove(hook)
+        assert q.statistics().waiting_getters == 0
+        if not when or when[0]:
+            break  # the wait reached its parked state before collection k: all swept
+        hit += 1
+        assert token.cancelled
+        assert outcome == "cancelled", (k, outcome)  # a cancel before or during the wait ends it
+    loop.close()
+    assert hit > 0
+    print("collections swept:", hit)
+"""
+
+
+@_helpers.cpython_only
+def test_cancel_from_a_gc_run_del_inside_callback_registration(impl):
+    # A __del__ that cancels the token, run by the GC while an async wait registers its
+    # callback on the token: it must neither deadlock on the token's lock nor miss the
+    # cancel (the wait ends with Cancelled, the queue keeps no waiter).
+    out = _helpers.check_child(impl, GC_CANCEL_REGISTER, timeout=120)
+    assert "collections swept:" in out
+
+
 # --- CancelToken in coroutines: await_cancelled() and scope() (issue 20, 3) -------------
 
 
