@@ -120,7 +120,7 @@ async def awork(pipe: Pipeline, stage: _Stage, counters: _Counters, out: Queue[A
     cancel = pipe._cancel
     batch_size = 1
 
-    async def flush(items: List[Any]) -> None:
+    async def flush(items: List[Any]) -> None:  # as in work(): _Stopped gets past acall_all
         t0 = perf_counter()
         try:
             await aput_many(items, cancel=cancel)

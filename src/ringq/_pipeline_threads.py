@@ -168,13 +168,16 @@ def work(pipe: Pipeline, stage: _Stage, counters: _Counters, out: Queue[Any]) ->
     batch_size = 1
 
     def flush(items: List[Any]) -> None:
+        # Also called by call_all, amid a generator stage's outputs: a put that ends (the
+        # pipeline stopping, its token firing) comes out as _Stopped, which call_all lets
+        # through, and not as an error of the stage's function.
         t0 = perf_counter()
         try:
             put_many(items, cancel=cancel)
         except ShutDown:
             raise _Stopped from None
         except Cancelled as exc:
-            pipe._fail(exc, stage.where)  # now: a generator stage's flush is in the function's loop
+            pipe._fail(exc, stage.where)
             raise _Stopped from None
         counters.sent(t0, len(items), out)
 
