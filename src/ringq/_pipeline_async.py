@@ -119,19 +119,17 @@ async def awork(pipe: Pipeline, stage: _Stage, counters: _Counters, out: Queue[A
     aput_many = out.aput_many
     cancel = pipe._cancel
     batch_size = 1
+    leaving = WorkerExit(pipe, stage, counters, out)
 
-    async def flush(items: List[Any]) -> None:  # as in work(): _Stopped gets past acall_all
+    async def flush(items: List[Any]) -> None:  # also called by acall_all, for a generator stage
         t0 = perf_counter()
         try:
             await aput_many(items, cancel=cancel)
-        except ShutDown:
-            raise _Stopped from None
-        except Cancelled as exc:
-            pipe._fail(exc, stage.where)
-            raise _Stopped from None
+        except (ShutDown, Cancelled) as exc:
+            raise leaving.put_ended(exc) from None
         counters.sent(t0, len(items), out)
 
-    with WorkerExit(pipe, stage, counters, out):
+    with leaving:
         while True:
             t0 = perf_counter()
             batch = await aget_many(batch_size, cancel=cancel)

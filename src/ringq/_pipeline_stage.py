@@ -219,6 +219,15 @@ class WorkerExit:
     def __enter__(self) -> None:
         return None
 
+    def put_ended(self, exc: Exception) -> _Stopped:
+        """The worker's put of results ended with *exc* (``ShutDown`` or ``Cancelled``):
+        record a token firing now; return the ``_Stopped`` to raise. Also for a put made
+        amid the stage's function (a generator stage's outputs), which call_all passes
+        through as it is, and not as the function's error."""
+        if isinstance(exc, Cancelled):
+            self.pipe._fail(exc, self.stage.where)
+        return _Stopped()
+
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> bool:
         try:

@@ -166,22 +166,17 @@ def work(pipe: Pipeline, stage: _Stage, counters: _Counters, out: Queue[Any]) ->
     put_many = out.put_many
     cancel = pipe._cancel
     batch_size = 1
+    leaving = WorkerExit(pipe, stage, counters, out)
 
-    def flush(items: List[Any]) -> None:
-        # Also called by call_all, amid a generator stage's outputs: a put that ends (the
-        # pipeline stopping, its token firing) comes out as _Stopped, which call_all lets
-        # through, and not as an error of the stage's function.
+    def flush(items: List[Any]) -> None:  # also called by call_all, for a generator stage
         t0 = perf_counter()
         try:
             put_many(items, cancel=cancel)
-        except ShutDown:
-            raise _Stopped from None
-        except Cancelled as exc:
-            pipe._fail(exc, stage.where)
-            raise _Stopped from None
+        except (ShutDown, Cancelled) as exc:
+            raise leaving.put_ended(exc) from None
         counters.sent(t0, len(items), out)
 
-    with WorkerExit(pipe, stage, counters, out):
+    with leaving:
         while True:
             t0 = perf_counter()
             batch = get_many(batch_size, cancel=cancel)
