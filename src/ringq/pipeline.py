@@ -49,6 +49,29 @@ imports it. Sources and sinks are duck-typed: any iterable is a source, and an
 object with ``get`` and ``shutdown`` methods (``ringq.Queue``, or another queue
 with its API) is also shut down when the pipeline stops early, so the thread
 reading it can leave; a sink needs ``put`` (and ``shutdown``, see :meth:`run`).
+
+The code. This module is the public surface: :class:`Pipeline` (building, starting,
+consuming with ``for``, ``async for``, ``run`` or ``arun``, stopping) and
+:class:`StageStats`. Behind it, private modules, one concern each:
+
+* ``_pipeline_stage``: what every part shares - a stage's settings, input queue and
+  ordering window (``_Stage``), a thread's tallies (``_Counters``), how a worker's
+  loop ends (``WorkerExit``), ``SKIP`` and the tuning constants;
+* ``_pipeline_threads``: what the threads run - the source reader (one thread) and
+  the workers of the thread stages (*workers* threads each);
+* ``_pipeline_async``: the async stages - one event loop in one thread of its own,
+  their workers as tasks on it: the thread workers' steps, with the queue calls awaited;
+* ``_process_stage``: the process pool of a ``processes=True`` stage, which its
+  threads call.
+
+Stage *i*'s threads get from queue *i* (``_Stage.inbox``) and put into queue *i + 1*;
+the last stage's into the results' queue (``_outbox``), which the caller reads. Shutdown
+order: on the clean end each queue is shut down, not immediately, by the one part that
+fills it - the reader, then each stage's last worker to leave (``_Stage.worker_left``) -
+so the queues drain front to back. On a stop, ``_fail`` keeps the first error and
+``_halt`` sets the stop flag, cancels the loop's tasks, shuts every queue (and window
+tokens) down immediately, kills the process stages and shuts a queue source down; then
+``_join`` joins every thread, and only then is the error raised.
 """
 from __future__ import annotations
 
@@ -56,17 +79,12 @@ import asyncio
 import inspect
 import sys
 import threading
-from collections.abc import Collection
-from collections.abc import Iterator as IteratorABC
-from itertools import islice
-from time import perf_counter
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
     AsyncIterator,
     Callable,
-    Dict,
     Iterable,
     Iterator,
     List,
@@ -76,8 +94,21 @@ from typing import (
     Union,
 )
 
-from ._asyncfn import async_kind, is_async_callable
+from ._asyncfn import is_async_callable
 from ._errors import Cancelled, ShutDown
+from ._pipeline_async import run_loop
+from ._pipeline_stage import BATCH_SECONDS as BATCH_SECONDS
+from ._pipeline_stage import DEFAULT_MAXSIZE as DEFAULT_MAXSIZE
+from ._pipeline_stage import FLUSH_EVERY as FLUSH_EVERY
+from ._pipeline_stage import MAX_BATCH as MAX_BATCH
+from ._pipeline_stage import SKIP as SKIP
+from ._pipeline_stage import _Counters as _Counters
+from ._pipeline_stage import _is_generator_function as _is_generator_function
+from ._pipeline_stage import _Skip as _Skip
+from ._pipeline_stage import _SourceFailed as _SourceFailed
+from ._pipeline_stage import _Stage as _Stage
+from ._pipeline_stage import _Stopped as _Stopped  # also imported by _process_stage
+from ._pipeline_threads import read_source, work, work_ordered
 from ._queue import CancelToken, Queue
 from .ratelimit import RateLimiter
 
@@ -85,33 +116,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self  # only for the annotations, which are never evaluated
 
 __all__ = ["SKIP", "Pipeline", "StageStats"]
-
-#: Default bound of a stage's input queue.
-DEFAULT_MAXSIZE = 128
-#: A worker takes as many queued items at once as it can process in about this
-#: long (measured on the items before), between 1 and MAX_BATCH: trivial functions
-#: move in batches, slow ones one item at a time so that the work spreads evenly
-#: over the workers.
-BATCH_SECONDS = 0.0005
-MAX_BATCH = 256
-#: A generator stage passes its outputs on in groups of at most this many.
-FLUSH_EVERY = 64
-
-
-class _Skip:
-    """The type of :data:`SKIP` (one instance; copies and pickles are that instance)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "ringq.SKIP"
-
-    def __reduce__(self) -> str:
-        return "SKIP"
-
-
-#: Returned by a stage's function: pass nothing on for this input (``None`` is a value).
-SKIP: Any = _Skip()
 
 
 class StageStats(NamedTuple):
@@ -145,23 +149,6 @@ class StageStats(NamedTuple):
     queue_high_water: int
 
 
-class _Counters:
-    """One thread's tallies; written by that thread only, summed by stats()."""
-
-    __slots__ = ("items_in", "items_out", "errors", "busy", "get_wait", "put_wait", "rate_wait",
-                 "high_water")
-
-    def __init__(self) -> None:
-        self.items_in = 0
-        self.items_out = 0
-        self.errors = 0
-        self.busy = 0.0
-        self.get_wait = 0.0
-        self.put_wait = 0.0
-        self.rate_wait = 0.0
-        self.high_water = 0
-
-
 def _takes_cancel(put: Callable[..., Any]) -> bool:
     """Whether a sink's *put* takes ``cancel=`` (a ``ringq.Queue``'s does)."""
     try:
@@ -169,61 +156,6 @@ def _takes_cancel(put: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):  # no signature to read: only our own queues are known to
         return isinstance(getattr(put, "__self__", None), Queue)
     return "cancel" in params
-
-
-class _SourceFailed(Exception):
-    """Internal: the source queue's ShutDown carries a producer's exception (args[0])."""
-
-
-class _Stopped(Exception):
-    """Internal: the next queue was shut down under a worker (the pipeline stops)."""
-
-
-def _is_generator_function(fn: Callable[..., Any]) -> bool:
-    # Sees through functools.partial and bound methods.
-    return inspect.isgeneratorfunction(fn)
-
-
-class _Stage:
-    """A stage's settings, its queue, and its ordering state."""
-
-    remote: Any = None  # a _process_stage.RemoteStage for processes=True
-
-    def __init__(self, fn: Callable[[Any], Any], name: str, workers: int, maxsize: int, ordered: bool,
-                 limiter: Optional[RateLimiter], window: int) -> None:
-        self.fn = fn
-        self.name = name
-        self.workers = workers
-        self.maxsize = maxsize
-        self.ordered = ordered
-        self.limiter = limiter
-        self.window = window
-        # "coroutine" / "async generator": the stage runs as tasks on the pipeline's loop.
-        self.async_kind = async_kind(fn)
-        self.generator = (self.async_kind == "async generator" if self.async_kind
-                          else _is_generator_function(fn))
-        # The ordered take lock of an async stage: an asyncio.Lock made on the loop.
-        self.atake_lock: Any = None
-        self.inbox: Queue[Any] = Queue(maxsize)
-        self.counters = [_Counters() for _ in range(workers)]
-        self.lock = threading.Lock()
-        self.alive = workers
-        # Ordered stages: a worker takes a batch and its sequence number under
-        # take_lock (held while it waits for items: the other workers would be
-        # waiting for that same next item anyway). Finished batches wait in `done`
-        # until every earlier one has been passed on; whoever finishes the next
-        # batch due becomes the one `emitting` them, in order, outside the lock.
-        # `window` tokens bound how many batches may be taken and not yet passed
-        # on, so one slow item holds back at most window - 1 others.
-        self.take_lock = threading.Lock()
-        self.next_seq = 0
-        self.next_emit = 0
-        self.done: Dict[int, List[Any]] = {}
-        self.emitting = False
-        self.tokens: Optional[Queue[None]] = None
-        if ordered:
-            self.tokens = Queue(window)
-            self.tokens.put_many([None] * window)
 
 
 class Pipeline:
@@ -361,7 +293,7 @@ class Pipeline:
             remote = RemoteStage(fn, workers, mp_context)
             fn = remote.call
         self._stages.append(_Stage(fn, name, workers, maxsize, ordered, limiter,
-                                   window if window is not None else 4 * workers))
+                                   window if window is not None else 4 * workers, Queue))
         self._stages[-1].remote = remote
         return self
 
@@ -375,17 +307,17 @@ class Pipeline:
         last_size = self._stages[-1].maxsize if self._stages else DEFAULT_MAXSIZE
         self._outbox = Queue(last_size)
         queues = [stage.inbox for stage in self._stages] + [self._outbox]
-        threads = [threading.Thread(target=self._thread_main, args=(self._read_source, queues[0]),
+        threads = [threading.Thread(target=self._thread_main, args=(read_source, self, queues[0]),
                                     daemon=True, name="ringq-pipeline-source")]
         async_stages = []
         for index, stage in enumerate(self._stages):
             if stage.async_kind:
                 async_stages.append((stage, queues[index + 1]))
                 continue
-            work = self._work_ordered if stage.ordered else self._work
+            target = work_ordered if stage.ordered else work
             for worker in range(stage.workers):
                 threads.append(threading.Thread(
-                    target=self._thread_main, args=(work, stage, stage.counters[worker], queues[index + 1]),
+                    target=self._thread_main, args=(target, self, stage, stage.counters[worker], queues[index + 1]),
                     daemon=True, name=f"ringq-pipeline-{stage.name}-{worker}"))
         if async_stages:
             # One loop, in one thread, for every async stage of the pipeline. Async stages
@@ -397,7 +329,7 @@ class Pipeline:
             factory = self._loop_factory if self._loop_factory is not None else asyncio.new_event_loop
             self._loop = factory()
             threads.append(threading.Thread(
-                target=self._thread_main, args=(self._run_loop, self._loop, async_stages),
+                target=self._thread_main, args=(run_loop, self, self._loop, async_stages),
                 daemon=True, name="ringq-pipeline-loop"))
         self._threads = threads
         self._running = len(threads)
@@ -496,10 +428,8 @@ class Pipeline:
                     try:
                         put(item, cancel=token)
                     except Cancelled as exc:
-                        user_token = self._cancel
-                        if user_token is not None and user_token.cancelled:
-                            self._fail(exc, "sink")  # raised below, like the iteration's
-                        stopped = True  # else close() (or an error elsewhere) stopped us
+                        self._sink_cancelled(exc)
+                        stopped = True
                         break
                 elif put is not None:
                     put(item)
@@ -590,10 +520,8 @@ class Pipeline:
                     try:
                         await put(item, cancel=token)
                     except Cancelled as exc:
-                        user_token = self._cancel
-                        if user_token is not None and user_token.cancelled:
-                            self._fail(exc, "sink")  # raised below, like the iteration's
-                        stopped = True  # else aclose() (or an error elsewhere) stopped us
+                        self._sink_cancelled(exc)
+                        stopped = True
                         break
                 elif awaited and put is not None:
                     await put(item)
@@ -646,6 +574,13 @@ class Pipeline:
             exc.add_note(f"(raised in ringq.Pipeline {where})")
         self._halt()
 
+    def _sink_cancelled(self, exc: Cancelled) -> None:
+        """run()'s or arun()'s put on the sink ended with *exc*: the user's token fired (an
+        error, raised like the iteration's), or else the pipeline stopped (close(), an error)."""
+        user_token = self._cancel
+        if user_token is not None and user_token.cancelled:
+            self._fail(exc, "sink")
+
     def _halt(self) -> None:
         """Stop everything now: every blocked thread wakes up and leaves, every task is cancelled."""
         self._stop.set()
@@ -672,6 +607,11 @@ class Pipeline:
             except Exception:  # noqa: BLE001 - best effort; the reader may still be blocked
                 pass
 
+    def _cancel_tasks(self) -> None:
+        """On the loop: cancel every task of the async stages (the pipeline is stopping)."""
+        for task in self._tasks:
+            task.cancel()
+
     def _join(self) -> None:
         me = threading.current_thread()
         for thread in self._threads:
@@ -680,520 +620,6 @@ class Pipeline:
         for stage in self._stages:
             if stage.remote is not None:
                 stage.remote.close()
-
-    # --- threads ------------------------------------------------------------------------
-
-    def _read_source(self, out: Queue[Any]) -> None:
-        counters = self._source_counters
-        put = out.put
-        put_many = out.put_many
-        qsize = out.qsize
-        stop = self._stop
-        source = self._source
-        cancel = self._cancel
-        iterator: Any = None
-        try:
-            get_many = getattr(source, "get_many", None) if self._source_is_queue else None
-            if get_many is not None:
-                # A queue: take what it holds (up to MAX_BATCH) without waiting for more.
-                def pull() -> List[Any]:
-                    try:
-                        return list(get_many(MAX_BATCH))
-                    except ShutDown as exc:
-                        if exc.__cause__ is not None:
-                            raise _SourceFailed(exc) from None  # a producer left on an error
-                        return []  # shut down and drained: the end of the source
-            elif isinstance(source, Collection) and not isinstance(source, IteratorABC):
-                # In memory (list, tuple, range, dict, set...): taking a slice never waits.
-                iterator = iter(source)
-
-                def pull() -> List[Any]:
-                    return list(islice(iterator, MAX_BATCH))
-            else:
-                # Anything else (generators, files, sockets) one item at a time: an item
-                # already read must not wait in here while the next one is slow to come.
-                iterator = iter(source)
-                next_item = iterator.__next__
-
-                def pull() -> List[Any]:
-                    try:
-                        return [next_item()]
-                    except StopIteration:
-                        return []  # exhausted
-                    except ShutDown as exc:
-                        if exc.__cause__ is not None:
-                            raise _SourceFailed(exc) from None  # a producer left on an error
-                        return []  # a queue-like iterator: shut down and drained
-            while True:
-                t0 = perf_counter()
-                batch = pull()
-                if not batch:
-                    break
-                t1 = perf_counter()
-                counters.busy += t1 - t0
-                counters.items_in += len(batch)
-                if stop.is_set():
-                    return
-                if len(batch) == 1:
-                    put(batch[0], cancel=cancel)
-                else:
-                    put_many(batch, cancel=cancel)
-                counters.put_wait += perf_counter() - t1
-                counters.items_out += len(batch)
-                size = qsize()
-                if size > counters.high_water:
-                    counters.high_water = size
-        except _SourceFailed as failed:
-            # `for x in q` raises this ShutDown, chained to the producer's exception:
-            # the pipeline raises it too, instead of ending as if the stream were complete.
-            counters.errors += 1
-            self._fail(failed.args[0], "source")
-            return
-        except ShutDown:
-            return  # our queue was shut down: the pipeline is stopping
-        except Cancelled as exc:
-            if cancel is None or not cancel.cancelled:
-                counters.errors += 1  # raised by the source itself, not by our token
-            self._fail(exc, "source")
-            return
-        except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
-            counters.errors += 1
-            self._fail(exc, "source")
-            return
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None and not self._source_is_queue:
-                try:
-                    close()  # a generator source runs its finally blocks now
-                except Exception:  # noqa: BLE001 - an error while closing is not the pipeline's
-                    pass
-        out.shutdown()  # clean end: the first stage drains its queue, then stops
-
-    def _call_all(self, stage: _Stage, batch: List[Any], counters: _Counters,
-                  flush: Optional[Callable[[List[Any]], None]]) -> List[Any]:
-        """Run the stage's function on *batch*; return the outputs not yet passed on."""
-        fn = stage.fn
-        limiter = stage.limiter
-        if stage.remote is not None and limiter is None:
-            done: List[Any] = stage.remote.run_batch(batch)  # the batch, in a process
-            return done
-        out: List[Any] = []
-        if limiter is None and not stage.generator:
-            append = out.append
-            for item in batch:
-                result = fn(item)
-                if result is not SKIP:
-                    append(result)
-            return out
-        stop = self._stop
-        for item in batch:
-            if limiter is not None:
-                t0 = perf_counter()
-                if not limiter._acquire_or_stop(stop):
-                    raise _Stopped
-                counters.rate_wait += perf_counter() - t0
-            if stage.generator:
-                for result in fn(item):
-                    out.append(result)
-                    if flush is not None and len(out) >= FLUSH_EVERY:
-                        flush(out)
-                        out = []
-            else:
-                result = fn(item)
-                if result is not SKIP:
-                    out.append(result)
-        return out
-
-    def _worker_done(self, stage: _Stage, out: Queue[Any]) -> None:
-        with stage.lock:
-            stage.alive -= 1
-            last = stage.alive == 0
-        if last:
-            out.shutdown()  # clean end: the next stage drains, then stops
-
-    def _work(self, stage: _Stage, counters: _Counters, out: Queue[Any]) -> None:
-        get_many = stage.inbox.get_many
-        put_many = out.put_many
-        qsize = out.qsize
-        cancel = self._cancel
-        where = f"stage {stage.name!r}"
-        batch_size = 1
-
-        def flush(items: List[Any]) -> None:
-            t0 = perf_counter()
-            try:
-                put_many(items, cancel=cancel)
-            except ShutDown:
-                raise _Stopped from None
-            except Cancelled as exc:
-                self._fail(exc, where)
-                raise _Stopped from None
-            counters.put_wait += perf_counter() - t0
-            counters.items_out += len(items)
-            size = qsize()
-            if size > counters.high_water:
-                counters.high_water = size
-
-        try:
-            while True:
-                t0 = perf_counter()
-                try:
-                    batch = get_many(batch_size, cancel=cancel)
-                except ShutDown:
-                    break
-                except Cancelled as exc:
-                    self._fail(exc, where)
-                    return
-                t1 = perf_counter()
-                counters.get_wait += t1 - t0
-                counters.items_in += len(batch)
-                rate_wait = counters.rate_wait
-                put_wait = counters.put_wait
-                try:
-                    results = self._call_all(stage, batch, counters, flush)
-                except _Stopped:
-                    return
-                except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
-                    if not (isinstance(exc, Cancelled) and cancel is not None and cancel.cancelled):
-                        counters.errors += 1  # (the token firing is not the function's error)
-                    self._fail(exc, where)
-                    return
-                # A generator stage's flushes wait to put while it runs: not busy time.
-                busy = (perf_counter() - t1 - (counters.rate_wait - rate_wait)
-                        - (counters.put_wait - put_wait))
-                counters.busy += busy
-                if results:
-                    try:
-                        flush(results)
-                    except _Stopped:
-                        return
-                batch_size = max(1, min(MAX_BATCH, int(BATCH_SECONDS * len(batch) / busy))
-                                 if busy > 0 else MAX_BATCH)
-        finally:
-            self._worker_done(stage, out)
-
-    def _work_ordered(self, stage: _Stage, counters: _Counters, out: Queue[Any]) -> None:
-        get_many = stage.inbox.get_many
-        put_many = out.put_many
-        qsize = out.qsize
-        assert stage.tokens is not None
-        take_token = stage.tokens.get
-        give_tokens = stage.tokens.put_many
-        cancel = self._cancel
-        where = f"stage {stage.name!r}"
-        batch_size = 1
-        try:
-            while True:
-                t0 = perf_counter()
-                try:
-                    take_token(cancel=cancel)
-                except ShutDown:
-                    return  # the pipeline is stopping (_halt shut the tokens down)
-                except Cancelled as exc:
-                    self._fail(exc, where)
-                    return
-                try:
-                    with stage.take_lock:
-                        batch = get_many(batch_size, cancel=cancel)
-                        seq = stage.next_seq
-                        stage.next_seq = seq + 1
-                except ShutDown:
-                    # The clean end: give our window token back, or a worker waiting
-                    # for one (window < workers) would wait for ever.
-                    try:
-                        give_tokens([None])
-                    except ShutDown:
-                        pass  # the pipeline is stopping anyway
-                    break
-                except Cancelled as exc:
-                    self._fail(exc, where)
-                    return
-                t1 = perf_counter()
-                counters.get_wait += t1 - t0
-                counters.items_in += len(batch)
-                rate_wait = counters.rate_wait
-                try:
-                    results = self._call_all(stage, batch, counters, None)
-                except _Stopped:
-                    return
-                except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
-                    if not (isinstance(exc, Cancelled) and cancel is not None and cancel.cancelled):
-                        counters.errors += 1  # (the token firing is not the function's error)
-                    self._fail(exc, where)
-                    return
-                busy = perf_counter() - t1 - (counters.rate_wait - rate_wait)
-                counters.busy += busy
-                batch_size = max(1, min(MAX_BATCH, int(BATCH_SECONDS * len(batch) / busy))
-                                 if busy > 0 else MAX_BATCH)
-                # Hand the results in; pass on every batch now due, in order.
-                with stage.lock:
-                    stage.done[seq] = results
-                    if stage.emitting:
-                        continue  # the emitting worker will pass ours on
-                    stage.emitting = True
-                while True:
-                    with stage.lock:
-                        due = stage.done.pop(stage.next_emit, None)
-                        if due is None:
-                            stage.emitting = False
-                            break
-                        stage.next_emit += 1
-                    t2 = perf_counter()
-                    try:
-                        if due:
-                            put_many(due, cancel=cancel)
-                        give_tokens([None], cancel=cancel)
-                    except ShutDown:
-                        return
-                    except Cancelled as exc:
-                        self._fail(exc, where)
-                        return
-                    counters.put_wait += perf_counter() - t2
-                    counters.items_out += len(due)
-                    size = qsize()
-                    if size > counters.high_water:
-                        counters.high_water = size
-        finally:
-            self._worker_done(stage, out)
-
-    # --- the async stages' loop ------------------------------------------------------------
-
-    def _run_loop(self, loop: asyncio.AbstractEventLoop, stages: List[Any]) -> None:
-        try:
-            asyncio.set_event_loop(loop)  # for code in a stage that asks for "the" loop
-            loop.run_until_complete(self._async_main(stages))
-        finally:
-            try:
-                # No async generator, executor thread or task of ours is left behind.
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                shutdown_executor = getattr(loop, "shutdown_default_executor", None)
-                if shutdown_executor is not None:
-                    loop.run_until_complete(shutdown_executor())
-            finally:
-                asyncio.set_event_loop(None)
-                loop.close()
-
-    async def _async_main(self, stages: List[Any]) -> None:
-        create_task = asyncio.get_running_loop().create_task
-        workers = []
-        for stage, out in stages:
-            if stage.ordered:
-                stage.atake_lock = asyncio.Lock()
-            work = self._awork_ordered if stage.ordered else self._awork
-            for worker in range(stage.workers):
-                workers.append(create_task(work(stage, stage.counters[worker], out)))
-        watcher = create_task(self._watch_token(self._cancel)) if self._cancel is not None else None
-        self._tasks = workers + ([watcher] if watcher is not None else [])
-        if self._stop.is_set():
-            self._cancel_tasks()  # _halt came before the tasks were made
-        try:
-            await asyncio.gather(*workers, return_exceptions=True)
-        finally:
-            if watcher is not None:
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
-
-    def _cancel_tasks(self) -> None:
-        """On the loop: cancel every task of the async stages (the pipeline is stopping)."""
-        for task in self._tasks:
-            task.cancel()
-
-    async def _watch_token(self, token: CancelToken) -> None:
-        # The async stages' own wait on the pipeline's token, so that it cancels a
-        # coroutine that is running (a thread stage's function is not interrupted).
-        await token.await_cancelled()  # its cancel(), its deadline or a parent's
-        try:
-            token.raise_if_cancelled()
-        except Cancelled as exc:
-            self._fail(exc, "cancel token")
-
-    def _stage_error(self, exc: BaseException, counters: _Counters, where: str) -> None:
-        cancel = self._cancel
-        if not (isinstance(exc, Cancelled) and cancel is not None and cancel.cancelled):
-            counters.errors += 1  # (the token firing is not the function's error)
-        self._fail(exc, where)
-
-    async def _acall_all(self, stage: _Stage, batch: List[Any], counters: _Counters,
-                         flush: Optional[Callable[[List[Any]], Any]]) -> List[Any]:
-        """_call_all for an async stage: await ``fn(item)`` for each item of *batch*."""
-        fn = stage.fn
-        limiter = stage.limiter
-        out: List[Any] = []
-        if limiter is None and not stage.generator:
-            append = out.append
-            for item in batch:
-                result = await fn(item)
-                if result is not SKIP:
-                    append(result)
-            return out
-        for item in batch:
-            if limiter is not None:
-                t0 = perf_counter()
-                await limiter.aacquire()  # on this loop's timer; a cancelled wait gives its token back
-                counters.rate_wait += perf_counter() - t0
-            if stage.generator:
-                agen = fn(item)
-                try:
-                    async for result in agen:
-                        out.append(result)
-                        if flush is not None and len(out) >= FLUSH_EVERY:
-                            await flush(out)
-                            out = []
-                finally:
-                    await agen.aclose()
-            else:
-                result = await fn(item)
-                if result is not SKIP:
-                    out.append(result)
-        return out
-
-    async def _awork(self, stage: _Stage, counters: _Counters, out: Queue[Any]) -> None:
-        aget_many = stage.inbox.aget_many
-        aput_many = out.aput_many
-        qsize = out.qsize
-        cancel = self._cancel
-        stop = self._stop
-        where = f"stage {stage.name!r}"
-        batch_size = 1
-
-        async def flush(items: List[Any]) -> None:
-            t0 = perf_counter()
-            try:
-                await aput_many(items, cancel=cancel)
-            except ShutDown:
-                raise _Stopped from None
-            except Cancelled as exc:
-                self._fail(exc, where)
-                raise _Stopped from None
-            counters.put_wait += perf_counter() - t0
-            counters.items_out += len(items)
-            size = qsize()
-            if size > counters.high_water:
-                counters.high_water = size
-
-        try:
-            while True:
-                t0 = perf_counter()
-                try:
-                    batch = await aget_many(batch_size, cancel=cancel)
-                except ShutDown:
-                    break
-                except Cancelled as exc:
-                    self._fail(exc, where)
-                    return
-                t1 = perf_counter()
-                counters.get_wait += t1 - t0
-                counters.items_in += len(batch)
-                rate_wait = counters.rate_wait
-                put_wait = counters.put_wait
-                try:
-                    results = await self._acall_all(stage, batch, counters, flush)
-                except _Stopped:
-                    return
-                except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
-                    if isinstance(exc, asyncio.CancelledError) and stop.is_set():
-                        return  # _halt cancelled us
-                    self._stage_error(exc, counters, where)
-                    return
-                busy = (perf_counter() - t1 - (counters.rate_wait - rate_wait)
-                        - (counters.put_wait - put_wait))
-                counters.busy += busy
-                if results:
-                    try:
-                        await flush(results)
-                    except _Stopped:
-                        return
-                batch_size = max(1, min(MAX_BATCH, int(BATCH_SECONDS * len(batch) / busy))
-                                 if busy > 0 else MAX_BATCH)
-        except asyncio.CancelledError:
-            if not stop.is_set():
-                raise  # not ours (nothing else cancels these tasks)
-        finally:
-            self._worker_done(stage, out)
-
-    async def _awork_ordered(self, stage: _Stage, counters: _Counters, out: Queue[Any]) -> None:
-        # _work_ordered on the loop. Every worker of the stage runs on this one thread, so
-        # stage.done/next_emit/emitting change only between awaits: no thread lock.
-        aget_many = stage.inbox.aget_many
-        aput_many = out.aput_many
-        qsize = out.qsize
-        assert stage.tokens is not None
-        take_token = stage.tokens.aget
-        give_token = stage.tokens.put_nowait  # never more than `window` tokens: never full
-        take_lock = stage.atake_lock
-        cancel = self._cancel
-        stop = self._stop
-        where = f"stage {stage.name!r}"
-        batch_size = 1
-        try:
-            while True:
-                t0 = perf_counter()
-                try:
-                    await take_token(cancel=cancel)
-                except ShutDown:
-                    return  # the pipeline is stopping (_halt shut the tokens down)
-                except Cancelled as exc:
-                    self._fail(exc, where)
-                    return
-                try:
-                    async with take_lock:
-                        batch = await aget_many(batch_size, cancel=cancel)
-                        seq = stage.next_seq
-                        stage.next_seq = seq + 1
-                except ShutDown:
-                    try:
-                        give_token(None)  # the clean end: a worker may wait for our token
-                    except ShutDown:
-                        pass
-                    break
-                except Cancelled as exc:
-                    self._fail(exc, where)
-                    return
-                t1 = perf_counter()
-                counters.get_wait += t1 - t0
-                counters.items_in += len(batch)
-                rate_wait = counters.rate_wait
-                try:
-                    results = await self._acall_all(stage, batch, counters, None)
-                except BaseException as exc:  # noqa: BLE001 - the first error stops the pipeline
-                    if isinstance(exc, asyncio.CancelledError) and stop.is_set():
-                        return  # _halt cancelled us
-                    self._stage_error(exc, counters, where)
-                    return
-                busy = perf_counter() - t1 - (counters.rate_wait - rate_wait)
-                counters.busy += busy
-                batch_size = max(1, min(MAX_BATCH, int(BATCH_SECONDS * len(batch) / busy))
-                                 if busy > 0 else MAX_BATCH)
-                stage.done[seq] = results
-                if stage.emitting:
-                    continue  # the emitting worker will pass ours on
-                stage.emitting = True
-                while True:
-                    due = stage.done.pop(stage.next_emit, None)
-                    if due is None:
-                        stage.emitting = False
-                        break
-                    stage.next_emit += 1
-                    t2 = perf_counter()
-                    try:
-                        if due:
-                            await aput_many(due, cancel=cancel)
-                        give_token(None)
-                    except ShutDown:
-                        return
-                    except Cancelled as exc:
-                        self._fail(exc, where)
-                        return
-                    counters.put_wait += perf_counter() - t2
-                    counters.items_out += len(due)
-                    size = qsize()
-                    if size > counters.high_water:
-                        counters.high_water = size
-        except asyncio.CancelledError:
-            if not stop.is_set():
-                raise  # not ours (nothing else cancels these tasks)
-        finally:
-            self._worker_done(stage, out)
 
     # --- statistics ---------------------------------------------------------------------
 
