@@ -215,22 +215,31 @@ def _kill_self_at(x):
 
 
 def test_next_batch_taken_while_one_runs(pimpl):
-    # One worker process whose first item holds it: the stage must not wait for that
-    # item's result before it sends the next batch on (it used to: one batch in flight
-    # per thread, so the process sat idle for every round trip through the parent).
+    # One worker process whose items wait until released: the stage must not wait for
+    # the first item's result before it takes the next one (it used to: one batch in
+    # flight per thread, so the process sat idle for every round trip through the
+    # parent). With a queue of 1 in front of the stage, the source is asked for item 3
+    # only once the stage has taken items 0 and 1 (and item 2 waits in its queue).
+    import threading
+
+    asked_for_3 = threading.Event()
+
+    def source():
+        for i in range(6):
+            if i == 3:
+                asked_for_3.set()
+            yield i
+
     _release.clear()
-    with ringq.Pipeline(range(6)) as p:
-        p.stage(_hold_until_released, workers=1, processes=True, mp_context=FORK, ordered=True)
+    with ringq.Pipeline(source()) as p:
+        p.stage(_hold_until_released, workers=1, maxsize=1, processes=True, mp_context=FORK)
         it = iter(p)
-        deadline = time.monotonic() + 10
         try:
-            while p.stats()[1].items_in < 2 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            taken = p.stats()[1].items_in
+            taken = asked_for_3.wait(10)
         finally:
             _release.set()
-        assert list(it) == list(range(6))
-    assert taken >= 2, "the stage waited for the first batch's result before taking the next"
+        assert sorted(it) == list(range(6))
+    assert taken, "the stage waited for the first batch's result before taking the next"
 
 
 @pytest.mark.parametrize("window", [None, 1, 3])
