@@ -250,6 +250,8 @@ class RemoteStage:
         seconds = 0.0
         out_bytes = 0
         for future in batch.futures:
+            if future.cancelled():
+                raise _Halted  # cancelled by terminate(): the pipeline is stopping
             exc = future.exception()
             if exc is not None:
                 if self._halted(pipeline):
