@@ -184,3 +184,106 @@ def _alive(pid):
             return f.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+# --- several batches in flight per stage ----------------------------------------------------
+
+_release = FORK.Event()  # reaches the forked workers
+
+
+def _hold_until_released(x):
+    _release.wait(30)
+    return x
+
+
+def _uneven(x):
+    time.sleep(0.01 if x % 7 == 0 else 0.0005 * (x % 3))
+    return x * 10
+
+
+def _uneven_gen(x):
+    time.sleep(0.01 if x % 5 == 0 else 0)
+    yield x
+    yield -x
+
+
+def _kill_self_at(x):
+    if x == 150:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.001)
+    return x
+
+
+def test_next_batch_taken_while_one_runs(pimpl):
+    # One worker process whose items wait until released: the stage must not wait for
+    # the first item's result before it takes the next one (it used to: one batch in
+    # flight per thread, so the process sat idle for every round trip through the
+    # parent). With a queue of 1 in front of the stage, the source is asked for item 3
+    # only once the stage has taken items 0 and 1 (and item 2 waits in its queue).
+    import threading
+
+    asked_for_3 = threading.Event()
+
+    def source():
+        for i in range(6):
+            if i == 3:
+                asked_for_3.set()
+            yield i
+
+    _release.clear()
+    with ringq.Pipeline(source()) as p:
+        p.stage(_hold_until_released, workers=1, maxsize=1, processes=True, mp_context=FORK)
+        it = iter(p)
+        try:
+            taken = asked_for_3.wait(10)
+        finally:
+            _release.set()
+        assert sorted(it) == list(range(6))
+    assert taken, "the stage waited for the first batch's result before taking the next"
+
+
+@pytest.mark.parametrize("window", [None, 1, 3])
+def test_ordered_with_uneven_batches(pimpl, window):
+    with ringq.Pipeline(range(300)) as p:
+        p.stage(_uneven, workers=2, processes=True, mp_context=FORK, ordered=True, window=window,
+                maxsize=16)
+        p.stage(_uneven_gen, workers=2, processes=True, mp_context=FORK, ordered=True)
+        out = list(p)
+    assert out == [y for x in range(300) for y in (x * 10, -x * 10)]
+    stats = p.stats()
+    assert [s.items_out for s in stats[1:]] == [300, 600]
+    assert stats[1].busy_seconds > 0
+
+
+def test_unordered_gets_every_result(pimpl):
+    with ringq.Pipeline(range(500)) as p:
+        p.stage(_uneven, workers=2, processes=True, mp_context=FORK)
+        assert sorted(p) == [x * 10 for x in range(500)]
+
+
+def test_batches_too_big_for_one_task_are_split(pimpl):
+    # Small fast items first (the batches grow), then items of 1 MiB: a batch of those
+    # would not fit in one task, so it travels as several; order and content are kept.
+    items = [b"x"] * 2000 + [bytes([i]) * 2**20 for i in range(24)]
+    with ringq.Pipeline(items) as p:
+        p.stage(len, workers=2, processes=True, mp_context=FORK, ordered=True, maxsize=64)
+        assert list(p) == [1] * 2000 + [2**20] * 24
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_child_killed_with_batches_in_flight(pimpl, ordered):
+    with ringq.Pipeline(range(100_000)) as p:
+        p.stage(_kill_self_at, workers=2, processes=True, mp_context=FORK, ordered=ordered)
+        p.stage(w.ident, workers=2)
+        with pytest.raises(ringq.WorkerDied, match="signal 9"):
+            list(p)
+    # no_child_left checks that no process is left
+
+
+def test_unpicklable_item_names_the_stage(pimpl):
+    import threading
+
+    with ringq.Pipeline([1, threading.Lock()]) as p:
+        p.stage(w.ident, processes=True, mp_context=FORK, name="sender")
+        with pytest.raises(TypeError, match="stage 'sender'.*cannot be pickled"):
+            list(p)

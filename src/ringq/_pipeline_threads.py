@@ -123,9 +123,6 @@ def call_all(pipe: Pipeline, stage: _Stage, batch: List[Any], counters: _Counter
     fn = stage.fn
     limiter = stage.limiter
     try:
-        if stage.remote is not None and limiter is None:
-            done: List[Any] = stage.remote.run_batch(batch)  # the batch, in a process
-            return done
         out: List[Any] = []
         if limiter is None and not stage.generator:
             append = out.append

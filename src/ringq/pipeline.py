@@ -314,6 +314,12 @@ class Pipeline:
             if stage.async_kind:
                 async_stages.append((stage, queues[index + 1]))
                 continue
+            if stage.remote is not None and stage.limiter is None:
+                # A process stage: a thread feeds batches to its processes, one passes the results on.
+                for target, args, role in stage.remote.threads(self, stage, queues[index + 1]):
+                    threads.append(threading.Thread(target=self._thread_main, args=(target, *args),
+                                                    daemon=True, name=f"ringq-pipeline-{stage.name}-{role}"))
+                continue
             target = work_ordered if stage.ordered else work
             for worker in range(stage.workers):
                 threads.append(threading.Thread(

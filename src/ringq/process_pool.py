@@ -360,6 +360,9 @@ class _Core:
         self.tasks: Dict[int, Tuple[_PTask, _Worker]] = {}
         self.task_time = 0.0           # moving average of a task's run time in a worker
         self.ahead = _START_AHEAD
+        # Tasks held per worker at least (one running, the rest queued at it): 2 keeps a
+        # worker busy across the round trip of a result (process stages set it).
+        self.min_ahead = 1
         self.idle_deaths = 0
         self.broken: Optional[str] = None
         self.stopping = False          # no more input: finish what is held, then stop workers
@@ -556,7 +559,8 @@ class _Core:
                         outcomes.append((task, kind, value))
                     if freed:
                         t = self.task_time
-                        self.ahead = max(1, min(_MAX_AHEAD, int(_AHEAD_SECONDS / t) if t > 0 else _MAX_AHEAD))
+                        ahead = min(_MAX_AHEAD, int(_AHEAD_SECONDS / t) if t > 0 else _MAX_AHEAD)
+                        self.ahead = max(self.min_ahead, ahead)
                         self.cond.notify_all()
                 for task, kind, value in outcomes:
                     _complete(task, kind, value)
