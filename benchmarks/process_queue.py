@@ -14,14 +14,18 @@ spread column says how far the rounds were apart.
 import argparse
 import sys
 
-from ringq.bench.process import PROCESS_WORKLOADS, main
+from ringq.bench.contest import MIN_ROUNDS, main
+from ringq.bench.registry import ALIASES, CONTESTS
+
+PROCESS_WORKLOADS = ALIASES["process"]
 
 
 def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default="process",
                         help="comma-separated names among " + ", ".join(PROCESS_WORKLOADS) + " (default: all)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS,
+                        help=f"interleaved rounds (default and minimum {MIN_ROUNDS})")
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes, for a smoke run")
     parser.add_argument("--json", metavar="PATH", help="also write every round's figure as JSON ('-': stdout)")
     return parser.parse_args(argv)
@@ -33,6 +37,7 @@ if __name__ == "__main__":
     if names == ["process"]:
         names = list(PROCESS_WORKLOADS)
     unknown = [n for n in names if n not in PROCESS_WORKLOADS]
-    if unknown or args.rounds < 1:
-        sys.exit(f"unknown workload {unknown} (choose from {', '.join(PROCESS_WORKLOADS)}) or --rounds < 1")
-    sys.exit(main(names, args.rounds, args.quick, sys.stdout, sys.stderr, args.json))
+    if unknown or args.rounds < MIN_ROUNDS:
+        sys.exit(f"unknown workload {unknown} (choose from {', '.join(PROCESS_WORKLOADS)}) "
+                 f"or --rounds below {MIN_ROUNDS}")
+    sys.exit(main([CONTESTS[n] for n in names], args.rounds, args.quick, sys.stdout, sys.stderr, args.json))

@@ -32,7 +32,7 @@ def test_toolkit(benchmark: Any, workload_name: str, entry: Any) -> None:
         figures.append(entry.run(size))
 
     benchmark.pedantic(run, rounds=ROUNDS, warmup_rounds=1)
-    key = workload.metric[0]
+    key = workload.metrics[0].key
     values = sorted(f[key] for f in figures)
     benchmark.extra_info.update({"workload": workload_name, "entry": entry.name, "size": size,
                                  f"median_{key}": values[len(values) // 2]})

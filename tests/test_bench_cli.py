@@ -8,6 +8,7 @@ import collections
 import dataclasses
 import datetime
 import json
+import queue
 import struct
 import sys
 
@@ -331,4 +332,42 @@ def test_toolkit_workloads_catch_a_wrong_result(name):
     trial = registry.WORKLOADS[name].prepare(kind, 96)
     trial.run()
     with pytest.raises(workloads.WorkloadError):
+        trial.verify()
+
+
+# --- contests (ringq.bench.contest): run on their own ---------------------------------
+
+
+@pytest.mark.parametrize("args", [("--workload", "async,pair"), ("--workload", "processes", "--plot", "x.png")])
+def test_contests_run_on_their_own_without_plot(capsys, args):
+    if "--plot" in args and not runner.plot_available():
+        pytest.skip("--plot without matplotlib is refused before this check")
+    status, _, err = bench(capsys, *args)
+    assert status == 2
+    assert ("on their own" in err) if "pair" in args[1] else ("--plot draws the queue workloads only" in err)
+
+
+# --- pair and pingpong share their send/receive loop (workloads.count_mismatches) ----------
+
+
+class _OffByOne(queue.Queue):
+    """A queue whose get returns every int plus one: every reply is wrong."""
+
+    def get(self, block=True, timeout=None):
+        item = super().get(block, timeout)
+        return item + 1 if isinstance(item, int) else item
+
+
+def test_count_mismatches_counts_wrong_replies_and_stops_at_a_sentinel():
+    sent = []
+    assert workloads.count_mismatches(sent.append, lambda: sent[-1], 50) == 0
+    assert workloads.count_mismatches(sent.append, lambda: sent[-1] + 1, 50) == 50
+    assert workloads.count_mismatches(sent.append, lambda: None, 50) == 1  # a rescue's sentinel
+
+
+@pytest.mark.parametrize("prepare", [workloads.prepare_pair, workloads.prepare_pingpong])
+def test_pair_and_pingpong_catch_wrong_replies(prepare):
+    trial = prepare(QueueKind("off-by-one", _OffByOne), 100, timeout=30)
+    trial.run()
+    with pytest.raises(workloads.WorkloadError, match="100 of 100"):
         trial.verify()

@@ -133,6 +133,16 @@ def test_the_registry_holds_every_workload_in_run_order():
     assert runner.WORKLOADS is registry.WORKLOADS  # the dict the runner reads
     assert [n for n, s in registry.WORKLOADS.items() if s.in_default_run] == [
         "pair", "spsc", "mpmc", "batch", "pingpong", "memory"]
+    # The contests, each run only when named, and their group names.
+    assert list(registry.CONTESTS) == [
+        "executor", "map", "pipeline", "map-memory",
+        "process-1to1", "process-batch", "process-4x4", "process-1mib", "process-numpy", "process-pingpong",
+        "pool-submit", "pool-map", "pool-pipeline",
+        "async-pipeline", "aacquire", "loop-lag"]
+    assert not any(c.in_default_run for c in registry.CONTESTS.values())
+    assert {alias: len(names) for alias, names in registry.ALIASES.items()} == {
+        "toolkit": 4, "process": 6, "processes": 3, "async": 3}
+    assert runner.CONTESTS is registry.CONTESTS and runner.ALIASES is registry.ALIASES
 
 
 def _fake_group(monkeypatch, name, table):
@@ -155,6 +165,10 @@ def test_a_name_defined_twice_or_a_group_without_a_table_is_an_error(monkeypatch
     _fake_group(monkeypatch, "_test_twice", {"pair": registry.WORKLOADS["pair"]})
     with pytest.raises(ValueError, match="'pair' is defined by both ringq.bench.workloads and ringq.bench._test_twice"):
         registry.load_groups(registry.GROUPS + ("_test_twice",))
+    _fake_group(monkeypatch, "_test_contest", {"process-1to1": registry.WORKLOADS["pair"]})
+    with pytest.raises(ValueError, match="'process-1to1' is defined by both ringq.bench.process and "
+                                         "ringq.bench._test_contest"):
+        registry.load_groups(registry.GROUPS + ("_test_contest",))
     _fake_group(monkeypatch, "_test_empty", None)
     with pytest.raises(TypeError, match="has no WORKLOADS dict"):
         registry.load_groups(("_test_empty",))

@@ -93,9 +93,6 @@ def bench_command_errors(arguments):
 
     from ringq import __main__ as cli
     from ringq.bench import registry
-    from ringq.bench.process import PROCESS_WORKLOADS
-    from ringq.bench.process_pool import POOL_WORKLOADS
-    from ringq.bench.toolkit import TOOLKIT_WORKLOADS
 
     # "N" stands for a number in prose (`--rounds N`); a comment ends the command.
     words = ["5" if w == "N" else w for w in shlex.split(arguments, comments=True)]
@@ -103,8 +100,8 @@ def bench_command_errors(arguments):
         args = cli.build_parser().parse_args(["bench", *words])
     except SystemExit:
         return f"the parser refuses: {arguments}"
-    known = set(registry.WORKLOADS) | set(TOOLKIT_WORKLOADS) | {"toolkit"} | set(PROCESS_WORKLOADS) | {"process"}
-    known |= set(POOL_WORKLOADS) | {"processes"}
+    # Every name the runner accepts: queue workloads, contests and contest groups.
+    known = set(registry.WORKLOADS) | set(registry.CONTESTS) | set(registry.ALIASES)
     names = [n.strip() for value in (args.workload or []) for n in value.split(",")]
     unknown = [n for n in names if n and n not in known]
     return f"unknown workload(s) {unknown} in: {arguments}" if unknown else None
@@ -117,6 +114,8 @@ def test_the_bench_command_check_can_fail():
     assert "refuses" in bench_command_errors("--rounds 2")
     assert bench_command_errors("--rounds N   # the minimum is 5") is None
     assert bench_command_errors("--workload priority,broadcast --rounds 9 --json run-N.json") is None
+    for group in ("process", "processes", "toolkit", "async", "pool-map,loop-lag"):
+        assert bench_command_errors(f"--workload {group} --rounds 5") is None
 
 
 @pytest.mark.parametrize("path", _docblocks.doc_files())

@@ -282,9 +282,11 @@ def test_garbage_collected_pool_leaves_no_process(pimpl):
 
 def test_bench_processes_workloads_run_and_check_results():
     from ringq.bench import process_pool as bench
+    from ringq.bench import registry
 
-    for _, _, kinds, _ in bench.POOL_WORKLOADS.values():
-        assert kinds
+    assert registry.ALIASES["processes"] == ["pool-submit", "pool-map", "pool-pipeline"]
+    for name, found in bench.CONTESTS.items():
+        assert registry.CONTESTS[name] is found and found.entries[0].versus
     for kind in ["ringq", "ProcessPoolExecutor"]:
         assert bench.submit(kind, 300) > 0
     for kind in ["ringq", "PPE.map(chunksize=1000)", "mp.Pool.imap(1000)"]:

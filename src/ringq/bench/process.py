@@ -14,21 +14,25 @@
 ``process-pingpong``  a round trip through two queues to an echo process, in microseconds;
                       ``multiprocessing.Pipe`` (a duplex pipe) is the reference here
 
-Method: every round runs every queue once, in an order rotated by the round; the
-figure is the median of the rounds, the ratio is ringq's median over the peer's (above
-1.00x ringq wins; for latency the peer's over ringq's). Process start-up is not timed:
+Method (:mod:`ringq.bench.contest`): every round runs every queue once, in an order
+rotated by the round; the figure is the median of the rounds, the ratio is ringq's
+median over the peer's (above 1.00x ringq wins; for latency the peer's over ringq's).
+``--quick`` runs a tenth of the items (a quarter of the 1 MiB ones, a fifth of the
+round trips). Process start-up is not timed:
 the children start, signal that they are ready, and the clock starts when the parent
 lets them go. The start method is fork where it exists (spawn elsewhere).
 """
 from __future__ import annotations
 
-import json
+import importlib.util
 import multiprocessing as mp
-import statistics
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["PROCESS_WORKLOADS", "main"]
+from .contest import Contender, Contest, contest_table
+from .workloads import Metric
+
+__all__ = ["CONTESTS", "KINDS", "four_by_four", "one_to_one", "ping_pong"]
 
 N_ITEM = 100_000
 N_BATCH = 1_000_000
@@ -91,17 +95,6 @@ def _close(kind: str, q: Any) -> None:
         q.join_thread()
     elif kind == "mp.SimpleQueue" and hasattr(q, "close"):
         q.close()
-
-
-def available_kinds() -> List[str]:
-    kinds = ["ringq", "mp.Queue", "mp.SimpleQueue"]
-    try:
-        import faster_fifo  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        kinds.append("faster-fifo")
-    return kinds
 
 
 # --- the children (module level: picklable for spawn) ----------------------------------
@@ -277,93 +270,57 @@ def ping_pong(kind: str, n: int) -> float:
     return seconds / n * 1e6
 
 
-# name: (description, unit, higher is better, runner(kind, quick) -> figure, kinds filter)
-PROCESS_WORKLOADS: Dict[str, Tuple[str, str, bool, Callable[[str, bool], float], Callable[[str], bool]]] = {
-    "process-1to1": ("1 producer process -> 1 consumer, small ints, per item", "items/s", True,
-                     lambda k, quick: one_to_one(k, N_ITEM // (10 if quick else 1), "item"), lambda k: True),
-    "process-batch": ("1 -> 1, small ints, put_many/get_many of 1,000", "items/s", True,
-                      lambda k, quick: one_to_one(k, N_BATCH // (10 if quick else 1), "batch"),
-                      lambda k: k in ("ringq", "faster-fifo")),
-    "process-4x4": ("4 producer + 4 consumer processes, small ints, exactly once", "items/s", True,
-                    lambda k, quick: four_by_four(k, N_4X4 // (10 if quick else 1)), lambda k: True),
-    "process-1mib": ("1 -> 1, 1 MiB bytes", "GB/s", True,
-                     lambda k, quick: one_to_one(k, N_MIB // (4 if quick else 1), "mib"), lambda k: True),
-    "process-numpy": ("1 -> 1, 1 MiB numpy arrays", "GB/s", True,
-                      lambda k, quick: one_to_one(k, N_MIB // (4 if quick else 1), "numpy"), lambda k: True),
-    "process-pingpong": ("round trip to an echo process", "us", False,
-                         lambda k, quick: ping_pong(k, N_PING // (5 if quick else 1)), lambda k: True),
-}
+def _numpy_missing() -> Optional[str]:
+    if importlib.util.find_spec("numpy") is None:
+        return "numpy is not installed (pip install numpy)"
+    return None
 
 
-def _numpy() -> bool:
-    try:
-        import numpy  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def _faster_fifo_missing() -> Optional[str]:
+    if importlib.util.find_spec("faster_fifo") is None:
+        return "faster-fifo is not installed (pip install faster-fifo)"
+    return None
 
 
-def run(names: Sequence[str], rounds: int, quick: bool, stderr: TextIO) -> Dict[str, Dict[str, Any]]:
-    """Run *names*; returns {workload: {queue: [round figures]}}."""
-    results: Dict[str, Dict[str, Any]] = {}
-    for name in names:
-        if name == "process-numpy" and not _numpy():
-            stderr.write("skipping process-numpy: numpy is not installed\n")
-            continue
-        description, unit, higher, runner, wanted = PROCESS_WORKLOADS[name]
-        kinds = [k for k in available_kinds() if wanted(k)]
-        if name == "process-pingpong":
-            kinds.append("mp.Pipe")
-        figures: Dict[str, List[float]] = {k: [] for k in kinds}
-        for r in range(rounds):
-            order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]
-            for kind in order:
-                figures[kind].append(runner(kind, quick))
-            stderr.write(f"{name} round {r + 1}/{rounds}: " + ", ".join(
-                f"{k} {figures[k][-1]:.4g}" for k in kinds) + "\n")
-            stderr.flush()
-        results[name] = {"description": description, "unit": unit, "higher_is_better": higher,
-                         "rounds": figures}
-    return results
+KINDS = ("ringq", "mp.Queue", "mp.SimpleQueue", "faster-fifo")
 
 
-def report(results: Dict[str, Dict[str, Any]], rounds: int) -> str:
-    lines = [f"ringq.ProcessQueue vs process queues; medians of {rounds} interleaved rounds; "
-             "ratio = ringq vs the peer (above 1.00x ringq wins)"]
-    for name, res in results.items():
-        unit, higher = res["unit"], res["higher_is_better"]
-        medians = {k: statistics.median(v) for k, v in res["rounds"].items()}
-        lines.append("")
-        lines.append(f"{name}: {res['description']} ({unit}, {'higher' if higher else 'lower'} is better)")
-        ours = medians.get("ringq")
-        for kind, value in medians.items():
-            spread = (max(res["rounds"][kind]) - min(res["rounds"][kind])) / 2 / value if value else 0.0
-            ratio = ""
-            if ours and kind != "ringq":
-                ratio = f"  ringq {(ours / value if higher else value / ours):.2f}x"
-            lines.append(f"  {kind:<16} {value:>14,.4g}  +-{spread * 100:4.0f}%{ratio}")
-    return "\n".join(lines)
+def _contenders(runner: Callable[[str, int], float], key: str, kinds: Sequence[str] = KINDS,
+                needs: Optional[Callable[[], Optional[str]]] = None) -> Tuple[Contender, ...]:
+    """ringq against every other kind in *kinds*; each contender's run returns {key: runner(kind, n)}."""
+
+    def contender(kind: str) -> Contender:
+        def run(n: int) -> Dict[str, float]:
+            return {key: runner(kind, n)}
+
+        def missing() -> Optional[str]:
+            return (needs() if needs is not None else None) or (
+                _faster_fifo_missing() if kind == "faster-fifo" else None)
+
+        versus = tuple(k for k in kinds if k != "ringq") if kind == "ringq" else ()
+        return Contender(kind, run, versus, missing)
+
+    return tuple(contender(kind) for kind in kinds)
 
 
-def main(names: Sequence[str], rounds: int, quick: bool, stdout: TextIO, stderr: TextIO,
-         json_path: Optional[str] = None) -> int:
-    """Run the process workloads; the exit status (1 when a run failed)."""
-    try:
-        results = run(names, rounds, quick, stderr)
-    except (RuntimeError, OSError) as exc:
-        stderr.write(f"ringq bench: a process workload failed: {exc}\n")
-        return 1
-    except KeyboardInterrupt:
-        stderr.write("\nringq bench: interrupted\n")
-        return 130
-    text = report(results, rounds)
-    if json_path == "-":
-        json.dump(results, stdout, indent=2)
-        stdout.write("\n")
-        stderr.write(text + "\n")
-    else:
-        stdout.write(text + "\n")
-        if json_path:
-            with open(json_path, "w", encoding="utf-8") as out:
-                json.dump(results, out, indent=2)
-    return 0
+ITEMS = Metric("items_per_s", "items/s", higher_is_better=True)
+GBS = Metric("gb_per_s", "GB/s", higher_is_better=True, fmt="{:,.2f}")
+
+#: The process workloads, run by ``--workload process`` (all) or by name.
+CONTESTS: Dict[str, Contest] = contest_table(
+    Contest("process-1to1", "process", "1 producer process -> 1 consumer, {size} small ints, per item",
+            (ITEMS,), N_ITEM, N_ITEM // 10, _contenders(lambda k, n: one_to_one(k, n, "item"), ITEMS.key)),
+    Contest("process-batch", "process", "1 -> 1, {size} small ints, put_many/get_many of 1,000",
+            (ITEMS,), N_BATCH, N_BATCH // 10,
+            _contenders(lambda k, n: one_to_one(k, n, "batch"), ITEMS.key, ("ringq", "faster-fifo"))),
+    Contest("process-4x4", "process", "4 producer + 4 consumer processes, {size} small ints, exactly once",
+            (ITEMS,), N_4X4, N_4X4 // 10, _contenders(four_by_four, ITEMS.key)),
+    Contest("process-1mib", "process", "1 -> 1, {size} items of 1 MiB bytes",
+            (GBS,), N_MIB, N_MIB // 4, _contenders(lambda k, n: one_to_one(k, n, "mib"), GBS.key)),
+    Contest("process-numpy", "process", "1 -> 1, {size} 1 MiB numpy arrays",
+            (GBS,), N_MIB, N_MIB // 4,
+            _contenders(lambda k, n: one_to_one(k, n, "numpy"), GBS.key, needs=_numpy_missing)),
+    Contest("process-pingpong", "process", "{size} round trips to an echo process",
+            (Metric("us", "us/round trip", higher_is_better=False, fmt="{:,.1f}"),), N_PING, N_PING // 5,
+            _contenders(ping_pong, "us", KINDS + ("mp.Pipe",))),
+)

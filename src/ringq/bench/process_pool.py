@@ -13,19 +13,22 @@ stages against the stdlib's process pools and a hand-written multiprocessing cha
 
 Every pool has 2 workers (``--quick`` divides the sizes by 10). Pools are started
 and warmed before the clock starts, except in ``pool-pipeline`` where starting
-the processes is part of every contender's run.
+the processes is part of every contender's run. They run through
+:mod:`ringq.bench.contest` (medians of interleaved rounds; the first row's ratio
+against each of the others).
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
-import statistics
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
+from typing import Any, Callable, Dict, Sequence, Tuple
 
-__all__ = ["POOL_WORKLOADS", "main"]
+from .contest import Contender, Contest, contest_table
+from .workloads import Metric
+
+__all__ = ["CONTESTS", "map_items", "pipeline", "submit"]
 
 WORKERS = 2
 N_SUBMIT = 20_000
@@ -147,70 +150,28 @@ def pipeline(kind: str, n: int) -> float:
     return n / seconds
 
 
-# name: (description, unit, contenders, runner(kind, quick) -> figure)
-POOL_WORKLOADS: Dict[str, Tuple[str, str, List[str], Callable[[str, bool], float]]] = {
-    "pool-submit": (f"{N_SUBMIT:,} trivial tasks, submit all then result()", "tasks/s",
-                    ["ringq", "ProcessPoolExecutor"],
-                    lambda k, quick: submit(k, N_SUBMIT // (10 if quick else 1))),
-    "pool-map": (f"map over {N_MAP:,} trivial items (ringq: default arguments)", "items/s",
-                 ["ringq", "PPE.map(chunksize=1000)", "mp.Pool.imap(1000)"],
-                 lambda k, quick: map_items(k, N_MAP // (10 if quick else 1))),
-    "pool-pipeline": (f"3-stage pipeline, {N_PIPE} items, middle stage CPU-bound pure Python on 2 workers",
-                      "items/s", ["ringq processes", "ringq threads", "mp.Queue chain"],
-                      lambda k, quick: pipeline(k, N_PIPE // (10 if quick else 1))),
-}
+def _contenders(runner: Callable[[str, int], float], key: str, kinds: Sequence[str]) -> Tuple[Contender, ...]:
+    """The first of *kinds* against each of the others; a run returns {key: runner(kind, n)}."""
+
+    def contender(kind: str) -> Contender:
+        def run(n: int) -> Dict[str, float]:
+            return {key: runner(kind, n)}
+
+        return Contender(kind, run, tuple(kinds[1:]) if kind == kinds[0] else ())
+
+    return tuple(contender(kind) for kind in kinds)
 
 
-def run(names: Sequence[str], rounds: int, quick: bool, stderr: TextIO) -> Dict[str, Dict[str, Any]]:
-    results: Dict[str, Dict[str, Any]] = {}
-    for name in names:
-        description, unit, kinds, runner = POOL_WORKLOADS[name]
-        figures: Dict[str, List[float]] = {k: [] for k in kinds}
-        for r in range(rounds):
-            order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]
-            for kind in order:
-                figures[kind].append(runner(kind, quick))
-            stderr.write(f"{name} round {r + 1}/{rounds}: " + ", ".join(
-                f"{k} {figures[k][-1]:.4g}" for k in kinds) + "\n")
-            stderr.flush()
-        results[name] = {"description": description, "unit": unit, "rounds": figures}
-    return results
-
-
-def report(results: Dict[str, Dict[str, Any]], rounds: int) -> str:
-    lines = [f"ringq.ProcessExecutor and process stages vs process pools; medians of {rounds} "
-             "interleaved rounds; ratio = the first row vs that row (above 1.00x the first wins)"]
-    for name, res in results.items():
-        medians = {k: statistics.median(v) for k, v in res["rounds"].items()}
-        lines.append("")
-        lines.append(f"{name}: {res['description']} ({res['unit']}, higher is better)")
-        ours = next(iter(medians.values()))
-        for i, (kind, value) in enumerate(medians.items()):
-            spread = (max(res["rounds"][kind]) - min(res["rounds"][kind])) / 2 / value if value else 0.0
-            ratio = f"  first {ours / value:.2f}x" if i and value else ""
-            lines.append(f"  {kind:<24} {value:>14,.4g}  +-{spread * 100:4.0f}%{ratio}")
-    return "\n".join(lines)
-
-
-def main(names: Sequence[str], rounds: int, quick: bool, stdout: TextIO, stderr: TextIO,
-         json_path: Optional[str] = None) -> int:
-    """Run the process-pool workloads; the exit status (1 when a run failed)."""
-    try:
-        results = run(names, rounds, quick, stderr)
-    except (RuntimeError, OSError) as exc:
-        stderr.write(f"ringq bench: a process-pool workload failed: {exc}\n")
-        return 1
-    except KeyboardInterrupt:
-        stderr.write("\nringq bench: interrupted\n")
-        return 130
-    text = report(results, rounds)
-    if json_path == "-":
-        json.dump(results, stdout, indent=2)
-        stdout.write("\n")
-        stderr.write(text + "\n")
-    else:
-        stdout.write(text + "\n")
-        if json_path:
-            with open(json_path, "w", encoding="utf-8") as out:
-                json.dump(results, out, indent=2)
-    return 0
+#: ProcessExecutor and process stages, run by ``--workload processes`` (all) or by name.
+CONTESTS: Dict[str, Contest] = contest_table(
+    Contest("pool-submit", "processes", "{size} trivial tasks, submit all then result()",
+            (Metric("per_s", "tasks/s", higher_is_better=True),), N_SUBMIT, N_SUBMIT // 10,
+            _contenders(submit, "per_s", ["ringq", "ProcessPoolExecutor"])),
+    Contest("pool-map", "processes", "map over {size} trivial items (ringq: default arguments)",
+            (Metric("per_s", "items/s", higher_is_better=True),), N_MAP, N_MAP // 10,
+            _contenders(map_items, "per_s", ["ringq", "PPE.map(chunksize=1000)", "mp.Pool.imap(1000)"])),
+    Contest("pool-pipeline", "processes",
+            "3-stage pipeline, {size} items, middle stage CPU-bound pure Python on 2 workers",
+            (Metric("per_s", "items/s", higher_is_better=True, fmt="{:,.1f}"),), N_PIPE, N_PIPE // 10,
+            _contenders(pipeline, "per_s", ["ringq processes", "ringq threads", "mp.Queue chain"])),
+)

@@ -40,9 +40,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
+from .contest import MIN_ROUNDS, NOISY_MARK, NOISY_SPREAD
+from .contest import main as run_contests
 from .machine import describe_environment, header_lines
 from .peers import REFERENCE, SIMPLE_REFERENCE, QueueKind, available_queue_kinds, missing_optional_peers
-from .registry import WORKLOADS
+from .registry import ALIASES, CONTESTS, WORKLOADS
 from .workloads import DEFAULT_TIMEOUT, Metric, WorkloadError, WorkloadSpec
 
 __all__ = [
@@ -56,15 +58,8 @@ __all__ = [
     "run_benchmarks",
 ]
 
-#: Fewer rounds than this make a median meaningless on a noisy machine.
-MIN_ROUNDS = 5
 #: Size of the unrecorded warm-up run, as a fraction of the measured size.
 WARMUP_FRACTION = 0.02
-#: A row whose spread (half the range of its rounds, relative to the median) is above
-#: this is flagged in the table: its rounds disagree too much to trust the median alone.
-NOISY_SPREAD = 0.20
-#: The mark of a noisy row, after its spread.
-NOISY_MARK = "!"
 
 
 # --- configuration ---------------------------------------------------------------
@@ -596,6 +591,10 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     workloads = ", ".join(f"{spec.name} ({spec.describe(spec.default_size)})"
                           + ("" if spec.in_default_run else " [only when named]")
                           for spec in WORKLOADS.values())
+    contests = "; ".join(
+        f"{alias} for all of " + ", ".join(f"{name} ({CONTESTS[name].describe(CONTESTS[name].default_size)})"
+                                          for name in members)
+        for alias, members in ALIASES.items())
     parser.add_argument(
         "--quick", action="store_true",
         help="smaller sizes (fewer items, round trips and queues) for a run of a few "
@@ -604,9 +603,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--workload", action="append", metavar="NAME",
         help=f"run only this workload; repeatable or a comma-separated list. Names: {workloads}. "
              "Default: all but those marked [only when named], in that order. The "
-             "pool and pipeline workloads run on their own, also only when named: executor, "
-             "map, pipeline, map-memory, or toolkit for all four (BoundedExecutor and "
-             "Pipeline against ThreadPoolExecutor and a hand-written queue.Queue chain)")
+             "contests (a ringq tool against what people use instead) run on their own, also "
+             f"only when named, each by its name or with its group: {contests}")
     parser.add_argument(
         "--rounds", type=_rounds, default=MIN_ROUNDS, metavar="N",
         help=f"rounds per workload (default and minimum {MIN_ROUNDS}; fewer is an error); "
@@ -633,41 +631,18 @@ def main(args: argparse.Namespace, stdout: Optional[TextIO] = None,
     stdout = stdout if stdout is not None else sys.stdout
     stderr = stderr if stderr is not None else sys.stderr
     names = _workload_names(args.workload)
-    # The toolkit's workloads (executor, map, pipeline, map-memory; "toolkit" for all)
-    # compare pools and pipelines, not queues: ringq.bench.toolkit runs them.
-    from .toolkit import TOOLKIT_WORKLOADS
-    if "toolkit" in names:
-        at = names.index("toolkit")
-        names[at:at + 1] = [name for name in TOOLKIT_WORKLOADS if name not in names]
-    toolkit_names = [name for name in names if name in TOOLKIT_WORKLOADS]
-    names = [name for name in names if name not in TOOLKIT_WORKLOADS]
-    # ringq.ProcessQueue's workloads ("process" for all) run on their own too: ringq.bench.process.
-    from .process import PROCESS_WORKLOADS
-    if "process" in names:
-        at = names.index("process")
-        names[at:at + 1] = [name for name in PROCESS_WORKLOADS if name not in names]
-    process_names = [name for name in names if name in PROCESS_WORKLOADS]
-    names = [name for name in names if name not in PROCESS_WORKLOADS]
-    # ProcessExecutor and process stages ("processes" for all): ringq.bench.process_pool.
-    from .process_pool import POOL_WORKLOADS
-    if "processes" in names:
-        at = names.index("processes")
-        names[at:at + 1] = [name for name in POOL_WORKLOADS if name not in names]
-    pool_names = [name for name in names if name in POOL_WORKLOADS]
-    names = [name for name in names if name not in POOL_WORKLOADS]
-    if pool_names:
-        if names or process_names or toolkit_names:
-            stderr.write("ringq bench: run the processes workloads (pool-submit, pool-map, "
-                         "pool-pipeline) on their own\n")
-            return 2
-        from .process_pool import main as pool_main
-
-        return pool_main(pool_names, args.rounds, args.quick, stdout, stderr, args.json)
+    # A contest group's name ("toolkit", "process", "processes", "async") runs all its contests.
+    for alias, members in ALIASES.items():
+        if alias in names:
+            at = names.index(alias)
+            names[at:at + 1] = [name for name in members if name not in names]
+    contest_names = [name for name in names if name in CONTESTS]
+    names = [name for name in names if name not in CONTESTS]
     unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
         stderr.write(f"ringq bench: unknown workload {', '.join(unknown)}; "
-                     f"choose from {', '.join(list(WORKLOADS) + list(TOOLKIT_WORKLOADS) + ['toolkit'])}, "
-                     f"{', '.join(list(PROCESS_WORKLOADS) + ['process'])}\n")
+                     f"choose from {', '.join(WORKLOADS)}, "
+                     f"{', '.join(list(CONTESTS) + list(ALIASES))}\n")
         return 2
     rounds = args.rounds
     if rounds < MIN_ROUNDS:  # the parser refuses it; this guards callers that build args
@@ -689,25 +664,16 @@ def main(args: argparse.Namespace, stdout: Optional[TextIO] = None,
         stderr.write(f"ringq bench: --plot needs matplotlib, which is not installed: {PLOT_HINT}\n")
         return 2
 
-    if process_names:
-        if names or toolkit_names or args.plot:
-            stderr.write("ringq bench: run the process workloads on their own (no queue or toolkit "
-                         "workload, no --plot)\n")
+    if contest_names:
+        if names:
+            stderr.write(f"ringq bench: run the contests ({', '.join(contest_names)}) on their own, "
+                         "not mixed with the queue workloads\n")
             return 2
-        from .process import main as process_main
-
-        return process_main(process_names, rounds, args.quick, stdout, stderr, args.json)
-    if toolkit_names and not names:
         if args.plot:
             stderr.write("ringq bench: --plot draws the queue workloads only\n")
             return 2
-        from .toolkit import main as toolkit_main
-
-        return toolkit_main(toolkit_names, rounds, args.quick, stdout, stderr, args.json)
-    if toolkit_names:
-        stderr.write("ringq bench: run the toolkit workloads (executor, map, pipeline, map-memory) "
-                     "on their own, not mixed with the queue workloads\n")
-        return 2
+        return run_contests([CONTESTS[name] for name in contest_names], rounds, args.quick, stdout, stderr,
+                            args.json)
 
     config = BenchConfig(names, rounds, args.quick, args.timeout)
     environment = describe_environment()

@@ -28,41 +28,32 @@ under a minute. Workloads:
     generator capped at the same 100,000 items, or it would never return. ringq
     also runs at a quarter of the size, to show its peak does not grow with it.
 
-Every run checks its results. Each figure is the median of the rounds; within a
-round every entry runs once, in an order rotated per round. Ratios are times
-better than the peer (above 1.00x ringq wins).
+Every run checks its results. They run through :mod:`ringq.bench.contest`: each
+figure is the median of the rounds; within a round every entry runs once, in an
+order rotated per round. Ratios are times better than the peer (above 1.00x ringq
+wins).
 """
 from __future__ import annotations
 
 import gc
 import itertools
-import json
 import queue
-import statistics
-import sys
 import threading
 import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
+from typing import Any, Callable, Dict, Iterator, Tuple
 
-__all__ = ["TOOLKIT_WORKLOADS", "ToolkitEntry", "ToolkitWorkload", "main", "run_workload"]
+from .contest import Contender, Contest, check, contest_table
+from .workloads import Metric
+
+__all__ = ["CONTESTS", "TOOLKIT_WORKLOADS"]
 
 WORKERS = 4
 
 
-class ToolkitBenchError(AssertionError):
-    """A run returned wrong results."""
-
-
 def _trivial(x: int) -> int:
     return x + 1
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ToolkitBenchError(message)
 
 
 # --- executor ----------------------------------------------------------------------------
@@ -76,7 +67,7 @@ def executor_ringq(n: int) -> Dict[str, float]:
         futures = [pool.submit(_trivial, i) for i in range(n)]
         total = sum(f.result() for f in futures)
     seconds = time.perf_counter() - start
-    _check(total == n * (n + 1) // 2, "executor: wrong results")
+    check(total == n * (n + 1) // 2, "executor: wrong results")
     return {"seconds": seconds, "per_s": n / seconds}
 
 
@@ -86,7 +77,7 @@ def executor_tpe(n: int) -> Dict[str, float]:
         futures = [pool.submit(_trivial, i) for i in range(n)]
         total = sum(f.result() for f in futures)
     seconds = time.perf_counter() - start
-    _check(total == n * (n + 1) // 2, "executor: wrong results")
+    check(total == n * (n + 1) // 2, "executor: wrong results")
     return {"seconds": seconds, "per_s": n / seconds}
 
 
@@ -101,7 +92,7 @@ def _map_ringq(**options: Any) -> Callable[[int], Dict[str, float]]:
         with ringq.BoundedExecutor(WORKERS, max_pending=1024) as pool:
             total = sum(pool.map(_trivial, range(n), **options))
         seconds = time.perf_counter() - start
-        _check(total == n * (n + 1) // 2, "map: wrong results")
+        check(total == n * (n + 1) // 2, "map: wrong results")
         return {"seconds": seconds, "per_s": n / seconds}
 
     return run
@@ -112,7 +103,7 @@ def map_tpe(n: int) -> Dict[str, float]:
     with ThreadPoolExecutor(WORKERS) as pool:
         total = sum(pool.map(_trivial, range(n)))
     seconds = time.perf_counter() - start
-    _check(total == n * (n + 1) // 2, "map: wrong results")
+    check(total == n * (n + 1) // 2, "map: wrong results")
     return {"seconds": seconds, "per_s": n / seconds}
 
 
@@ -135,7 +126,7 @@ def pipeline_ringq(n: int) -> Dict[str, float]:
             p.stage(_trivial, workers=1, maxsize=PIPELINE_MAXSIZE)
         total = sum(p)
     seconds = time.perf_counter() - start
-    _check(total == _expected_pipeline_sum(n), "pipeline: wrong results")
+    check(total == _expected_pipeline_sum(n), "pipeline: wrong results")
     return {"seconds": seconds, "per_s": n / seconds}
 
 
@@ -179,7 +170,7 @@ def _hand_chain(make_queue: Callable[[int], Any]) -> Callable[[int], Dict[str, f
         for thread in threads:
             thread.join()
         seconds = time.perf_counter() - start
-        _check(total == _expected_pipeline_sum(n), "pipeline: wrong results")
+        check(total == _expected_pipeline_sum(n), "pipeline: wrong results")
         return {"seconds": seconds, "per_s": n / seconds}
 
     return run
@@ -233,7 +224,7 @@ def _memory_ringq(scale: float) -> Callable[[int], Dict[str, float]]:
         start = time.perf_counter()
         peak, total = _peak_while(work)
         seconds = time.perf_counter() - start
-        _check(total == count * (count + 1) // 2, "map-memory: wrong results")
+        check(total == count * (count + 1) // 2, "map-memory: wrong results")
         return {"seconds": seconds, "peak_bytes": float(peak), "items": float(count)}
 
     return run
@@ -250,201 +241,49 @@ def memory_tpe(n: int) -> Dict[str, float]:
     start = time.perf_counter()
     peak, total = _peak_while(work)
     seconds = time.perf_counter() - start
-    _check(total == n * (n + 1) // 2, "map-memory: wrong results")
+    check(total == n * (n + 1) // 2, "map-memory: wrong results")
     return {"seconds": seconds, "peak_bytes": float(peak), "items": float(n)}
 
 
 # --- the catalogue -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ToolkitEntry:
-    name: str
-    run: Callable[[int], Dict[str, float]]
-    #: The entry the ratio is computed against (None: this is the peer).
-    peer: Optional[str]
-
-
-@dataclass(frozen=True)
-class ToolkitWorkload:
-    name: str
-    summary: str
-    #: The figure compared: (key, label, higher is better, format).
-    metric: Tuple[str, str, bool, str]
-    default_size: int
-    quick_size: int
-    entries: Tuple[ToolkitEntry, ...]
-    #: The issue's target for the main entry (the first), as a ratio; None: none.
-    target: Optional[float] = None
-    target_text: str = ""
-
-
 TPE = f"ThreadPoolExecutor({WORKERS})"
 TPE_MAP = TPE + ".map"
 TPE_MEM = TPE + ".map, generator capped at the size"
 HAND = "hand-written chain, queue.Queue"
+PER_S = Metric("per_s", "items/s", higher_is_better=True)
 
-TOOLKIT_WORKLOADS: Dict[str, ToolkitWorkload] = {
-    w.name: w for w in (
-        ToolkitWorkload(
-            "executor", "{size} trivial tasks: submit all, then result() each; 4 workers",
-            ("per_s", "tasks/s", True, "{:,.0f}"), 100_000, 10_000,
-            (ToolkitEntry("ringq.BoundedExecutor(4, 1024)", executor_ringq, TPE),
-             ToolkitEntry(TPE, executor_tpe, None)),
-            target=3.0, target_text=">= 3x ThreadPoolExecutor(4)"),
-        ToolkitWorkload(
-            "map", "sum(pool.map(f, range({size}))), trivial f; 4 workers",
-            ("per_s", "items/s", True, "{:,.0f}"), 100_000, 10_000,
-            (ToolkitEntry("ringq map (defaults)", _map_ringq(), TPE_MAP),
-             ToolkitEntry("ringq map(buffersize=1024)", _map_ringq(buffersize=1024), TPE_MAP),
-             ToolkitEntry("ringq map(chunksize=64)", _map_ringq(chunksize=64), TPE_MAP),
-             ToolkitEntry(TPE_MAP, map_tpe, None)),
-            target=3.0, target_text=">= 3x ThreadPoolExecutor.map"),
-        ToolkitWorkload(
-            "pipeline", "{size} ints through 3 stages of trivial functions, 1 worker each, queues of 1024",
-            ("per_s", "items/s", True, "{:,.0f}"), 200_000, 20_000,
-            (ToolkitEntry("ringq.Pipeline", pipeline_ringq, HAND),
-             ToolkitEntry("hand-written chain, ringq.Queue", _hand_chain(_ringq_queue), HAND),
-             ToolkitEntry(HAND, _hand_chain(queue.Queue), None)),
-            target=5.0, target_text=">= 5x the hand-written queue.Queue chain"),
-        ToolkitWorkload(
-            "map-memory", "tracemalloc peak while taking {size} results of map over a generator",
-            ("peak_bytes", "peak bytes", False, "{:,.0f}"), 100_000, 20_000,
-            (ToolkitEntry("ringq map(buffersize=1000), endless generator", _memory_ringq(1.0), TPE_MEM),
-             ToolkitEntry("ringq map(buffersize=1000), endless, 1/4 of the items", _memory_ringq(0.25), TPE_MEM),
-             ToolkitEntry(TPE_MEM, memory_tpe, None)),
-            target_text="flat, bounded by buffersize"),
-    )
-}
+CONTESTS: Dict[str, Contest] = contest_table(
+    Contest(
+        "executor", "toolkit", "{size} trivial tasks: submit all, then result() each; 4 workers",
+        (Metric("per_s", "tasks/s", higher_is_better=True),), 100_000, 10_000,
+        (Contender("ringq.BoundedExecutor(4, 1024)", executor_ringq, (TPE,)),
+         Contender(TPE, executor_tpe)),
+        target=3.0, target_text=">= 3x ThreadPoolExecutor(4)"),
+    Contest(
+        "map", "toolkit", "sum(pool.map(f, range({size}))), trivial f; 4 workers",
+        (PER_S,), 100_000, 10_000,
+        (Contender("ringq map (defaults)", _map_ringq(), (TPE_MAP,)),
+         Contender("ringq map(buffersize=1024)", _map_ringq(buffersize=1024), (TPE_MAP,)),
+         Contender("ringq map(chunksize=64)", _map_ringq(chunksize=64), (TPE_MAP,)),
+         Contender(TPE_MAP, map_tpe)),
+        target=3.0, target_text=">= 3x ThreadPoolExecutor.map"),
+    Contest(
+        "pipeline", "toolkit", "{size} ints through 3 stages of trivial functions, 1 worker each, queues of 1024",
+        (PER_S,), 200_000, 20_000,
+        (Contender("ringq.Pipeline", pipeline_ringq, (HAND,)),
+         Contender("hand-written chain, ringq.Queue", _hand_chain(_ringq_queue), (HAND,)),
+         Contender(HAND, _hand_chain(queue.Queue))),
+        target=5.0, target_text=">= 5x the hand-written queue.Queue chain"),
+    Contest(
+        "map-memory", "toolkit", "tracemalloc peak while taking {size} results of map over a generator",
+        (Metric("peak_bytes", "peak bytes", higher_is_better=False),), 100_000, 20_000,
+        (Contender("ringq map(buffersize=1000), endless generator", _memory_ringq(1.0), (TPE_MEM,)),
+         Contender("ringq map(buffersize=1000), endless, 1/4 of the items", _memory_ringq(0.25), (TPE_MEM,)),
+         Contender(TPE_MEM, memory_tpe)),
+        target_text="flat, bounded by buffersize: the two ringq rows' peaks about equal"),
+)
 
-
-# --- running and reporting ---------------------------------------------------------------
-
-
-@dataclass
-class WorkloadRun:
-    workload: ToolkitWorkload
-    size: int
-    rounds: Dict[str, List[Dict[str, float]]] = field(default_factory=dict)
-    orders: List[List[str]] = field(default_factory=list)
-    error: Optional[str] = None
-
-    def median(self, entry: str, key: str) -> float:
-        return statistics.median(r[key] for r in self.rounds[entry])
-
-    def spread(self, entry: str, key: str) -> float:
-        values = [r[key] for r in self.rounds[entry]]
-        middle = statistics.median(values)
-        return (max(values) - min(values)) / 2 / middle if middle else 0.0
-
-    def ratio(self, entry: ToolkitEntry) -> Optional[float]:
-        if entry.peer is None:
-            return None
-        key, _, higher, _ = self.workload.metric
-        mine, theirs = self.median(entry.name, key), self.median(entry.peer, key)
-        if not mine or not theirs:
-            return None
-        return mine / theirs if higher else theirs / mine
-
-
-def run_workload(workload: ToolkitWorkload, size: int, rounds: int,
-                 progress: Optional[TextIO] = None) -> WorkloadRun:
-    """Warm up once (small), then *rounds* rounds, each entry once per round, rotated."""
-    result = WorkloadRun(workload, size, {e.name: [] for e in workload.entries})
-    entries = list(workload.entries)
-    for entry in entries:
-        entry.run(max(1, size // 50))
-    for index in range(rounds):
-        shift = index % len(entries)
-        order = entries[shift:] + entries[:shift]
-        result.orders.append([e.name for e in order])
-        for entry in order:
-            gc.collect()
-            figures = entry.run(size)
-            result.rounds[entry.name].append(figures)
-        if progress is not None:
-            progress.write(f"  {workload.name} round {index + 1}/{rounds} done\n")
-            progress.flush()
-    return result
-
-
-def report(runs: Sequence[WorkloadRun], rounds: int) -> str:
-    import ringq
-
-    lines = [
-        f"ringq {ringq.__version__} toolkit benchmarks (ringq.IMPLEMENTATION = {ringq.IMPLEMENTATION!r})",
-        f"Python {sys.version.split()[0]}; medians of {rounds} rounds, entries interleaved "
-        "(order rotated per round); ratio = times better than the peer; spread = half the range.",
-    ]
-    for run in runs:
-        workload = run.workload
-        key, label, _, fmt = workload.metric
-        lines.append("")
-        lines.append(f"{workload.name}: {workload.summary.format(size=f'{run.size:,}')}")
-        if run.error:
-            lines.append(f"  FAILED: {run.error}")
-            continue
-        rows = [["entry", label, "vs peer", "spread"]]
-        for entry in workload.entries:
-            ratio = run.ratio(entry)
-            rows.append([entry.name, fmt.format(run.median(entry.name, key)),
-                         "peer" if ratio is None else f"{ratio:.2f}x",
-                         f"±{run.spread(entry.name, key) * 100:.1f}%"])
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        for row in rows:
-            lines.append("  " + "  ".join(
-                cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
-        main_ratio = run.ratio(workload.entries[0])
-        if workload.target is not None and main_ratio is not None:
-            verdict = "met" if main_ratio >= workload.target else "MISSED"
-            lines.append(f"  target {workload.target_text}: {main_ratio:.2f}x, {verdict}")
-        elif workload.name == "map-memory":
-            full = run.median(workload.entries[0].name, key)
-            quarter = run.median(workload.entries[1].name, key)
-            lines.append(f"  target {workload.target_text}: ringq's peak at 4x the items is "
-                         f"{full / quarter if quarter else float('nan'):.2f}x its peak at 1x")
-    return "\n".join(lines)
-
-
-def to_json(runs: Sequence[WorkloadRun], rounds: int) -> Dict[str, Any]:
-    import ringq
-
-    return {
-        "format": "ringq-bench-toolkit/1",
-        "ringq": {"version": ringq.__version__, "implementation": ringq.IMPLEMENTATION},
-        "python": sys.version,
-        "rounds": rounds,
-        "workloads": {
-            run.workload.name: {
-                "size": run.size, "error": run.error, "orders": run.orders,
-                "entries": {
-                    e.name: {"rounds": run.rounds[e.name], "peer": e.peer,
-                             "ratio_vs_peer": None if run.error else run.ratio(e)}
-                    for e in run.workload.entries},
-            } for run in runs},
-    }
-
-
-def main(names: Sequence[str], rounds: int, quick: bool, stdout: TextIO, stderr: TextIO,
-         json_path: Optional[str] = None) -> int:
-    """Run the named toolkit workloads; print the report; 0, or 1 if one failed."""
-    runs = []
-    for name in names:
-        workload = TOOLKIT_WORKLOADS[name]
-        size = workload.quick_size if quick else workload.default_size
-        stderr.write(f"toolkit {name}: {len(workload.entries)} entries x {rounds} rounds\n")
-        try:
-            runs.append(run_workload(workload, size, rounds, stderr))
-        except ToolkitBenchError as exc:
-            run = WorkloadRun(workload, size, {e.name: [] for e in workload.entries})
-            run.error = str(exc)
-            runs.append(run)
-    stdout.write(report(runs, rounds) + "\n")
-    if json_path:
-        data = json.dumps(to_json(runs, rounds), indent=2)
-        if json_path == "-":
-            stdout.write(data + "\n")
-        else:
-            with open(json_path, "w", encoding="utf-8") as out:
-                out.write(data + "\n")
-    return 1 if any(run.error for run in runs) else 0
+#: The toolkit's contests (the same dict as CONTESTS; the name benchmarks/ uses).
+TOOLKIT_WORKLOADS = CONTESTS

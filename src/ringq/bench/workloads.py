@@ -74,6 +74,7 @@ __all__ = [
     "WorkloadError",
     "WorkloadSpec",
     "batch",
+    "count_mismatches",
     "measure_memory",
     "memory",
     "mpmc",
@@ -274,6 +275,24 @@ def relay_until_sentinel(get: Callable[[], Any], keep: Callable[[Any], Any]) -> 
         keep(item)
 
 
+def count_mismatches(send: Callable[[int], Any], receive: Callable[[], Any], n: int) -> int:
+    """The loop of pair and pingpong: ``send(i)`` then ``receive()``, for i in range(n).
+
+    Returns how many replies differed from the int sent; stops at a SENTINEL reply
+    (a rescue is feeding sentinels: the queue lost an item). *send* and *receive*
+    arrive as arguments, i.e. fast locals, like :func:`relay_until_sentinel`'s.
+    """
+    mismatches = 0
+    for i in range(n):
+        send(i)
+        reply = receive()
+        if reply != i:
+            mismatches += 1
+            if reply is SENTINEL:
+                break
+    return mismatches
+
+
 # --- pair ------------------------------------------------------------------------
 
 
@@ -283,14 +302,7 @@ def prepare_pair(kind: QueueKind, n_pairs: int, timeout: float = DEFAULT_TIMEOUT
     outcome: Dict[str, int] = {}
 
     def alternate() -> None:
-        put = q.put
-        get = q.get
-        mismatches = 0
-        for i in range(n_pairs):
-            put(i)
-            if get() != i:
-                mismatches += 1
-        outcome["mismatches"] = mismatches
+        outcome["mismatches"] = count_mismatches(q.put, q.get, n_pairs)
 
     def verify() -> None:
         _check(outcome.get("mismatches") == 0, kind,
@@ -437,18 +449,8 @@ def prepare_pingpong(kind: QueueKind, n_round_trips: int,
     outcome: Dict[str, int] = {}
 
     def ping() -> None:
-        send = requests.put
-        receive = replies.get
-        mismatches = 0
-        for i in range(n_round_trips):
-            send(i)
-            reply = receive()
-            if reply != i:
-                mismatches += 1
-                if reply is SENTINEL:
-                    break  # a rescue is feeding sentinels: the queue lost an item
-        send(SENTINEL)
-        outcome["mismatches"] = mismatches
+        outcome["mismatches"] = count_mismatches(requests.put, replies.get, n_round_trips)
+        requests.put(SENTINEL)
 
     def pong() -> None:
         relay_until_sentinel(requests.get, replies.put)
