@@ -282,6 +282,70 @@ def test_aacquire_never_waits_on_the_thread_lock(arun):
     assert ran_while_held, "the loop was blocked on the limiter's thread lock"
 
 
+def test_aacquire_is_not_starved_by_threads_hammering_the_limiter(arun):
+    # 8 threads call acquire() nonstop on a limiter whose rate never binds: a blocked
+    # thread takes the lock when it is released and then waits for the GIL holding it,
+    # so the loop's tries of the lock almost never succeed. aacquire starved (10 s and
+    # more per call); it must get its turn like a thread.
+    limiter = ringq.RateLimiter(rate=1e9, burst=1000)
+    stop = threading.Event()
+
+    def hammer():
+        while not stop.is_set():
+            limiter.acquire()
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+
+    async def main():
+        ticker = Ticker()
+        for _ in range(20):
+            assert await limiter.aacquire() is True
+        ticker.stop()
+
+    try:
+        arun(main())  # arun bounds it: LONG * 3 at most
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(LONG)
+
+
+def test_aacquire_cancelled_while_a_thread_reserves_gives_the_tokens_back(arun):
+    # The lock is held (as by a hammering thread), so aacquire hands the reservation to
+    # a worker thread; the task is cancelled meanwhile. Once the lock is free the
+    # thread reserves, and that token must come back: the bucket is as before.
+    limiter = ringq.RateLimiter(rate=1, burst=1)  # one token, then one a second
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with limiter._lock:
+            held.set()
+            release.wait(LONG)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(LONG)
+
+    async def main():
+        task = asyncio.ensure_future(limiter.aacquire())
+        for _ in range(50):  # past the tries of the lock: the thread now waits for it
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        await asyncio.sleep(0.2)  # the thread reserves, sees the task gone, gives back
+
+    try:
+        arun(main())
+    finally:
+        release.set()
+        holder.join(LONG)
+    assert limiter.try_acquire() is True  # the burst's token is still there
+
+
 @pytest.mark.parametrize("how", ["token", "task.cancel", "deadline"])
 def test_a_cancelled_aacquire_leaves_nothing(arun, how):
     async def main():

@@ -24,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import math
 import numbers
+import os
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Deque, List, Optional, Tuple, Type
@@ -87,6 +89,29 @@ def _check_cancel(cancel: Optional[CancelToken]) -> None:
 def _resolve(fut: Any) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+_LOCK_TRIES = 8  # failed tries of the lock from a loop before aacquire reserves from a thread
+_off_loop: Optional[ThreadPoolExecutor] = None
+_off_loop_lock = threading.Lock()
+
+
+def _off_loop_executor() -> ThreadPoolExecutor:
+    """The threads that reserve for aacquire while other threads hammer a limiter's lock (made on first need)."""
+    global _off_loop
+    with _off_loop_lock:
+        if _off_loop is None:
+            _off_loop = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ringq-ratelimit")
+        return _off_loop
+
+
+def _forget_off_loop_executor() -> None:
+    global _off_loop
+    _off_loop = None  # a fork child has none of its threads: it makes its own on need
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_off_loop_executor)
 
 
 class RateLimiter:
@@ -156,11 +181,13 @@ class RateLimiter:
             self._tolerance = (burst - 1) * self._interval
 
     # -- reservations (always under self._lock) -----------------------------------------
-    def _reserve_locked(self, n: int, timeout: Optional[float]) -> Optional[Tuple[float, Optional[_Ticket]]]:
+    def _reserve_locked(self, n: int, timeout: Optional[float],
+                        keep_ticket: bool = False) -> Optional[Tuple[float, Optional[_Ticket]]]:
         """Take *n* tokens: (seconds to wait for the last of them, ticket to give them back) or None.
 
         None: the last token would come after *timeout*, and nothing is taken. The
-        ticket is None when there is nothing to wait for (nothing can cut it short).
+        ticket is None when there is nothing to wait for (nothing can cut it short),
+        unless *keep_ticket*: a reservation made for a task that may be gone by then.
         """
         while self._returns:
             self._give_back_locked(self._returns.popleft())
@@ -190,9 +217,9 @@ class RateLimiter:
             return None
         if k:
             self._last = new[-1]
-        if wait <= 0:
+        if wait <= 0 and not keep_ticket:
             return 0.0, None
-        return wait, (prev_last, new[-1] if k else None, new, reused)
+        return max(wait, 0.0), (prev_last, new[-1] if k else None, new, reused)
 
     def _give_back_locked(self, ticket: _Ticket) -> None:
         """Undo a reservation whose wait was cut short."""
@@ -208,9 +235,10 @@ class RateLimiter:
         if slots:
             self._freed = sorted(self._freed + slots)
 
-    def _reserve(self, timeout: Optional[float], n: int = 1) -> Optional[Tuple[float, Optional[_Ticket]]]:
+    def _reserve(self, timeout: Optional[float], n: int = 1,
+                 keep_ticket: bool = False) -> Optional[Tuple[float, Optional[_Ticket]]]:
         with self._lock:
-            return self._reserve_locked(n, timeout)
+            return self._reserve_locked(n, timeout, keep_ticket)
 
     def _give_back(self, ticket: Optional[_Ticket]) -> None:
         if ticket is not None:
@@ -288,7 +316,9 @@ class RateLimiter:
 
         The wait is on the running loop's timer (the loop keeps running), never on a
         thread lock: the limiter's short lock is only ever tried, and while another
-        thread holds it the task yields to the loop and tries again. *timeout*
+        thread holds it the task yields to the loop and tries again; after 8 failed
+        tries (threads hammering the limiter) a worker thread waits for the lock and
+        reserves on the task's behalf, while the loop runs on. *timeout*
         and *cancel* are as in :meth:`acquire`; *n* may exceed ``burst`` (the call
         then waits for the tokens past the burst to refill).
 
@@ -300,12 +330,22 @@ class RateLimiter:
         seconds = _check_timeout(timeout)
         _check_cancel(cancel)
         lock = self._lock
+        tries = 0
         while not lock.acquire(False):
+            tries += 1
+            if tries == _LOCK_TRIES:
+                # Threads hammer the lock: a blocked acquire() takes it as soon as it is
+                # released, then waits for the GIL while holding it, so a try from the
+                # loop almost never finds it free (a task starved for 10 s and more under
+                # 8 such threads). A worker thread queues for it like they do.
+                reserved = await self._reserve_off_loop(n, seconds)
+                break
             await asyncio.sleep(0)  # another thread is inside its few steps: let the loop run
-        try:
-            reserved = self._reserve_locked(n, seconds)
-        finally:
-            lock.release()
+        else:
+            try:
+                reserved = self._reserve_locked(n, seconds)
+            finally:
+                lock.release()
         if reserved is None:
             return False
         wait, ticket = reserved
@@ -324,6 +364,23 @@ class RateLimiter:
                 self._give_back_async(ticket)
                 raise
         return True
+
+    async def _reserve_off_loop(self, n: int, seconds: Optional[float]) -> Optional[Tuple[float, Optional[_Ticket]]]:
+        """Reserve *n* tokens in a worker thread, which waits its turn for the lock; the loop runs on.
+
+        If the awaiting task leaves first (cancelled), what the thread then reserves
+        is given back as soon as it has it: nothing is left behind.
+        """
+        cf = _off_loop_executor().submit(self._reserve, seconds, n, True)
+        try:
+            return await asyncio.wrap_future(cf)
+        except BaseException:
+            def give_back(done: Any) -> None:
+                if not done.cancelled() and done.exception() is None and done.result() is not None:
+                    self._give_back(done.result()[1])
+
+            cf.add_done_callback(give_back)
+            raise
 
     @staticmethod
     async def _wait_on_token(due: float, cancel: CancelToken) -> None:
