@@ -301,8 +301,9 @@ class BoundedExecutor(_BoundedPool):
 
     A task must not wait for room in its own pool: only the pool's workers make
     room, so a worker that waits for it can deadlock the pool. A task that calls
-    ``submit`` (or ``map``, or ``submit_call`` without *timeout* and *cancel*) on
-    its own pool while the queue is full gets RuntimeError at once. From inside a
+    ``submit`` (or ``map``, ``asubmit`` in an event loop the task runs, or
+    ``submit_call`` without *timeout* and *cancel*) on its own pool while the queue
+    is full gets RuntimeError at once. From inside a
     task use ``submit_nowait``, a timeout, a larger *max_pending*, or another pool.
 
     Cancel token. With ``cancel=token`` (a :class:`ringq.CancelToken`), the token
@@ -464,6 +465,12 @@ class BoundedExecutor(_BoundedPool):
         refuse_async(fn, "BoundedExecutor.asubmit", _ASYNC_FIX)
         self._check_open()
         task = _Task(fn, args, kwargs)
+        if threading.current_thread() in self._threads:
+            # An event loop run by one of this pool's tasks: waiting for room there
+            # would wait for this pool's workers, so submit's rule applies (queued
+            # now if there is room, else RuntimeError naming the ways out).
+            self._enqueue(task, True, None, what="asubmit()")
+            return asyncio.wrap_future(task)
         try:
             await self._queue.aput(task, cancel=self._cancel)
         except ShutDown:
