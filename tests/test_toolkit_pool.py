@@ -804,6 +804,28 @@ def test_asubmit_in_a_task_on_its_own_full_pool_raises():
     assert ran == [1]  # the refused task was not queued
 
 
+def test_workers_take_the_daemon_flag_of_the_thread_that_starts_them_as_in_threadpoolexecutor():
+    # ThreadPoolExecutor (3.9+) passes no daemon= to its worker threads, so each one
+    # inherits the flag of the thread whose submit() started it; BoundedExecutor's do too.
+    def flags_from(daemon):
+        out = {}
+
+        def run():
+            for name, make in (("tpe", lambda: cf.ThreadPoolExecutor(1)),
+                               ("bounded", lambda: ringq.BoundedExecutor(1, 4))):
+                with make() as pool:
+                    out[name] = pool.submit(lambda: threading.current_thread().daemon).result(LONG)
+
+        starter = threading.Thread(target=run, daemon=daemon)
+        starter.start()
+        starter.join(LONG)
+        assert not starter.is_alive()
+        return out
+
+    assert flags_from(False) == {"tpe": False, "bounded": False}
+    assert flags_from(True) == {"tpe": True, "bounded": True}
+
+
 def test_a_task_may_wait_on_its_own_full_pool_with_a_bound():
     pool = ringq.BoundedExecutor(1, 1)
     try:

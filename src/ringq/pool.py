@@ -55,8 +55,9 @@ _ASYNC_FIX = ("Await it in a coroutine instead (asyncio.gather, a TaskGroup, or 
               "ringq.Pipeline stage), or pass a plain function.")
 
 # --- interpreter exit ----------------------------------------------------------------
-# Worker threads are not daemons (as in ThreadPoolExecutor since 3.9): a task that is
-# running when the program ends is finished, not killed. At exit, before the
+# Worker threads take the daemon flag of the thread whose submit starts them, as in
+# ThreadPoolExecutor since 3.9 (neither passes daemon=): from the main thread they are
+# not daemons, so a task that is running when the program ends is finished, not killed. At exit, before the
 # interpreter joins those threads, every live pool's queue is shut down so that its
 # idle workers wake up and leave once the queued tasks are done.
 _live_pools: "weakref.WeakSet[BoundedExecutor]" = weakref.WeakSet()
