@@ -57,9 +57,10 @@ _ASYNC_FIX = ("Await it in a coroutine instead (asyncio.gather, a TaskGroup, or 
 # --- interpreter exit ----------------------------------------------------------------
 # Worker threads take the daemon flag of the thread whose submit starts them, as in
 # ThreadPoolExecutor since 3.9 (neither passes daemon=): from the main thread they are
-# not daemons, so a task that is running when the program ends is finished, not killed. At exit, before the
-# interpreter joins those threads, every live pool's queue is shut down so that its
-# idle workers wake up and leave once the queued tasks are done.
+# not daemons, so a task that is running when the program ends is finished, not
+# killed. At exit, before the interpreter joins those threads, every live pool's
+# queue is shut down so that its idle workers wake up and leave once the queued
+# tasks are done.
 _live_pools: "weakref.WeakSet[BoundedExecutor]" = weakref.WeakSet()
 # Re-entrant: WeakSet.add and iterating the WeakSet run Python code under it, where
 # the GC may run a __del__ that creates a pool (and so takes this lock again).
