@@ -20,15 +20,19 @@ import _helpers
 IMPLS = ["cython", "python"]
 
 
-def load_impl(name):
+def _import_impl(name, compiled, twin):
     if name == "cython":
         if _helpers.no_extensions_env():
             pytest.skip("RINGQ_NO_EXTENSIONS is set: the Cython core is not used")
         try:
-            return importlib.import_module("ringq._queue_c")
+            return importlib.import_module(compiled)
         except ImportError as e:
-            pytest.skip(f"ringq._queue_c cannot be imported: {e}")
-    return importlib.import_module("ringq._queue_py")
+            pytest.skip(f"{compiled} cannot be imported: {e}")
+    return importlib.import_module(twin)
+
+
+def load_impl(name):
+    return _import_impl(name, "ringq._queue_c", "ringq._queue_py")
 
 
 @pytest.fixture(params=IMPLS)
@@ -49,14 +53,7 @@ def Queue(qmod):
 
 def load_process_impl(name):
     """The ProcessQueue implementation module: ``ringq._process_c`` or ``ringq._process_py``."""
-    if name == "cython":
-        if _helpers.no_extensions_env():
-            pytest.skip("RINGQ_NO_EXTENSIONS is set: the Cython core is not used")
-        try:
-            return importlib.import_module("ringq._process_c")
-        except ImportError as e:
-            pytest.skip(f"ringq._process_c cannot be imported: {e}")
-    return importlib.import_module("ringq._process_py")
+    return _import_impl(name, "ringq._process_c", "ringq._process_py")
 
 
 @pytest.fixture(params=IMPLS)
