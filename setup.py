@@ -101,6 +101,7 @@ if os.name != "nt" and sys.platform.startswith("linux"):
 process = Extension(
     "ringq._process_c",
     ["src/ringq/_process_c.pyx"],
+    depends=[f"src/ringq/_process_c/{name}" for name in sorted(os.listdir("src/ringq/_process_c"))],
     include_dirs=["src/ringq"],
     define_macros=macros,
     extra_compile_args=process_cflags,

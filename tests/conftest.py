@@ -20,15 +20,19 @@ import _helpers
 IMPLS = ["cython", "python"]
 
 
-def load_impl(name):
+def _import_impl(name, compiled, twin):
     if name == "cython":
         if _helpers.no_extensions_env():
             pytest.skip("RINGQ_NO_EXTENSIONS is set: the Cython core is not used")
         try:
-            return importlib.import_module("ringq._queue_c")
+            return importlib.import_module(compiled)
         except ImportError as e:
-            pytest.skip(f"ringq._queue_c cannot be imported: {e}")
-    return importlib.import_module("ringq._queue_py")
+            pytest.skip(f"{compiled} cannot be imported: {e}")
+    return importlib.import_module(twin)
+
+
+def load_impl(name):
+    return _import_impl(name, "ringq._queue_c", "ringq._queue_py")
 
 
 @pytest.fixture(params=IMPLS)
@@ -45,6 +49,39 @@ def qmod(impl):
 @pytest.fixture
 def Queue(qmod):
     return qmod.Queue
+
+
+def load_process_impl(name):
+    """The ProcessQueue implementation module: ``ringq._process_c`` or ``ringq._process_py``."""
+    return _import_impl(name, "ringq._process_c", "ringq._process_py")
+
+
+@pytest.fixture(params=IMPLS)
+def pimpl(request, monkeypatch):
+    """The ProcessQueue implementation under ringq.ProcessExecutor (the pool reads the
+    name when it starts). tests/test_process_queue.py has its own ``pimpl``."""
+    from ringq import _process_core
+
+    monkeypatch.setattr(_process_core, "ProcessQueue", load_process_impl(request.param).ProcessQueue)
+    return request.param
+
+
+@pytest.fixture
+def no_child_left():
+    """After the test, no child process is left (waits 5 s for them to end, then kills
+    them and fails). Used by the process pool and process stage tests through
+    ``pytestmark = pytest.mark.usefixtures("no_child_left")``."""
+    import multiprocessing as mp
+    import time
+
+    yield
+    deadline = time.monotonic() + 5
+    while mp.active_children() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    left = mp.active_children()
+    for p in left:
+        p.kill()
+    assert not left, f"child processes left behind: {left}"
 
 
 @pytest.fixture(params=["queue.Queue"] + IMPLS)

@@ -1,7 +1,6 @@
 """ringq.ProcessExecutor: the Executor API, the bound, crashes of workers, functions that
 can't travel; over both ProcessQueue implementations and every start method."""
 import concurrent.futures as cf
-import importlib
 import multiprocessing as mp
 import os
 import random
@@ -11,45 +10,14 @@ import time
 
 import pytest
 
-import _helpers
 import _pexec_workers as w
 import ringq
-from ringq import process_pool
 
-pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+pytestmark = [pytest.mark.skipif(os.name == "nt", reason="POSIX signals"),
+              pytest.mark.usefixtures("no_child_left")]
 
 METHODS = [m for m in ("fork", "spawn", "forkserver") if m in mp.get_all_start_methods()]
 FORK = mp.get_context("fork")
-
-
-def _load(name):
-    if name == "cython":
-        if _helpers.no_extensions_env():
-            pytest.skip("RINGQ_NO_EXTENSIONS is set: the Cython core is not used")
-        try:
-            return importlib.import_module("ringq._process_c")
-        except ImportError as e:
-            pytest.skip(f"ringq._process_c cannot be imported: {e}")
-    return importlib.import_module("ringq._process_py")
-
-
-@pytest.fixture(params=["cython", "python"])
-def pimpl(request, monkeypatch):
-    """The ProcessQueue implementation under the pool (the pool reads the name at start)."""
-    monkeypatch.setattr(process_pool, "ProcessQueue", _load(request.param).ProcessQueue)
-    return request.param
-
-
-@pytest.fixture(autouse=True)
-def no_child_left():
-    yield
-    deadline = time.monotonic() + 5
-    while mp.active_children() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    left = mp.active_children()
-    for p in left:
-        p.kill()
-    assert not left, f"child processes left behind: {left}"
 
 
 def wait_running(future, seconds=30):

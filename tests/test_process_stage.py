@@ -13,33 +13,13 @@ import pytest
 
 import _pexec_workers as w
 import ringq
-from ringq import process_pool
 
-pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+pytestmark = [pytest.mark.skipif(os.name == "nt", reason="POSIX signals"),
+              pytest.mark.usefixtures("no_child_left")]
 
 METHODS = [m for m in ("fork", "spawn", "forkserver") if m in mp.get_all_start_methods()]
 FORK = mp.get_context("fork")
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-@pytest.fixture(params=["cython", "python"])
-def pimpl(request, monkeypatch):
-    from test_process_pool import _load
-
-    monkeypatch.setattr(process_pool, "ProcessQueue", _load(request.param).ProcessQueue)
-    return request.param
-
-
-@pytest.fixture(autouse=True)
-def no_child_left():
-    yield
-    deadline = time.monotonic() + 5
-    while mp.active_children() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    left = mp.active_children()
-    for p in left:
-        p.kill()
-    assert not left, f"child processes left behind: {left}"
 
 
 def test_features(pimpl):

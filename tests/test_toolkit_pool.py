@@ -783,6 +783,49 @@ def test_a_task_that_would_wait_forever_on_its_own_full_pool_raises():
     assert sorted(ran) == [1, 3]  # the refused tasks were not queued
 
 
+def test_asubmit_in_a_task_on_its_own_full_pool_raises():
+    # A task that runs an event loop and awaits asubmit() on its own full pool would
+    # wait for room only the pool's workers can make: the same error as submit().
+    pool = ringq.BoundedExecutor(1, 1)
+    ran = []
+    try:
+        async def fan_out():
+            await pool.asubmit(ran.append, 1)  # room: fine, also from a task
+            await pool.asubmit(ran.append, 2)  # full, and only this worker could make room
+
+        with pytest.raises(RuntimeError) as info:
+            pool.submit(asyncio.run, fan_out()).result(LONG)
+        message = str(info.value)
+        for words in ("asubmit() called from a task of this BoundedExecutor", "max_pending=1",
+                      "submit_nowait", "a larger max_pending", "another pool"):
+            assert words in message, message
+    finally:
+        pool.shutdown()
+    assert ran == [1]  # the refused task was not queued
+
+
+def test_workers_take_the_daemon_flag_of_the_thread_that_starts_them_as_in_threadpoolexecutor():
+    # ThreadPoolExecutor (3.9+) passes no daemon= to its worker threads, so each one
+    # inherits the flag of the thread whose submit() started it; BoundedExecutor's do too.
+    def flags_from(daemon):
+        out = {}
+
+        def run():
+            for name, make in (("tpe", lambda: cf.ThreadPoolExecutor(1)),
+                               ("bounded", lambda: ringq.BoundedExecutor(1, 4))):
+                with make() as pool:
+                    out[name] = pool.submit(lambda: threading.current_thread().daemon).result(LONG)
+
+        starter = threading.Thread(target=run, daemon=daemon)
+        starter.start()
+        starter.join(LONG)
+        assert not starter.is_alive()
+        return out
+
+    assert flags_from(False) == {"tpe": False, "bounded": False}
+    assert flags_from(True) == {"tpe": True, "bounded": True}
+
+
 def test_a_task_may_wait_on_its_own_full_pool_with_a_bound():
     pool = ringq.BoundedExecutor(1, 1)
     try:

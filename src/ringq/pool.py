@@ -22,24 +22,30 @@ imports it.
 """
 from __future__ import annotations
 
-import _thread
 import asyncio
 import itertools
 import threading
 import weakref
-from concurrent.futures import CancelledError, Executor, Future
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FuturesTimeoutError
-from concurrent.futures._base import PENDING as _PENDING
 from concurrent.futures.thread import BrokenThreadPool
-from math import isnan
 from time import monotonic
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, TypeVar
 
 from ._asyncfn import is_async_callable, refuse_async
 from ._errors import Cancelled, Empty, Full, LoopBlockingError, ShutDown
+from ._executor import (
+    _BoundedPool,
+    _Future,
+    check_initializer,
+    check_map_args,
+    check_sizes,
+    check_token,
+    map_end_time,
+    register_at_exit,
+    wait_future,
+)
 from ._queue import CancelToken, Queue
-from ._timeout import FOREVER as _FOREVER
-from ._timeout import deadline
 
 __all__ = ["BoundedExecutor", "wait_future"]
 
@@ -49,10 +55,12 @@ _ASYNC_FIX = ("Await it in a coroutine instead (asyncio.gather, a TaskGroup, or 
               "ringq.Pipeline stage), or pass a plain function.")
 
 # --- interpreter exit ----------------------------------------------------------------
-# Worker threads are not daemons (as in ThreadPoolExecutor since 3.9): a task that is
-# running when the program ends is finished, not killed. At exit, before the
-# interpreter joins those threads, every live pool's queue is shut down so that its
-# idle workers wake up and leave once the queued tasks are done.
+# Worker threads take the daemon flag of the thread whose submit starts them, as in
+# ThreadPoolExecutor since 3.9 (neither passes daemon=): from the main thread they are
+# not daemons, so a task that is running when the program ends is finished, not
+# killed. At exit, before the interpreter joins those threads, every live pool's
+# queue is shut down so that its idle workers wake up and leave once the queued
+# tasks are done.
 _live_pools: "weakref.WeakSet[BoundedExecutor]" = weakref.WeakSet()
 # Re-entrant: WeakSet.add and iterating the WeakSet run Python code under it, where
 # the GC may run a __del__ that creates a pool (and so takes this lock again).
@@ -76,112 +84,15 @@ def _register_exit_hook() -> None:
         if _exit_hook_registered:
             return
         _exit_hook_registered = True
-    # threading._register_atexit (3.9+) runs before non-daemon threads are joined;
-    # the atexit module would run too late (after that join, which would hang).
-    register = getattr(threading, "_register_atexit", None)
-    if register is not None:
-        register(_at_interpreter_exit)
-    else:  # pragma: no cover - other implementations
-        import atexit
-
-        atexit.register(_at_interpreter_exit)
-
-
-# --- futures ---------------------------------------------------------------------------
-
-
-class _FutureCondition(_thread.RLock):  # type: ignore[misc]
-    """What ``threading.Condition`` does for a Future, for a fraction of its cost.
-
-    A ``threading.Condition`` is a Python object holding an RLock, a deque and five
-    bound methods: about ten garbage-collected objects per future, built by Python
-    code. A pool with many futures alive spends more time creating them and in the
-    garbage collector than running trivial tasks. This is the RLock itself (C code
-    for ``with``, ``acquire`` and ``release``, which is all that
-    ``concurrent.futures.wait``/``as_completed`` use) plus the two methods a Future
-    calls, with the list of sleepers made only when somebody waits.
-    """
-
-    __slots__ = ("_sleepers",)
-    #: Set to None by whoever creates it (no __init__: one Python call less per future).
-    _sleepers: Optional[List[Any]]
-
-    def wait(self, timeout: Optional[float] = None) -> bool:
-        """As ``Condition.wait``: called with the lock held; False on a timeout."""
-        waiter = _thread.allocate_lock()
-        waiter.acquire()
-        sleepers = self._sleepers
-        if sleepers is None:
-            sleepers = self._sleepers = []
-        sleepers.append(waiter)
-        saved = self._release_save()  # type: ignore[attr-defined]  # C methods of _thread.RLock
-        woken = False
-        try:
-            if timeout is None:
-                woken = waiter.acquire()
-            elif timeout > 0:
-                woken = waiter.acquire(True, timeout)
-            else:
-                woken = waiter.acquire(False)
-            return woken
-        finally:
-            self._acquire_restore(saved)  # type: ignore[attr-defined]
-            if not woken:
-                try:
-                    sleepers.remove(waiter)
-                except ValueError:
-                    pass
-
-    def notify_all(self) -> None:
-        """As ``Condition.notify_all``: called with the lock held."""
-        sleepers = self._sleepers
-        if sleepers is None:
-            return  # nobody ever waited: the common case
-        while sleepers:
-            sleepers.pop().release()
-
-    notifyAll = notify_all
-
-
-class _Future(Future):  # type: ignore[type-arg]
-    """A ``concurrent.futures.Future`` with a lighter condition (see above).
-
-    Every method is the stdlib's own; only ``__init__`` differs, and it sets the
-    same attributes that ``Future.__init__`` sets (CPython 3.9-3.13), the ones
-    ``concurrent.futures.wait`` and ``as_completed`` rely on.
-    """
-
-    def __init__(self) -> None:
-        condition = _FutureCondition()
-        condition._sleepers = None
-        self._condition = condition  # type: ignore[assignment]
-        self._state = _PENDING
-        self._result = None
-        self._exception = None
-        self._waiters: List[Any] = []
-        self._done_callbacks: List[Any] = []
+    register_at_exit(_at_interpreter_exit)
 
 
 # --- tasks -----------------------------------------------------------------------------
 
 
 class _Task(_Future):
-    """One ``submit``: the Future handed to the caller is also the queued task, which
-    saves an object per task (the call is dropped once it has run)."""
-
-    def __init__(self, fn: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
-        # _Future.__init__, inlined: this runs once per submit.
-        condition = _FutureCondition()
-        condition._sleepers = None
-        self._condition = condition  # type: ignore[assignment]
-        self._state = _PENDING
-        self._result = None
-        self._exception = None
-        self._waiters: List[Any] = []
-        self._done_callbacks: List[Any] = []
-        self._fn: Optional[Callable[..., Any]] = fn
-        self._args: Optional[Tuple[Any, ...]] = args
-        self._kwargs: Optional[Dict[str, Any]] = kwargs
+    """One ``submit``: the Future handed to the caller is also the queued task
+    (``_Future.__init__`` stores the call; it is dropped once it has run)."""
 
     def run(self) -> None:
         fn, args, kwargs = self._fn, self._args, self._kwargs
@@ -292,53 +203,11 @@ def _worker(queue: Queue[_Queued], pool_ref: "weakref.ref[BoundedExecutor]",
             del pool
 
 
-def _watch_token(watch: CancelToken, token: CancelToken,
-                 pool_ref: "weakref.ref[BoundedExecutor]") -> None:
-    """The pool's token watcher: one thread per pool built with ``cancel=``.
-
-    It waits on *watch*, a child of the pool's *token*, which fires when the token
-    does, or when the pool no longer needs watching (its shutdown or its garbage
-    collection cancel the child alone, so this thread never outlives the pool).
-    """
-    watch.wait()
-    if token.cancelled:
-        pool = pool_ref()
-        if pool is not None:
-            pool._token_fired()
-
-
-def _check_token(cancel: object) -> None:
-    if cancel is not None and not isinstance(cancel, CancelToken):
-        raise TypeError(f"cancel must be a ringq.CancelToken or None, not {type(cancel).__name__!r}")
-
-
 def _chunks(args: Iterator[Tuple[Any, ...]], size: int) -> Iterator[Tuple[Tuple[Any, ...], ...]]:
     """Tuples of up to *size* argument tuples (itertools.batched before 3.12)."""
     if size == 1:
         return ((one,) for one in args)
     return iter(lambda: tuple(itertools.islice(args, size)), ())
-
-
-def _map_end_time(timeout: Any) -> Optional[float]:
-    """``map``'s deadline. As ``Executor.map``, a negative timeout is a deadline that
-    has already passed (``Future.result`` takes one too); unlike it, NaN is refused
-    (ValueError, the core's message) instead of acting as 0, and a timeout too large
-    for a float waits forever instead of raising OverflowError."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, (str, bytes, bytearray)):
-        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}")
-    try:
-        seconds = float(timeout)
-    except TypeError:
-        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__!r}") from None
-    except OverflowError:  # an int beyond a float's range
-        seconds = float("inf") if timeout > 0 else float("-inf")
-    if isnan(seconds):
-        raise ValueError("'timeout' must be a non-negative number, not NaN")
-    if seconds > _FOREVER:
-        return None
-    return monotonic() + max(seconds, -_FOREVER)
 
 
 def _map_results(pool_ref: "Optional[weakref.ref[BoundedExecutor]]", job: _MapJob,
@@ -400,63 +269,7 @@ def _map_results(pool_ref: "Optional[weakref.ref[BoundedExecutor]]", job: _MapJo
         job.abandoned = True
 
 
-def wait_future(future: "Future[_T]", timeout: Optional[float] = None, *,
-                cancel: Optional[CancelToken] = None) -> _T:
-    """``future.result(timeout)`` that also ends when the token *cancel* fires.
-
-    Takes any ``concurrent.futures.Future`` (a BoundedExecutor's, a
-    ThreadPoolExecutor's, ``asyncio.run_coroutine_threadsafe``'s...). Returns the
-    result or raises what ``result()`` raises: the task's exception,
-    ``CancelledError``, ``TimeoutError`` after *timeout* seconds. Raises
-    :class:`ringq.Cancelled` as soon as *cancel* fires (at once if it has already
-    fired, like every ``cancel=`` call). The future itself is left alone: to stop
-    the task too, ``future.cancel()`` (only a task not yet started) or give the pool
-    the same token. *timeout* follows ``Queue.get``: seconds, None waits forever,
-    negative or NaN raises ValueError. The wait is the queue's own, so Ctrl-C
-    interrupts it.
-    """
-    if not isinstance(future, Future):
-        raise TypeError(f"wait_future() takes a concurrent.futures.Future, not {type(future).__name__!r}"
-                        " (for an asyncio future, await it)")
-    _check_token(cancel)
-    deadline(timeout)  # the core's validation, even when there is nothing to wait for
-    if cancel is not None:
-        cancel.raise_if_cancelled()
-    if future.done():
-        return future.result()
-    box: Queue[None] = Queue(1)
-
-    def wake(_: object) -> None:
-        box.put_nowait(None)
-
-    future.add_done_callback(wake)
-    try:
-        box.get(True, timeout, cancel=cancel)
-    except Empty:
-        raise FuturesTimeoutError() from None
-    finally:
-        _forget_callback(future, wake)
-    return future.result()
-
-
-def _forget_callback(future: "Future[Any]", fn: Callable[..., object]) -> None:
-    """Take *fn* off a future that is still pending, so that waits that time out or
-    are cancelled leave nothing behind on a long-lived future. A done future is left
-    alone: its callbacks may be running, and removing one would make the loop that
-    runs them skip the next one."""
-    condition = getattr(future, "_condition", None)
-    callbacks = getattr(future, "_done_callbacks", None)
-    if condition is None or not isinstance(callbacks, list):
-        return  # not the stdlib's layout: leave it
-    with condition:
-        if not future.done():
-            try:
-                callbacks.remove(fn)
-            except ValueError:
-                pass
-
-
-class BoundedExecutor(Executor):
+class BoundedExecutor(_BoundedPool):
     """A thread pool that keeps at most *max_pending* tasks waiting for a worker.
 
     ``BoundedExecutor(max_workers, max_pending, *, thread_name_prefix='',
@@ -490,8 +303,9 @@ class BoundedExecutor(Executor):
 
     A task must not wait for room in its own pool: only the pool's workers make
     room, so a worker that waits for it can deadlock the pool. A task that calls
-    ``submit`` (or ``map``, or ``submit_call`` without *timeout* and *cancel*) on
-    its own pool while the queue is full gets RuntimeError at once. From inside a
+    ``submit`` (or ``map``, ``asubmit`` in an event loop the task runs, or
+    ``submit_call`` without *timeout* and *cancel*) on its own pool while the queue
+    is full gets RuntimeError at once. From inside a
     task use ``submit_nowait``, a timeout, a larger *max_pending*, or another pool.
 
     Cancel token. With ``cancel=token`` (a :class:`ringq.CancelToken`), the token
@@ -513,18 +327,15 @@ class BoundedExecutor(Executor):
     """
 
     _counter = itertools.count().__next__
+    _name = "BoundedExecutor"
+    _broken_error = BrokenThreadPool
 
     def __init__(self, max_workers: int, max_pending: int, *, thread_name_prefix: str = "",
                  initializer: Optional[Callable[..., object]] = None,
                  initargs: Tuple[Any, ...] = (), cancel: Optional[CancelToken] = None) -> None:
-        _check_token(cancel)
-        for name, value in (("max_workers", max_workers), ("max_pending", max_pending)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an integer, not {type(value).__name__!r}")
-            if value < 1:
-                raise ValueError(f"{name} must be greater than 0")
-        if initializer is not None and not callable(initializer):
-            raise TypeError("initializer must be a callable")
+        check_token(cancel)
+        check_sizes(max_workers, max_pending)
+        check_initializer(initializer)
         if initializer is not None:
             refuse_async(initializer, "BoundedExecutor(initializer=)", _ASYNC_FIX)
         self._max_workers = max_workers
@@ -537,7 +348,7 @@ class BoundedExecutor(Executor):
         # Held only for bookkeeping, never across Python code (see
         # _start_worker_if_needed); re-entrant so that a signal handler or a GC pass
         # landing between those few bytecodes cannot deadlock on it either.
-        self._threads_lock = threading.RLock()
+        self._lock = threading.RLock()
         # Counts idle workers while the pool is still growing; once max_workers
         # threads exist, _growing turns False and neither side touches it again.
         self._idle = threading.Semaphore(0)
@@ -551,36 +362,15 @@ class BoundedExecutor(Executor):
             _live_pools.add(self)
         # A pool dropped without shutdown(): its workers drain the queue and leave.
         weakref.finalize(self, self._queue.shutdown)
-        self._watch: Optional[CancelToken] = None
-        if cancel is not None:
-            # A child token, so that shutdown() can end the watcher without firing
-            # the caller's token (cancelling a child leaves its parent alone).
-            self._watch = cancel.child()
-            weakref.finalize(self, self._watch.cancel)
-            threading.Thread(target=_watch_token, args=(self._watch, cancel, weakref.ref(self)),
-                             name=f"{self._thread_name_prefix}-cancel", daemon=True).start()
+        self._watch_cancel(cancel, f"{self._thread_name_prefix}-cancel")
 
     # --- submitting ------------------------------------------------------------------
 
-    @property
-    def max_workers(self) -> int:
-        return self._max_workers
-
-    @property
-    def max_pending(self) -> int:
-        return self._max_pending
-
-    def pending(self) -> int:
-        """Tasks waiting for a worker now (not counting the ones being run)."""
-        return self._queue.qsize()
+    def _broken_reason(self) -> Optional[str]:
+        return self._broken
 
     def _check_open(self) -> None:
-        if self._broken is not None:
-            raise BrokenThreadPool(self._broken)
-        if self._cancel is not None and self._cancel.cancelled:
-            self._refuse_cancelled()
-        if self._shutdown:
-            raise RuntimeError("cannot schedule new futures after shutdown")
+        super()._check_open()
         if _exiting:
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
@@ -629,14 +419,6 @@ class BoundedExecutor(Executor):
                 "when the queue is full), submit_call(..., timeout=...), map(..., timeout=...), "
                 "a larger max_pending, or another pool for the inner tasks.")
 
-    def _turned_away(self) -> NoReturn:
-        """The queue was shut down under a submitter: say why."""
-        if self._broken is not None:
-            raise BrokenThreadPool(self._broken) from None
-        if self._cancel is not None and self._cancel.cancelled:
-            self._refuse_cancelled()
-        raise RuntimeError("cannot schedule new futures after shutdown") from None
-
     def _submit(self, fn: Callable[..., _T], args: Tuple[Any, ...], kwargs: Dict[str, Any],
                 block: bool, timeout: Optional[float], cancel: Optional[CancelToken] = None,
                 what: str = "submit()") -> Future[_T]:
@@ -645,16 +427,6 @@ class BoundedExecutor(Executor):
         task = _Task(fn, args, kwargs)
         self._enqueue(task, block, timeout, cancel, what)
         return task
-
-    def _refuse_cancelled(self) -> NoReturn:
-        """The pool's token fired: cancel the pool (if the watcher has not yet) and say so."""
-        self._token_fired()
-        assert self._cancel is not None
-        try:
-            self._cancel.raise_if_cancelled()
-        except Cancelled as exc:
-            reason = exc
-        raise Cancelled(f"cannot schedule new futures after the executor's cancel token fired ({reason})") from reason
 
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         """Schedule ``fn(*args, **kwargs)``; wait while *max_pending* tasks are queued.
@@ -681,28 +453,6 @@ class BoundedExecutor(Executor):
             self._start_worker_if_needed()
         return task
 
-    def submit_nowait(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
-        """Like :meth:`submit`, but raise :class:`ringq.Full` at once if the queue is full."""
-        return self._submit(fn, args, kwargs, False, None)
-
-    def submit_call(self, fn: Callable[..., _T], args: Iterable[Any] = (),
-                    kwargs: Optional[Dict[str, Any]] = None, *, block: bool = True,
-                    timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> Future[_T]:
-        """Schedule ``fn(*args, **kwargs)``, waiting for room as ``Queue.put`` does.
-
-        ``block=False`` or a *timeout* (seconds, monotonic) raises :class:`ringq.Full`
-        when the task cannot be queued in time; a negative timeout raises ValueError.
-        *cancel*, a :class:`ringq.CancelToken`, ends this one wait: the call raises
-        :class:`ringq.Cancelled` having queued nothing, and the pool is not affected
-        (the pool's own token, if any, still applies)::
-
-            stop = ringq.CancelToken()
-            future = pool.submit_call(fetch, (url,), cancel=stop)  # stop.cancel() ends the wait
-        """
-        _check_token(cancel)
-        return self._submit(fn, tuple(args), dict(kwargs) if kwargs else {}, block, timeout, cancel,
-                            "submit_call()")
-
     async def asubmit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> "asyncio.Future[_T]":
         """Schedule ``fn(*args, **kwargs)`` from a coroutine, waiting for room
         without blocking the event loop; returns an awaitable asyncio future of the
@@ -717,6 +467,12 @@ class BoundedExecutor(Executor):
         refuse_async(fn, "BoundedExecutor.asubmit", _ASYNC_FIX)
         self._check_open()
         task = _Task(fn, args, kwargs)
+        if threading.current_thread() in self._threads:
+            # An event loop run by one of this pool's tasks: waiting for room there
+            # would wait for this pool's workers, so submit's rule applies (queued
+            # now if there is room, else RuntimeError naming the ways out).
+            self._enqueue(task, True, None, what="asubmit()")
+            return asyncio.wrap_future(task)
         try:
             await self._queue.aput(task, cancel=self._cancel)
         except ShutDown:
@@ -744,7 +500,7 @@ class BoundedExecutor(Executor):
         # submit to this very pool. Under the lock: only bookkeeping.
         thread = _WorkerThread(target=_worker,
                                args=(self._queue, weakref.ref(self), self._initializer, self._initargs))
-        with self._threads_lock:
+        with self._lock:
             count = len(self._threads)
             if count >= self._max_workers or self._shutdown or self._broken is not None or _exiting:
                 return  # another submitter started the last one, or the pool closed
@@ -755,7 +511,7 @@ class BoundedExecutor(Executor):
         try:
             thread.start()
         except BaseException:
-            with self._threads_lock:
+            with self._lock:
                 self._threads.discard(thread)
                 self._growing = True
             raise
@@ -763,7 +519,7 @@ class BoundedExecutor(Executor):
             thread.launched.set()
 
     def _initializer_failed(self) -> None:
-        with self._threads_lock:
+        with self._lock:
             if self._broken is None:
                 self._broken = ("A thread initializer failed, the thread pool is not usable "
                                 "anymore")
@@ -783,14 +539,6 @@ class BoundedExecutor(Executor):
 
     # --- shutting down ---------------------------------------------------------------
 
-    def _token_fired(self) -> None:
-        """The pool's token fired: shutdown(wait=False, cancel_futures=True), once."""
-        with self._threads_lock:
-            if self._cancelled:
-                return
-            self._cancelled = True
-        self.shutdown(wait=False, cancel_futures=True)
-
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop taking tasks; as ``ThreadPoolExecutor.shutdown``.
 
@@ -807,7 +555,7 @@ class BoundedExecutor(Executor):
         if cancel_futures:
             self._drain(lambda task: task.cancel())
         if wait:
-            with self._threads_lock:
+            with self._lock:
                 threads = list(self._threads)
             me = threading.current_thread()
             ident = threading.get_ident()
@@ -853,17 +601,9 @@ class BoundedExecutor(Executor):
         *buffersize*, it raises RuntimeError if it has to queue more calls after
         the pool was garbage-collected).
         """
-        if buffersize is not None:
-            if isinstance(buffersize, bool) or not isinstance(buffersize, int):
-                raise TypeError("buffersize must be an integer or None")
-            if buffersize < 1:
-                raise ValueError("buffersize must be None or > 0")
-        if isinstance(chunksize, bool) or not isinstance(chunksize, int):
-            raise TypeError("chunksize must be an integer")
-        if chunksize < 1:
-            raise ValueError("chunksize must be >= 1.")
+        check_map_args(chunksize, buffersize, chunksize_may_be_none=False)
         refuse_async(fn, "BoundedExecutor.map", _ASYNC_FIX)
-        end_time = _map_end_time(timeout)
+        end_time = map_end_time(timeout)
         self._check_open()
         job = _MapJob(fn)
         chunks = _chunks(zip(*iterables), chunksize)
@@ -890,9 +630,3 @@ class BoundedExecutor(Executor):
             raise FuturesTimeoutError(
                 f"map() could not queue its calls within its timeout: the pool's queue "
                 f"stayed full (max_pending={self._max_pending})") from None
-
-    def __repr__(self) -> str:
-        state = ("broken" if self._broken else "cancelled" if self._cancelled
-                 else "shut down" if self._shutdown else "running")
-        return (f"<ringq.BoundedExecutor {state} max_workers={self._max_workers} "
-                f"max_pending={self._max_pending} pending={self._queue.qsize()}>")
