@@ -61,3 +61,79 @@ cdef class _AsyncWaiter:
             ok = False
         PyErr_Restore(et, ev, tb)
         return ok
+
+
+cdef _AsyncWaiter _new_task_waiter(Queue q, WaitList *wl):
+    """A record for the running task's next wait on *wl*; RuntimeError outside a running loop."""
+    cdef _AsyncWaiter rec = _AsyncWaiter.__new__(_AsyncWaiter)
+    loop = _get_running_loop()
+    rec.queue = q
+    rec.loop = loop
+    rec.fut = loop.create_future()
+    rec.thread_ident = PyThread_get_thread_ident()
+    rec.wl = wl
+    rec.node.task = <PyObject *>rec
+    rec.node.parker = NULL
+    return rec
+
+
+cdef inline void _link_task(Queue q, _AsyncWaiter rec) noexcept:
+    """Lock held. Append *rec* to its list, which takes a reference (allowed: rule 2)."""
+    if q._fork_gen != _fork_generation:
+        q._forget_waiters_after_fork()
+    rec.fork_gen = q._fork_gen
+    # One link only, so a waker's claim always wins: no claimed-elsewhere skip can
+    # drop this node (and the list's reference) without waking it.
+    rec.claim = 0
+    rec.node.claim = &rec.claim
+    rec.node.tag = 1
+    rec.node.unlinked = False
+    incref(<PyObject *>rec)
+    wl_append(rec.wl, &rec.node)
+
+
+cdef void _leave_task(Queue q, _AsyncWaiter rec, bint pass_on) noexcept:
+    """After a wait: unlink *rec* unless a waker claimed it; if one did and *pass_on*, wake the next waiter."""
+    cdef bint unlinked = False
+    cdef Waiter *baton = NULL
+    q._lock()
+    if rec.fork_gen == q._fork_gen:  # else a fork child forgot the lists
+        if rec.node.unlinked:
+            if pass_on:
+                baton = q._claim(rec.wl, 1)
+        else:
+            wl_remove(rec.wl, &rec.node)
+            unlinked = True
+    q._unlock()
+    wake_chain(baton)
+    if unlinked:
+        decref(<PyObject *>rec)  # the list's reference; the caller still holds one
+
+
+async def _sleep(Queue q, _AsyncWaiter rec, int64_t deadline, token=None):
+    """Await *rec*'s wake-up (or the deadline, or *token*); on any exception leave atomically and re-raise.
+
+    A cancel token wakes the task like a waker would (its callback resolves the
+    future on the loop); the caller then re-checks the queue and, finding the
+    token fired before its next wait, raises Cancelled (_check_token).
+    """
+    timer = None
+    key = None
+    if token is not None:
+        deadline = _earlier(deadline, (<CancelToken>token)._deadline)
+        key = (<CancelToken>token)._add_callback(rec.loop, rec.fut)
+    if deadline != NO_DEADLINE:
+        timer = rec.loop.call_later((deadline - ringq_monotonic_ns()) / 1e9, _resolve, rec.fut)
+    try:
+        await rec.fut
+    except BaseException:
+        # Cancelled, timed out by asyncio.timeout()/wait_for, or the task is being
+        # closed (GeneratorExit): no item or slot was taken, none is stranded.
+        _leave_task(q, rec, True)
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if key is not None:
+            (<CancelToken>token)._remove_callback(key)
+    _leave_task(q, rec, False)

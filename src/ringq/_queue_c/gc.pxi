@@ -85,7 +85,7 @@ cdef int _queue_clear(PyObject *o) noexcept:
     q._wm_callback = None           # these stores decref the old values, which the locals keep alive
     q._shutdown_cause = None
     q._wm_high = 0
-    q._set_alerts()
+    _set_alerts(q)
     q._unlock()
     _drop_tasks(tasks)
     del callback, cause

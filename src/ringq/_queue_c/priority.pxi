@@ -1,15 +1,5 @@
 # Included by _queue_c.pyx: PriorityQueue, a Queue with one ring per level.
 
-cdef str _type_name(object q):
-    """How repr and error messages name *q*: ringq.Queue, ringq.PriorityQueue, or a subclass's module.qualname."""
-    cls = type(q)
-    if cls is Queue:
-        return "ringq.Queue"
-    if cls is PriorityQueue:
-        return "ringq.PriorityQueue"
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 cdef Py_ssize_t _as_levels(object levels) except -1:
     """*levels* as a C integer >= 1; TypeError or ValueError otherwise."""
     if isinstance(levels, bool):
@@ -107,7 +97,7 @@ cdef class PriorityQueue(Queue):
             deadline = _deadline(timeout)
         if cancel is not None:
             token = _as_token(cancel)
-        self._put(item, block, deadline, level, token)
+        _put(self, item, block, deadline, level, token)
 
     def put_nowait(self, item, priority=None):
         """Put *item* at level *priority* without waiting; Full if there is no room.
@@ -117,7 +107,7 @@ cdef class PriorityQueue(Queue):
         if type(self) is not PriorityQueue:
             self.put(item, priority, block=False)
             return
-        self._put(item, False, NO_DEADLINE, self._level_of(priority), None)
+        _put(self, item, False, NO_DEADLINE, self._level_of(priority), None)
 
     def put_many(self, items, priority=None, bint block=True, timeout=None, *, cancel=None):
         """Put every item of *items*, in order, at level *priority*; otherwise like Queue.put_many.
@@ -133,7 +123,7 @@ cdef class PriorityQueue(Queue):
             deadline = _deadline(timeout)
         if cancel is not None:
             token = _as_token_put_many(cancel)
-        self._put_batch(items, block, deadline, level, token)
+        _put_batch(self, items, block, deadline, level, token)
 
     def put_evict(self, item, priority=None):
         """Put *item* at level *priority* without waiting, evicting when the queue is full.
@@ -148,7 +138,7 @@ cdef class PriorityQueue(Queue):
             q.put_evict("c", priority=0)   # ('a',)
             q.put_evict("d", priority=2)   # ('d',)
         """
-        return self._put_evict(item, self._level_of(priority))
+        return _put_evict(self, item, self._level_of(priority))
 
     # The async puts, with a level: Queue's loops, on the same steps and waiter lists.
 
@@ -167,18 +157,18 @@ cdef class PriorityQueue(Queue):
         if timeout is not None:
             deadline = _deadline(timeout)
         token = _as_token(cancel) if cancel is not None else None
-        if self._try_put(item, level):
+        if _try_put(self, item, level):
             return
         batch = (item,)
-        if self._put_or_link(None, batch, 0, deadline, level):
+        if _put_or_link(self, None, batch, 0, deadline, level):
             return
         while True:
             _check_token(token)
-            rec = self._new_task_waiter(&self._putters)
-            if self._put_or_link(rec, batch, 0, deadline, level):
+            rec = _new_task_waiter(self, &self._putters)
+            if _put_or_link(self, rec, batch, 0, deadline, level):
                 return
-            await self._sleep(rec, deadline, token)
-            if self._put_or_link(None, batch, 0, deadline, level):
+            await _sleep(self, rec, deadline, token)
+            if _put_or_link(self, None, batch, 0, deadline, level):
                 return
 
     async def aput_many(self, items, priority=None, timeout=None, *, cancel=None):
@@ -194,14 +184,14 @@ cdef class PriorityQueue(Queue):
         token = _as_token_put_many(cancel) if cancel is not None else None
         batch = items if type(items) is tuple else tuple(items)
         n = len(batch)
-        done = self._put_or_link(None, batch, 0, deadline, level)
+        done = _put_or_link(self, None, batch, 0, deadline, level)
         while done < n:
             _check_token_put_many(token, done)
-            rec = self._new_task_waiter(&self._putters)
-            done = self._put_or_link(rec, batch, done, deadline, level)
+            rec = _new_task_waiter(self, &self._putters)
+            done = _put_or_link(self, rec, batch, done, deadline, level)
             if done < n:
-                await self._sleep(rec, deadline, token)
-                done = self._put_or_link(None, batch, done, deadline, level)
+                await _sleep(self, rec, deadline, token)
+                done = _put_or_link(self, None, batch, done, deadline, level)
 
     def __repr__(self):
         cdef Py_ssize_t n

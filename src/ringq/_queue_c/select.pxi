@@ -119,7 +119,7 @@ cdef object _select(tuple queues, Py_ssize_t k, int64_t deadline, bint priority,
                 if q._size() > 0:
                     item = q._pop_first()
                     q._gets += 1
-                    event = q._size() <= q._alert_down and q._shrank()
+                    event = q._size() <= q._alert_down and _shrank(q)
                     chain = q._claim(&q._putters, 1)
                     q._unlock()
                     wake_chain(chain)
@@ -127,7 +127,7 @@ cdef object _select(tuple queues, Py_ssize_t k, int64_t deadline, bint priority,
                     if won != 0 and won - 1 != i:
                         _pass_on(<Queue>queues[won - 1])
                     if event:
-                        q._deliver_watermark()
+                        _deliver_watermark(q)
                     return (q, obj)
                 links[i].unlinked = q._shutdown  # closed and drained: never linked below
                 if q._shutdown:
@@ -150,7 +150,7 @@ cdef object _select(tuple queues, Py_ssize_t k, int64_t deadline, bint priority,
                 token._raise()
             if parker == NULL:
                 _refuse_in_loop("select")  # the first wait: not on a thread that runs an event loop
-                parker = first._take_parker()
+                parker = _take_parker(first)
                 continue  # scan again before sleeping, as the queue's own waits do
 
             # Link one waiter per open queue; any change seen meanwhile means scan again.
@@ -210,7 +210,7 @@ cdef object _select(tuple queues, Py_ssize_t k, int64_t deadline, bint priority,
                 _propagate()
     finally:
         if parker != NULL:
-            first._give_parker(parker)
+            _give_parker(first, parker)
         if order != order_stack:
             PyMem_RawFree(order)
             PyMem_RawFree(links)

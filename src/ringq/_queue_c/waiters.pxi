@@ -142,3 +142,112 @@ cdef Waiter *_wake_task(PyObject *task, Waiter *nxt) noexcept with gil:
             nxt = w
     decref(task)
     return nxt
+
+
+# -- parkers and parking (a queue's spare parkers; the sleep of one wait) ----------
+
+
+cdef PyThread_type_lock _take_parker(Queue q) except NULL:
+    """A parker in the acquired state, reused from the queue's spares if possible."""
+    cdef PyThread_type_lock parker = NULL
+    q._lock()
+    if q._nparkers > 0:
+        q._nparkers -= 1
+        parker = q._parkers[q._nparkers]
+    q._unlock()
+    if parker != NULL:
+        return parker
+    parker = PyThread_allocate_lock()
+    if parker == NULL:
+        raise MemoryError()
+    PyThread_acquire_lock(parker, NOWAIT_LOCK)
+    return parker
+
+
+cdef void _give_parker(Queue q, PyThread_type_lock parker) noexcept:
+    """Return an acquired parker to the spares (or free it when there are enough)."""
+    q._lock()
+    if q._parkers == NULL:
+        q._parkers = <PyThread_type_lock *>PyMem_RawMalloc(PARKERS_KEPT * sizeof(PyThread_type_lock))
+    if q._parkers != NULL and q._nparkers < PARKERS_KEPT:
+        q._parkers[q._nparkers] = parker
+        q._nparkers += 1
+        parker = NULL
+    q._unlock()
+    if parker != NULL:
+        PyThread_free_lock(parker)
+
+
+cdef int _park(Queue q, WaitList *wl, PyThread_type_lock parker, int64_t deadline,
+               CancelToken token) except -1:
+    """Wait on *wl* until woken, the deadline, a signal or *token*. Enter with the lock held; returns without it.
+
+    Returns 0 for the caller to re-check the queue (woken, timed out or a
+    signal whose handler did not raise) and -1 with an exception set when a
+    signal handler raised (Ctrl-C) or *token* fired (Cancelled). The call's
+    links (one here, one in the token's list) share *parker* and ``claim``:
+    whichever waker claims first wins, and the loser's link is skipped.
+    """
+    cdef Waiter w
+    cdef Waiter tw
+    cdef Waiter *baton = NULL
+    cdef int claim = 0
+    cdef int won
+    cdef bint acquired = False, check_signals = False, linked_token = False, cancelled = False
+    cdef bint raised = False
+    w.parker = parker
+    w.task = NULL
+    w.claim = &claim
+    w.tag = 1
+    w.unlinked = False
+    if q._fork_gen != _fork_generation:
+        q._forget_waiters_after_fork()  # before we join a list, not after (it clears them)
+    wl_append(wl, &w)
+    q._unlock()
+
+    if token is not None:
+        # Linked after the queue link: a token that fires in between is seen by _link.
+        linked_token = token._link(&tw, parker, &claim, 2)
+        cancelled = not linked_token
+        deadline = _earlier(deadline, token._deadline)
+    if not cancelled:
+        # Stay linked across the main thread's slices and across signal handlers,
+        # so the waiter keeps its FIFO place (a waker may claim it meanwhile).
+        while True:
+            acquired = _block(parker, deadline, &check_signals)
+            if acquired or not check_signals:
+                break  # woken, or the deadline passed
+            check_signals = False
+            if run_signal_handlers() < 0:
+                raised = True
+                break
+            if deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline:
+                break
+            if ringq_claim_read(&claim) != 0:
+                break  # claimed while we ran the handlers: handled below
+
+    q._lock()
+    if not w.unlinked:
+        wl_remove(wl, &w)
+    q._unlock()
+    if linked_token:
+        token._unlink(&tw)
+    # No link is reachable any more: the claim is final.
+    won = ringq_claim_read(&claim)
+    if won != 0 and not acquired:
+        # Our waker is between its unlock and the release of our parker (rule 5).
+        with nogil:
+            PyThread_acquire_lock(parker, WAIT_LOCK)
+    if won == 2:
+        cancelled = True
+    if cancelled or raised:
+        if won == 1:
+            # We leave without re-checking: pass the wake-up on, in case it meant an item or room.
+            q._lock()
+            baton = q._claim(wl, 1)
+            q._unlock()
+            wake_chain(baton)
+        if cancelled and not raised:
+            token._raise()
+        return -1
+    return 0

@@ -1,0 +1,440 @@
+# Included by _queue_c.pyx: the internals of Queue's sync calls (put, get, put_many,
+# get_many, put_evict, join, shutdown, clear) and the one waiting routine they share.
+# Each is a module-level function taking the queue (CPython's _queuemodule.c style);
+# the class in queue.pxi keeps the public methods. Lock rules: top of _queue_c.pyx.
+
+
+cdef int _wait(Queue q, WaitList *wl, PyThread_type_lock *parker, int64_t deadline,
+               CancelToken token, str call) except -1:
+    """Lock held on entry, released on return: park on *wl* (see _park).
+
+    A caller's first wait only takes a parker into *parker* and returns, so the
+    caller re-checks the queue before it sleeps; it gives the parker back with
+    _give_parker when its loop ends. That first wait is where blocking *call*
+    ("get", "put", ...) refuses to wait on a thread that runs an event loop.
+    """
+    if parker[0] == NULL:
+        q._unlock()
+        _refuse_in_loop(call)
+        parker[0] = _take_parker(q)
+        return 0
+    return _park(q, wl, parker[0], deadline, token)
+
+
+cdef inline int _put(Queue q, object item, bint block, int64_t deadline, Py_ssize_t level,
+                     CancelToken token) except -1:
+    """Put *item* at *level* (0 for a plain queue: the ring lookup then folds away)."""
+    cdef Waiter *chain
+    cdef PyObject *one
+    cdef Ring *r
+    q._lock()
+    r = q._level_ring(level)
+    if not q._shutdown and r.count < r.cap and (
+            q._bound <= 0 or q._size() < q._bound):
+        Py_INCREF(item)
+        ring_push(r, <PyObject *>item)
+        q._added(level, 1)
+        q._puts += 1
+        if q._size() >= q._alert_up:
+            return _put_done_at_alert(q)  # out of line: keeps this path small enough to inline
+        chain = q._claim(&q._getters, 1)
+        q._unlock()
+        wake_chain(chain)
+        return 0
+    q._unlock()
+    one = <PyObject *>item
+    return _put_items(q, &one, 1, block, deadline, level, token, "put")
+
+
+cdef int _put_done_at_alert(Queue q) except -1:
+    """Lock held, one item just put and the size at _alert_up: finish the put (unlock, wake, deliver)."""
+    cdef bint event = _grew(q)
+    cdef Waiter *chain = q._claim(&q._getters, 1)
+    q._unlock()
+    wake_chain(chain)
+    if event:
+        _deliver_watermark(q)
+    return 0
+
+
+cdef tuple _put_evict(Queue q, object item, Py_ssize_t level):
+    """Put *item* at *level*, evicting the least urgent, oldest items while there is no room.
+
+    When *item* is less urgent than every queued item (a PriorityQueue), it is
+    the one refused and returned. Each loop evicts at most one item and puts
+    *item* if that made room, in one locked section; the evicted references
+    are handed to the caller, so they are dropped outside the lock.
+    """
+    cdef PyObject *victim
+    cdef Waiter *chain
+    cdef Ring *r
+    cdef Ring *vr
+    cdef Py_ssize_t vlevel
+    cdef bint done
+    cdef bint event = False
+    cdef list evicted = None  # made outside the lock, on the first eviction
+    while True:
+        victim = NULL
+        chain = NULL
+        done = False
+        q._lock()
+        if q._shutdown:
+            q._unlock()
+            raise ShutDown
+        r = q._level_ring(level)
+        # Room in the ring first, so that nothing has changed if memory runs out.
+        if ring_reserve(r, 1, q._bound) < 0:
+            q._unlock()
+            raise MemoryError()
+        if q._bound > 0 and q._size() >= q._bound:
+            vlevel = q._least_urgent_level()
+            if level > vlevel:
+                # Less urgent than everything queued: item itself is refused.
+                q._unlock()
+                if evicted is None:
+                    return (item,)
+                evicted.append(item)
+                return tuple(evicted)
+            vr = q._level_ring(vlevel)
+            victim = ring_pop(vr)
+            if vlevel:
+                q._lower_count -= 1
+            if q._unfinished > 0:
+                q._unfinished -= 1  # an evicted item will never be task_done()
+        if (q._bound <= 0 or q._size() < q._bound) and r.count < r.cap:
+            Py_INCREF(item)
+            ring_push(r, <PyObject *>item)
+            q._added(level, 1)
+            q._puts += 1
+            if q._size() >= q._alert_up:
+                event = _grew(q)
+            chain = q._claim(&q._getters, 1)
+            done = True
+        elif q._unfinished == 0:
+            chain = q._claim(&q._joiners, PY_SSIZE_T_MAX)
+        q._unlock()
+        wake_chain(chain)
+        if victim != NULL:
+            stolen = ringq_steal(victim)  # owned by this frame from here on
+            if evicted is None:
+                evicted = []
+            evicted.append(stolen)
+        if done:
+            if event:
+                _deliver_watermark(q)
+            return () if evicted is None else tuple(evicted)
+
+
+cdef int _put_batch(Queue q, object items, bint block, int64_t deadline, Py_ssize_t level,
+                    CancelToken token) except -1:
+    """put_many's work, at *level*."""
+    cdef tuple batch
+    if RINGQ_GIL_BUILD and type(items) is list and _put_list_at_once(q, <list>items, level):
+        return 0
+    # A private tuple: a caller's list could change while we wait for room.
+    batch = items if type(items) is tuple else tuple(items)
+    return _put_items(q, ringq_tuple_items(batch), len(batch), block, deadline, level, token, "put_many")
+
+
+cdef bint _put_list_at_once(Queue q, list items, Py_ssize_t level) except -1:
+    """GIL builds only: copy all of *items* straight from the list if they fit now.
+
+    With the GIL held and no Python code run, nothing can change the list during
+    the locked section, so no private copy is needed. Returns False (nothing
+    put) when the items do not all fit at once; put_many then takes the general path.
+    """
+    cdef Py_ssize_t n = len(items)
+    cdef Waiter *chain
+    cdef Ring *r
+    cdef bint event = False
+    q._lock()
+    r = q._level_ring(level)
+    if q._shutdown or n == 0 or q._room() < n or ring_reserve(r, n, q._bound) < 0:
+        q._unlock()
+        return False
+    ring_extend(r, ringq_list_items(items), n)
+    q._added(level, n)
+    q._puts += n
+    if q._size() >= q._alert_up:
+        event = _grew(q)
+    chain = q._claim(&q._getters, n)
+    q._unlock()
+    wake_chain(chain)
+    if event:
+        _deliver_watermark(q)
+    return True
+
+
+cdef int _put_items(Queue q, PyObject **items, Py_ssize_t n, bint block, int64_t deadline,
+                    Py_ssize_t level, CancelToken token, str call) except -1:
+    """Put items[0..n) (kept alive by the caller) at *level*, waiting for room as needed.
+
+    With block=False, all or nothing. Raises ShutDown, Full, Cancelled or MemoryError,
+    and LoopBlockingError (before any item went in) if blocking *call* would wait
+    on a thread that runs an event loop.
+    """
+    cdef Py_ssize_t done = 0
+    cdef Py_ssize_t take
+    cdef Waiter *chain
+    cdef PyThread_type_lock parker = NULL
+    cdef object failure
+    cdef Ring *r
+    cdef bint event
+    try:
+        while True:
+            chain = NULL
+            failure = None
+            event = False
+            q._lock()
+            r = q._level_ring(level)
+            if q._shutdown:
+                failure = ShutDown
+            else:
+                take = q._room()
+                if take > n - done:
+                    take = n - done
+                if not block and take < n:
+                    failure = Full
+                elif take < n - done and parker == NULL and (
+                        deadline == NO_DEADLINE or ringq_monotonic_ns() < deadline):
+                    # Not all fit, so this call will wait: its first wait (a parker, and
+                    # the event-loop check) comes before any item goes in, so a refused
+                    # call has put nothing. Then decide again.
+                    _wait(q, &q._putters, &parker, deadline, token, call)
+                    continue
+                elif take > 0:
+                    if ring_reserve(r, take, q._bound) < 0:
+                        # Out of memory: with block=False put nothing; else use what fits.
+                        take = 0 if not block else min(take, r.cap - r.count)
+                        if take == 0:
+                            failure = MemoryError
+                    if take > 0:
+                        ring_extend(r, items + done, take)
+                        done += take
+                        q._added(level, take)
+                        q._puts += take
+                        if q._size() >= q._alert_up:
+                            event = _grew(q)
+                        chain = q._claim(&q._getters, take)
+                if failure is None and done < n and deadline != NO_DEADLINE and (
+                        ringq_monotonic_ns() >= deadline):
+                    failure = Full
+            if failure is not None or done == n or chain != NULL or event:
+                q._unlock()
+                wake_chain(chain)
+                if event:
+                    _deliver_watermark(q)
+                if failure is not None:
+                    raise _with_put_count(failure(), done)
+                if done == n:
+                    return 0
+                continue  # woke getters; now re-check and wait for the rest
+            try:
+                _wait(q, &q._putters, &parker, deadline, token, call)
+            except Cancelled as e:
+                raise _with_put_count(e, done)
+    finally:
+        if parker != NULL:
+            _give_parker(q, parker)
+
+
+cdef inline object _get(Queue q, bint block, int64_t deadline, CancelToken token):
+    cdef PyObject *item
+    cdef Waiter *chain
+    q._lock()
+    if q._ring.count > 0:
+        item = ring_pop(&q._ring)
+        q._gets += 1
+        q._maybe_shrink()
+        if q._size() <= q._alert_down:
+            return _got_at_alert(q, item)  # out of line: keeps this path small enough to inline
+        chain = q._claim(&q._putters, 1)
+        q._unlock()
+        wake_chain(chain)
+        return ringq_steal(item)
+    q._unlock()
+    return _get_slow(q, 0, block, deadline, token)
+
+
+cdef object _got_at_alert(Queue q, PyObject *item):
+    """Lock held, *item* just taken and the size at _alert_down: finish the get (unlock, wake, deliver)."""
+    cdef bint event = _shrank(q)
+    cdef Waiter *chain = q._claim(&q._putters, 1)
+    q._unlock()
+    wake_chain(chain)
+    obj = ringq_steal(item)
+    if event:
+        _deliver_watermark(q)
+    return obj
+
+
+cdef object _get_slow(Queue q, Py_ssize_t max_items, bint block, int64_t deadline, CancelToken token):
+    """Wait for items; return one item (max_items == 0) or a list of 1..max_items."""
+    cdef PyObject *item
+    cdef Waiter *chain
+    cdef PyThread_type_lock parker = NULL
+    cdef Py_ssize_t n
+    cdef list batch
+    cdef bint event
+    try:
+        while True:
+            event = False
+            q._lock()
+            n = q._size()
+            if n > 0 and max_items == 0:
+                item = q._pop_first()
+                q._gets += 1
+                if q._size() <= q._alert_down:
+                    event = _shrank(q)
+                chain = q._claim(&q._putters, 1)
+                q._unlock()
+                wake_chain(chain)
+                obj = ringq_steal(item)
+                if event:
+                    _deliver_watermark(q)
+                return obj
+            if n > 0:
+                chain = NULL
+                # The list is made outside the lock (allocation may run the GC);
+                # meanwhile others may take items, so re-read the count after.
+                q._unlock()
+                batch = PyList_New(min(n, max_items))
+                q._lock()
+                n = min(len(batch), q._size())
+                if n > 0:
+                    q._take_first(ringq_list_items(batch), n)
+                    q._gets += n
+                    if q._size() <= q._alert_down:
+                        event = _shrank(q)
+                    chain = q._claim(&q._putters, n)
+                q._unlock()
+                if n == 0:
+                    continue
+                wake_chain(chain)
+                if n < len(batch):
+                    Py_SET_SIZE(batch, n)  # the tail slots are still NULL
+                if event:
+                    _deliver_watermark(q)
+                return batch
+            if q._shutdown:
+                cause = q._shutdown_cause  # a new reference: allowed under the lock
+                q._unlock()
+                _raise_shutdown(cause)
+            if not block or (deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline):
+                q._unlock()
+                raise Empty
+            _wait(q, &q._getters, &parker, deadline, token, "get" if max_items == 0 else "get_many")
+    finally:
+        if parker != NULL:
+            _give_parker(q, parker)
+
+
+cdef int _join(Queue q, object cancel) except -1:
+    """join()'s work: wait on the joiners until no task is unfinished (the shared _wait)."""
+    cdef PyThread_type_lock parker = NULL
+    cdef CancelToken token = None
+    if cancel is not None:
+        token = _as_token(cancel)
+    try:
+        while True:
+            q._lock()
+            if q._unfinished == 0:
+                q._unlock()
+                return 0
+            _wait(q, &q._joiners, &parker, NO_DEADLINE, token, "join")
+    finally:
+        if parker != NULL:
+            _give_parker(q, parker)
+
+
+cdef int _shutdown_queue(Queue q, bint immediate) except -1:
+    """shutdown()'s work: set the flag, drop the items if *immediate*, wake every waiter."""
+    cdef Ring dropped
+    cdef Ring *lower_dropped = NULL
+    cdef Py_ssize_t nlower = 0
+    cdef Py_ssize_t count, i
+    cdef Waiter *getters
+    cdef Waiter *putters
+    cdef Waiter *joiners = NULL
+    cdef bint event = False
+    dropped.slots = NULL
+    dropped.cap = dropped.head = dropped.count = 0
+    q._lock()
+    if immediate and q._lower_count > 0:
+        # A PriorityQueue's other levels go too; PyMem_Raw* is allowed here (rule 2).
+        nlower = q._nlower
+        lower_dropped = <Ring *>PyMem_RawMalloc(<size_t>nlower * sizeof(Ring))
+        if lower_dropped == NULL:
+            q._unlock()
+            raise MemoryError()  # nothing changed
+    q._shutdown = True
+    if immediate:
+        dropped = ring_detach(&q._ring)
+        count = dropped.count
+        if lower_dropped != NULL:
+            for i in range(nlower):
+                lower_dropped[i] = ring_detach(&q._lower[i])
+            count += q._lower_count
+            q._lower_count = 0
+        q._unfinished = q._unfinished - count if q._unfinished > count else 0
+        joiners = q._claim(&q._joiners, PY_SSIZE_T_MAX)
+        if count > 0 and q._size() <= q._alert_down:
+            event = _shrank(q)  # emptied: "low", as clear() delivers it
+    getters = q._claim(&q._getters, PY_SSIZE_T_MAX)
+    putters = q._claim(&q._putters, PY_SSIZE_T_MAX)
+    q._unlock()
+    wake_chain(getters)
+    wake_chain(putters)
+    wake_chain(joiners)
+    ring_release(dropped)  # __del__ of dropped items runs here, outside the lock
+    if lower_dropped != NULL:
+        for i in range(nlower):
+            ring_release(lower_dropped[i])
+        PyMem_RawFree(lower_dropped)
+    if event:
+        _deliver_watermark(q)
+    return 0
+
+
+cdef Py_ssize_t _clear(Queue q) except -1:
+    """clear()'s work: drop every item (after unlocking), count them done, wake the putters."""
+    cdef Ring dropped
+    cdef Ring *lower_dropped = NULL
+    cdef Py_ssize_t nlower = 0
+    cdef Py_ssize_t count, i
+    cdef Waiter *putters
+    cdef Waiter *joiners = NULL
+    cdef bint event = False
+    q._lock()
+    if q._lower_count > 0:
+        # A PriorityQueue's other levels go too; PyMem_Raw* is allowed here (rule 2).
+        nlower = q._nlower
+        lower_dropped = <Ring *>PyMem_RawMalloc(<size_t>nlower * sizeof(Ring))
+        if lower_dropped == NULL:
+            q._unlock()
+            raise MemoryError()  # nothing changed
+    dropped = ring_detach(&q._ring)
+    count = dropped.count
+    if lower_dropped != NULL:
+        for i in range(nlower):
+            lower_dropped[i] = ring_detach(&q._lower[i])
+        count += q._lower_count
+        q._lower_count = 0
+    if count > 0:
+        q._unfinished = q._unfinished - count if q._unfinished > count else 0
+        if q._unfinished == 0:
+            joiners = q._claim(&q._joiners, PY_SSIZE_T_MAX)
+        if q._size() <= q._alert_down:
+            event = _shrank(q)
+    putters = q._claim(&q._putters, PY_SSIZE_T_MAX)  # they re-check the room
+    q._unlock()
+    wake_chain(putters)
+    wake_chain(joiners)
+    ring_release(dropped)  # __del__ of dropped items runs here, outside the lock
+    if lower_dropped != NULL:
+        for i in range(nlower):
+            ring_release(lower_dropped[i])
+        PyMem_RawFree(lower_dropped)
+    if event:
+        _deliver_watermark(q)
+    return count
