@@ -196,7 +196,9 @@ cdef extern from "_sync.h":
     PyObject **ringq_tuple_items(object)
 
 
-# The concerns, one file each, in dependency order (an include is pasted in place).
+# The concerns, one file each (src/ringq/_queue_c/; the pure twin _queue_py/ has the same
+# file names). An include pastes its file here, so module-level statements run in this
+# order. Reading order: queue.pxi (the class), then queue_sync.pxi and queue_async.pxi.
 include "_queue_c/ring.pxi"  # the ring buffer: Ring, ring_*
 include "_queue_c/waiters.pxi"  # waiter lists, parking and wake chains: Waiter, WaitList, wl_*, wake_chain
 include "_queue_c/async_waiters.pxi"  # _AsyncWaiter: an asyncio task's wait, linked in the same lists

@@ -91,12 +91,8 @@ cdef class PriorityQueue(Queue):
             q.put(job, priority=2, timeout=1.0)
         """
         cdef Py_ssize_t level = self._level_of(priority)
-        cdef int64_t deadline = NO_DEADLINE
-        cdef CancelToken token = None
-        if block and timeout is not None:
-            deadline = _deadline(timeout)
-        if cancel is not None:
-            token = _as_token(cancel)
+        cdef int64_t deadline = _call_deadline(block, timeout)
+        cdef CancelToken token = None if cancel is None else _as_token(cancel)
         _put(self, item, block, deadline, level, token)
 
     def put_nowait(self, item, priority=None):
@@ -117,12 +113,8 @@ cdef class PriorityQueue(Queue):
             q.put_many(batch, priority=2)
         """
         cdef Py_ssize_t level = self._level_of(priority)
-        cdef int64_t deadline = NO_DEADLINE
-        cdef CancelToken token = None
-        if block and timeout is not None:
-            deadline = _deadline(timeout)
-        if cancel is not None:
-            token = _as_token_put_many(cancel)
+        cdef int64_t deadline = _call_deadline(block, timeout)
+        cdef CancelToken token = None if cancel is None else _as_token_put_many(cancel)
         _put_batch(self, items, block, deadline, level, token)
 
     def put_evict(self, item, priority=None):
@@ -152,7 +144,6 @@ cdef class PriorityQueue(Queue):
         """
         cdef Py_ssize_t level = self._level_of(priority)
         cdef int64_t deadline = NO_DEADLINE
-        cdef _AsyncWaiter rec
         cdef tuple batch
         if timeout is not None:
             deadline = _deadline(timeout)
@@ -162,36 +153,22 @@ cdef class PriorityQueue(Queue):
         batch = (item,)
         if _put_or_link(self, None, batch, 0, deadline, level):
             return
-        while True:
-            _check_token(token)
-            rec = _new_task_waiter(self, &self._putters)
-            if _put_or_link(self, rec, batch, 0, deadline, level):
-                return
-            await _sleep(self, rec, deadline, token)
-            if _put_or_link(self, None, batch, 0, deadline, level):
-                return
+        await _aput_waits(self, batch, 0, deadline, level, token, False)
 
     async def aput_many(self, items, priority=None, timeout=None, *, cancel=None):
         """Put every item of *items*, in order, at level *priority*, awaiting room like Queue.aput_many.
         """
         cdef Py_ssize_t level = self._level_of(priority)
         cdef int64_t deadline = NO_DEADLINE
-        cdef _AsyncWaiter rec
         cdef tuple batch
-        cdef Py_ssize_t done, n
+        cdef Py_ssize_t done
         if timeout is not None:
             deadline = _deadline(timeout)
         token = _as_token_put_many(cancel) if cancel is not None else None
         batch = items if type(items) is tuple else tuple(items)
-        n = len(batch)
         done = _put_or_link(self, None, batch, 0, deadline, level)
-        while done < n:
-            _check_token_put_many(token, done)
-            rec = _new_task_waiter(self, &self._putters)
-            done = _put_or_link(self, rec, batch, done, deadline, level)
-            if done < n:
-                await _sleep(self, rec, deadline, token)
-                done = _put_or_link(self, None, batch, done, deadline, level)
+        if done < len(batch):
+            await _aput_waits(self, batch, done, deadline, level, token, True)
 
     def __repr__(self):
         cdef Py_ssize_t n

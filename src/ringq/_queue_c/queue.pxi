@@ -266,12 +266,8 @@ cdef class Queue:
             q.put(job, timeout=0.5)    # Full after half a second
             q.put(job, cancel=token)   # Cancelled when token.cancel() is called
         """
-        cdef int64_t deadline = NO_DEADLINE
-        cdef CancelToken token = None
-        if block and timeout is not None:
-            deadline = _deadline(timeout)
-        if cancel is not None:
-            token = _as_token(cancel)
+        cdef int64_t deadline = _call_deadline(block, timeout)
+        cdef CancelToken token = None if cancel is None else _as_token(cancel)
         _put(self, item, block, deadline, 0, token)
 
     def put_nowait(self, item):
@@ -300,12 +296,8 @@ cdef class Queue:
             except ringq.Full as e:
                 rest = batch[e.put_count:]
         """
-        cdef int64_t deadline = NO_DEADLINE
-        cdef CancelToken token = None
-        if block and timeout is not None:
-            deadline = _deadline(timeout)
-        if cancel is not None:
-            token = _as_token_put_many(cancel)
+        cdef int64_t deadline = _call_deadline(block, timeout)
+        cdef CancelToken token = None if cancel is None else _as_token_put_many(cancel)
         _put_batch(self, items, block, deadline, 0, token)
 
     def put_evict(self, item):
@@ -333,12 +325,8 @@ cdef class Queue:
             job = q.get()
             job = q.get(timeout=1.0)   # Empty after a second
         """
-        cdef int64_t deadline = NO_DEADLINE
-        cdef CancelToken token = None
-        if block and timeout is not None:
-            deadline = _deadline(timeout)
-        if cancel is not None:
-            token = _as_token(cancel)
+        cdef int64_t deadline = _call_deadline(block, timeout)
+        cdef CancelToken token = None if cancel is None else _as_token(cancel)
         return _get(self, block, deadline, token)
 
     def get_nowait(self):
@@ -358,21 +346,10 @@ cdef class Queue:
             while True:
                 batch = q.get_many(64)   # 1 to 64 items
         """
-        cdef int64_t deadline = NO_DEADLINE
-        cdef CancelToken token = None
-        if isinstance(max_items, bool):  # True is an int, but not a count
-            raise TypeError("max_items must be an integer, not 'bool'")
-        try:
-            wanted = operator.index(max_items)
-        except TypeError:
-            raise TypeError(f"max_items must be an integer, not {type(max_items).__name__!r}") from None
-        if wanted < 1:
-            raise ValueError("max_items must be >= 1")
-        if block and timeout is not None:
-            deadline = _deadline(timeout)
-        if cancel is not None:
-            token = _as_token(cancel)
-        return _get_slow(self, wanted if wanted < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX, block, deadline, token)
+        cdef Py_ssize_t wanted = _as_max_items(max_items)
+        cdef int64_t deadline = _call_deadline(block, timeout)
+        cdef CancelToken token = None if cancel is None else _as_token(cancel)
+        return _get_slow(self, wanted, block, deadline, token)
 
     # -- statistics and watermarks ---------------------------------------------
 
@@ -575,7 +552,6 @@ cdef class Queue:
             await q.aput(job, timeout=0.5)   # Full after half a second
         """
         cdef int64_t deadline = NO_DEADLINE
-        cdef _AsyncWaiter rec
         cdef tuple batch
         if timeout is not None:
             deadline = _deadline(timeout)
@@ -585,14 +561,7 @@ cdef class Queue:
         batch = (item,)
         if _put_or_link(self, None, batch, 0, deadline, 0):
             return
-        while True:
-            _check_token(token)
-            rec = _new_task_waiter(self, &self._putters)
-            if _put_or_link(self, rec, batch, 0, deadline, 0):
-                return
-            await _sleep(self, rec, deadline, token)
-            if _put_or_link(self, None, batch, 0, deadline, 0):
-                return
+        await _aput_waits(self, batch, 0, deadline, 0, token, False)
 
     async def aput_many(self, items, timeout=None, *, cancel=None):
         """Put every item of *items*, in order, awaiting room as needed (async put_many()).
@@ -604,22 +573,15 @@ cdef class Queue:
             await q.aput_many(range(100))
         """
         cdef int64_t deadline = NO_DEADLINE
-        cdef _AsyncWaiter rec
         cdef tuple batch
-        cdef Py_ssize_t done, n
+        cdef Py_ssize_t done
         if timeout is not None:
             deadline = _deadline(timeout)
         token = _as_token_put_many(cancel) if cancel is not None else None
         batch = items if type(items) is tuple else tuple(items)
-        n = len(batch)
         done = _put_or_link(self, None, batch, 0, deadline, 0)
-        while done < n:
-            _check_token_put_many(token, done)
-            rec = _new_task_waiter(self, &self._putters)
-            done = _put_or_link(self, rec, batch, done, deadline, 0)
-            if done < n:
-                await _sleep(self, rec, deadline, token)
-                done = _put_or_link(self, None, batch, done, deadline, 0)
+        if done < len(batch):
+            await _aput_waits(self, batch, done, deadline, 0, token, True)
 
     async def aget(self, timeout=None, *, cancel=None):
         """Remove and return the oldest item, awaiting one for up to *timeout* seconds (async get()).
@@ -631,18 +593,12 @@ cdef class Queue:
             job = await q.aget(timeout=1.0)   # Empty after a second
         """
         cdef int64_t deadline = NO_DEADLINE
-        cdef _AsyncWaiter rec
         if timeout is not None:
             deadline = _deadline(timeout)
         token = _as_token(cancel) if cancel is not None else None
         item = _get_or_link(self, None, 0, deadline)
-        while item is _WAIT:
-            _check_token(token)
-            rec = _new_task_waiter(self, &self._getters)
-            item = _get_or_link(self, rec, 0, deadline)
-            if item is _WAIT:
-                await _sleep(self, rec, deadline, token)
-                item = _get_or_link(self, None, 0, deadline)
+        if item is _WAIT:
+            item = await _aget_waits(self, 0, deadline, token)
         return item
 
     async def aget_many(self, max_items, timeout=None, *, cancel=None):
@@ -653,28 +609,13 @@ cdef class Queue:
             batch = await q.aget_many(64)   # 1 to 64 items
         """
         cdef int64_t deadline = NO_DEADLINE
-        cdef _AsyncWaiter rec
-        cdef Py_ssize_t wanted_c
-        if isinstance(max_items, bool):  # True is an int, but not a count
-            raise TypeError("max_items must be an integer, not 'bool'")
-        try:
-            wanted = operator.index(max_items)
-        except TypeError:
-            raise TypeError(f"max_items must be an integer, not {type(max_items).__name__!r}") from None
-        if wanted < 1:
-            raise ValueError("max_items must be >= 1")
-        wanted_c = wanted if wanted < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX
+        cdef Py_ssize_t wanted_c = _as_max_items(max_items)
         if timeout is not None:
             deadline = _deadline(timeout)
         token = _as_token(cancel) if cancel is not None else None
         batch = _get_or_link(self, None, wanted_c, deadline)
-        while batch is _WAIT:
-            _check_token(token)
-            rec = _new_task_waiter(self, &self._getters)
-            batch = _get_or_link(self, rec, wanted_c, deadline)
-            if batch is _WAIT:
-                await _sleep(self, rec, deadline, token)
-                batch = _get_or_link(self, None, wanted_c, deadline)
+        if batch is _WAIT:
+            batch = await _aget_waits(self, wanted_c, deadline, token)
         return batch
 
     async def ajoin(self, timeout=None, *, cancel=None):

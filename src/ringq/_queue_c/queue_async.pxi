@@ -3,45 +3,13 @@
 # or links the task's record (async_waiters.pxi) for the async def in queue.pxi to await.
 
 
-cdef inline bint _try_put(Queue q, object item, Py_ssize_t level) except -1:
-    """aput's fast path (the same as _put's): put *item* at *level* if it fits in its ring as it is."""
-    cdef Waiter *chain
-    cdef Ring *r
-    q._lock()
-    r = q._level_ring(level)
-    if not q._shutdown and r.count < r.cap and (
-            q._bound <= 0 or q._size() < q._bound):
-        Py_INCREF(item)
-        ring_push(r, <PyObject *>item)
-        q._added(level, 1)
-        q._puts += 1
-        if q._size() >= q._alert_up:
-            _put_done_at_alert(q)
-            return True
-        chain = q._claim(&q._getters, 1)
-        q._unlock()
-        wake_chain(chain)
-        return True
-    q._unlock()
-    return False
-
-
 cdef object _get_or_link(Queue q, _AsyncWaiter rec, Py_ssize_t max_items, int64_t deadline):
     """Take one item (max_items == 0) or a list of 1..max_items; else raise, or link *rec* and return _WAIT."""
-    cdef PyObject *item
-    cdef Waiter *chain
     while True:
         q._lock()
         if q._size() > 0:
             if max_items == 0:
-                item = q._pop_first()
-                q._gets += 1
-                if q._size() <= q._alert_down:
-                    return _got_at_alert(q, item)
-                chain = q._claim(&q._putters, 1)
-                q._unlock()
-                wake_chain(chain)
-                return ringq_steal(item)
+                return _take_one(q)
             q._unlock()
             try:
                 return _get_slow(q, max_items, False, NO_DEADLINE, None)
@@ -116,3 +84,39 @@ cdef bint _joined_or_link(Queue q, _AsyncWaiter rec, int64_t deadline) except -1
         _link_task(q, rec)
     q._unlock()
     return False
+
+
+# -- the waits of the async calls (reached only when the first attempt must wait) ------
+
+async def _aput_waits(Queue q, tuple batch, Py_ssize_t done, int64_t deadline, Py_ssize_t level,
+                      token, bint many):
+    """aput's and aput_many's waits: link, await, put what fits, until batch[done:] is in (or raise).
+
+    *many*: a fired token's Cancelled carries put_count (aput_many), as its other exceptions do.
+    """
+    cdef Py_ssize_t n = len(batch)
+    cdef _AsyncWaiter rec
+    while done < n:
+        if many:
+            _check_token_put_many(token, done)
+        else:
+            _check_token(token)
+        rec = _new_task_waiter(q, &q._putters)
+        done = _put_or_link(q, rec, batch, done, deadline, level)
+        if done < n:
+            await _sleep(q, rec, deadline, token)
+            done = _put_or_link(q, None, batch, done, deadline, level)
+
+
+async def _aget_waits(Queue q, Py_ssize_t max_items, int64_t deadline, token):
+    """aget's and aget_many's waits: link, await, take, until an item (or a list) comes (or raise)."""
+    cdef _AsyncWaiter rec
+    answer = _WAIT
+    while answer is _WAIT:
+        _check_token(token)
+        rec = _new_task_waiter(q, &q._getters)
+        answer = _get_or_link(q, rec, max_items, deadline)
+        if answer is _WAIT:
+            await _sleep(q, rec, deadline, token)
+            answer = _get_or_link(q, None, max_items, deadline)
+    return answer

@@ -4,6 +4,50 @@
 # the class in queue.pxi keeps the public methods. Lock rules: top of _queue_c.pyx.
 
 
+# -- the one waiting routine -----------------------------------------------------
+#
+# put, put_many, get, get_many and join wait the same way: a *step* runs one locked
+# section and either answers the call (returns its result, or raises) or, finding it
+# must wait, returns _WAIT with the lock still held; _wait_for then parks the thread on
+# the call's list and runs the step again. The fast paths (_put, _get, and the first
+# pass of a step) never reach the parking code.
+
+ctypedef struct Call:
+    # One blocking call across its waits: what its step reads and writes.
+    WaitList *wl               # the list it waits on
+    int64_t deadline           # NO_DEADLINE, or monotonic ns
+    bint block                 # False: answer at once (Full, Empty), never wait
+    bint waiting               # its first wait is behind it (it holds a parker)
+    Py_ssize_t level           # put: the level the items go to
+    PyObject **items           # put: items[0..n), kept alive by the caller
+    Py_ssize_t n
+    Py_ssize_t done            # put: how many of them went in so far
+    Py_ssize_t max_items       # get: 0 for one item, else the most to return
+
+ctypedef object (*CallStep)(Queue q, Call *c)
+
+
+cdef object _wait_for(Queue q, Call *c, CallStep step, CancelToken token, str call):
+    """Run *step* until it answers; each time it returns _WAIT (lock held), wait on c.wl (see _wait).
+
+    Raises what the step raises, and what a wait raises: Cancelled (*token*),
+    KeyboardInterrupt (a signal handler), LoopBlockingError (blocking *call* on a
+    thread that runs an event loop, at the first wait). The parker the first wait
+    took goes back to the queue's spares however the call ends.
+    """
+    cdef PyThread_type_lock parker = NULL
+    try:
+        while True:
+            c.waiting = parker != NULL
+            answer = step(q, c)
+            if answer is not _WAIT:
+                return answer
+            _wait(q, c.wl, &parker, c.deadline, token, call)
+    finally:
+        if parker != NULL:
+            _give_parker(q, parker)
+
+
 cdef int _wait(Queue q, WaitList *wl, PyThread_type_lock *parker, int64_t deadline,
                CancelToken token, str call) except -1:
     """Lock held on entry, released on return: park on *wl* (see _park).
@@ -24,8 +68,16 @@ cdef int _wait(Queue q, WaitList *wl, PyThread_type_lock *parker, int64_t deadli
 cdef inline int _put(Queue q, object item, bint block, int64_t deadline, Py_ssize_t level,
                      CancelToken token) except -1:
     """Put *item* at *level* (0 for a plain queue: the ring lookup then folds away)."""
-    cdef Waiter *chain
     cdef PyObject *one
+    if _try_put(q, item, level):
+        return 0
+    one = <PyObject *>item
+    return _put_items(q, &one, 1, block, deadline, level, token, "put")
+
+
+cdef inline bint _try_put(Queue q, object item, Py_ssize_t level) except -1:
+    """The fast path of put and aput: put *item* at *level* if it fits in its ring as it is; else False."""
+    cdef Waiter *chain
     cdef Ring *r
     q._lock()
     r = q._level_ring(level)
@@ -36,14 +88,14 @@ cdef inline int _put(Queue q, object item, bint block, int64_t deadline, Py_ssiz
         q._added(level, 1)
         q._puts += 1
         if q._size() >= q._alert_up:
-            return _put_done_at_alert(q)  # out of line: keeps this path small enough to inline
+            _put_done_at_alert(q)
+            return True
         chain = q._claim(&q._getters, 1)
         q._unlock()
         wake_chain(chain)
-        return 0
+        return True
     q._unlock()
-    one = <PyObject *>item
-    return _put_items(q, &one, 1, block, deadline, level, token, "put")
+    return False
 
 
 cdef int _put_done_at_alert(Queue q) except -1:
@@ -170,72 +222,79 @@ cdef int _put_items(Queue q, PyObject **items, Py_ssize_t n, bint block, int64_t
     """Put items[0..n) (kept alive by the caller) at *level*, waiting for room as needed.
 
     With block=False, all or nothing. Raises ShutDown, Full, Cancelled or MemoryError,
-    and LoopBlockingError (before any item went in) if blocking *call* would wait
-    on a thread that runs an event loop.
+    each with put_count (the items that went in), and LoopBlockingError (before any
+    item went in) if blocking *call* would wait on a thread that runs an event loop.
     """
-    cdef Py_ssize_t done = 0
+    cdef Call c
+    c.wl = &q._putters
+    c.deadline = deadline
+    c.block = block
+    c.level = level
+    c.items = items
+    c.n = n
+    c.done = 0
+    try:
+        _wait_for(q, &c, _put_step, token, call)
+    except Cancelled as e:
+        raise _with_put_count(e, c.done)
+    return 0
+
+
+cdef object _put_step(Queue q, Call *c):
+    """_put_items' step: put what fits of c.items[c.done:]; None when all are in, or raise, or _WAIT."""
     cdef Py_ssize_t take
     cdef Waiter *chain
-    cdef PyThread_type_lock parker = NULL
     cdef object failure
     cdef Ring *r
     cdef bint event
-    try:
-        while True:
-            chain = NULL
-            failure = None
-            event = False
-            q._lock()
-            r = q._level_ring(level)
-            if q._shutdown:
-                failure = ShutDown
-            else:
-                take = q._room()
-                if take > n - done:
-                    take = n - done
-                if not block and take < n:
-                    failure = Full
-                elif take < n - done and parker == NULL and (
-                        deadline == NO_DEADLINE or ringq_monotonic_ns() < deadline):
-                    # Not all fit, so this call will wait: its first wait (a parker, and
-                    # the event-loop check) comes before any item goes in, so a refused
-                    # call has put nothing. Then decide again.
-                    _wait(q, &q._putters, &parker, deadline, token, call)
-                    continue
-                elif take > 0:
-                    if ring_reserve(r, take, q._bound) < 0:
-                        # Out of memory: with block=False put nothing; else use what fits.
-                        take = 0 if not block else min(take, r.cap - r.count)
-                        if take == 0:
-                            failure = MemoryError
-                    if take > 0:
-                        ring_extend(r, items + done, take)
-                        done += take
-                        q._added(level, take)
-                        q._puts += take
-                        if q._size() >= q._alert_up:
-                            event = _grew(q)
-                        chain = q._claim(&q._getters, take)
-                if failure is None and done < n and deadline != NO_DEADLINE and (
-                        ringq_monotonic_ns() >= deadline):
-                    failure = Full
-            if failure is not None or done == n or chain != NULL or event:
-                q._unlock()
-                wake_chain(chain)
-                if event:
-                    _deliver_watermark(q)
-                if failure is not None:
-                    raise _with_put_count(failure(), done)
-                if done == n:
-                    return 0
-                continue  # woke getters; now re-check and wait for the rest
-            try:
-                _wait(q, &q._putters, &parker, deadline, token, call)
-            except Cancelled as e:
-                raise _with_put_count(e, done)
-    finally:
-        if parker != NULL:
-            _give_parker(q, parker)
+    while True:
+        chain = NULL
+        failure = None
+        event = False
+        q._lock()
+        r = q._level_ring(c.level)
+        if q._shutdown:
+            failure = ShutDown
+        else:
+            take = q._room()
+            if take > c.n - c.done:
+                take = c.n - c.done
+            if not c.block and take < c.n:
+                failure = Full
+            elif take < c.n - c.done and not c.waiting and (
+                    c.deadline == NO_DEADLINE or ringq_monotonic_ns() < c.deadline):
+                # Not all fit, so this call will wait: its first wait (a parker, and
+                # the event-loop check) comes before any item goes in, so a refused
+                # call has put nothing. Then decide again.
+                return _WAIT
+            elif take > 0:
+                if ring_reserve(r, take, q._bound) < 0:
+                    # Out of memory: with block=False put nothing; else use what fits.
+                    take = 0 if not c.block else min(take, r.cap - r.count)
+                    if take == 0:
+                        failure = MemoryError
+                if take > 0:
+                    ring_extend(r, c.items + c.done, take)
+                    c.done += take
+                    q._added(c.level, take)
+                    q._puts += take
+                    if q._size() >= q._alert_up:
+                        event = _grew(q)
+                    chain = q._claim(&q._getters, take)
+            if failure is None and c.done < c.n and c.deadline != NO_DEADLINE and (
+                    ringq_monotonic_ns() >= c.deadline):
+                failure = Full
+        if failure is not None or c.done == c.n or chain != NULL or event:
+            q._unlock()
+            wake_chain(chain)
+            if event:
+                _deliver_watermark(q)
+            if failure is not None:
+                raise _with_put_count(failure(), c.done)
+            if c.done == c.n:
+                return None
+            continue  # woke getters; now re-check and wait for the rest
+        return _WAIT
 
 
 cdef inline object _get(Queue q, bint block, int64_t deadline, CancelToken token):
@@ -268,117 +327,175 @@ cdef object _got_at_alert(Queue q, PyObject *item):
     return obj
 
 
+cdef Py_ssize_t _as_max_items(object max_items) except -1:
+    """get_many's and aget_many's *max_items* as a count >= 1 (clamped to PY_SSIZE_T_MAX); else TypeError or ValueError."""
+    if isinstance(max_items, bool):  # True is an int, but not a count
+        raise TypeError("max_items must be an integer, not 'bool'")
+    try:
+        wanted = operator.index(max_items)
+    except TypeError:
+        raise TypeError(f"max_items must be an integer, not {type(max_items).__name__!r}") from None
+    if wanted < 1:
+        raise ValueError("max_items must be >= 1")
+    return wanted if wanted < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX
+
+
 cdef object _get_slow(Queue q, Py_ssize_t max_items, bint block, int64_t deadline, CancelToken token):
     """Wait for items; return one item (max_items == 0) or a list of 1..max_items."""
-    cdef PyObject *item
+    cdef Call c
+    c.wl = &q._getters
+    c.deadline = deadline
+    c.block = block
+    c.max_items = max_items
+    return _wait_for(q, &c, _get_step, token, "get" if max_items == 0 else "get_many")
+
+
+cdef object _get_step(Queue q, Call *c):
+    """_get_slow's step: one item or a list of 1..c.max_items; else raise (ShutDown, Empty), or _WAIT."""
     cdef Waiter *chain
-    cdef PyThread_type_lock parker = NULL
     cdef Py_ssize_t n
     cdef list batch
     cdef bint event
-    try:
-        while True:
-            event = False
+    while True:
+        event = False
+        q._lock()
+        n = q._size()
+        if n > 0 and c.max_items == 0:
+            return _take_one(q)
+        if n > 0:
+            chain = NULL
+            # The list is made outside the lock (allocation may run the GC);
+            # meanwhile others may take items, so re-read the count after.
+            q._unlock()
+            batch = PyList_New(min(n, c.max_items))
             q._lock()
-            n = q._size()
-            if n > 0 and max_items == 0:
-                item = q._pop_first()
-                q._gets += 1
+            n = min(len(batch), q._size())
+            if n > 0:
+                q._take_first(ringq_list_items(batch), n)
+                q._gets += n
                 if q._size() <= q._alert_down:
                     event = _shrank(q)
-                chain = q._claim(&q._putters, 1)
-                q._unlock()
-                wake_chain(chain)
-                obj = ringq_steal(item)
-                if event:
-                    _deliver_watermark(q)
-                return obj
-            if n > 0:
-                chain = NULL
-                # The list is made outside the lock (allocation may run the GC);
-                # meanwhile others may take items, so re-read the count after.
-                q._unlock()
-                batch = PyList_New(min(n, max_items))
-                q._lock()
-                n = min(len(batch), q._size())
-                if n > 0:
-                    q._take_first(ringq_list_items(batch), n)
-                    q._gets += n
-                    if q._size() <= q._alert_down:
-                        event = _shrank(q)
-                    chain = q._claim(&q._putters, n)
-                q._unlock()
-                if n == 0:
-                    continue
-                wake_chain(chain)
-                if n < len(batch):
-                    Py_SET_SIZE(batch, n)  # the tail slots are still NULL
-                if event:
-                    _deliver_watermark(q)
-                return batch
-            if q._shutdown:
-                cause = q._shutdown_cause  # a new reference: allowed under the lock
-                q._unlock()
-                _raise_shutdown(cause)
-            if not block or (deadline != NO_DEADLINE and ringq_monotonic_ns() >= deadline):
-                q._unlock()
-                raise Empty
-            _wait(q, &q._getters, &parker, deadline, token, "get" if max_items == 0 else "get_many")
-    finally:
-        if parker != NULL:
-            _give_parker(q, parker)
+                chain = q._claim(&q._putters, n)
+            q._unlock()
+            if n == 0:
+                continue
+            wake_chain(chain)
+            if n < len(batch):
+                Py_SET_SIZE(batch, n)  # the tail slots are still NULL
+            if event:
+                _deliver_watermark(q)
+            return batch
+        if q._shutdown:
+            cause = q._shutdown_cause  # a new reference: allowed under the lock
+            q._unlock()
+            _raise_shutdown(cause)
+        if not c.block or (c.deadline != NO_DEADLINE and ringq_monotonic_ns() >= c.deadline):
+            q._unlock()
+            raise Empty
+        return _WAIT
+
+
+cdef object _take_one(Queue q):
+    """Lock held, size > 0: take the first item in priority order and finish the get (unlock, wake, deliver)."""
+    cdef PyObject *item = q._pop_first()
+    cdef Waiter *chain
+    q._gets += 1
+    if q._size() <= q._alert_down:
+        return _got_at_alert(q, item)
+    chain = q._claim(&q._putters, 1)
+    q._unlock()
+    wake_chain(chain)
+    return ringq_steal(item)
 
 
 cdef int _join(Queue q, object cancel) except -1:
-    """join()'s work: wait on the joiners until no task is unfinished (the shared _wait)."""
-    cdef PyThread_type_lock parker = NULL
+    """join()'s work: wait on the joiners until no task is unfinished."""
+    cdef Call c
     cdef CancelToken token = None
     if cancel is not None:
         token = _as_token(cancel)
-    try:
-        while True:
-            q._lock()
-            if q._unfinished == 0:
-                q._unlock()
-                return 0
-            _wait(q, &q._joiners, &parker, NO_DEADLINE, token, "join")
-    finally:
-        if parker != NULL:
-            _give_parker(q, parker)
+    c.wl = &q._joiners
+    c.deadline = NO_DEADLINE
+    _wait_for(q, &c, _join_step, token, "join")
+    return 0
+
+
+cdef object _join_step(Queue q, Call *c):
+    """join's step: None once no task is unfinished, else _WAIT."""
+    q._lock()
+    if q._unfinished == 0:
+        q._unlock()
+        return None
+    return _WAIT
+
+
+ctypedef struct Drained:
+    # The items shutdown(immediate=True) and clear() move out under the lock, to drop after it.
+    Ring ring                  # level 0's slots
+    Ring *lower                # the other levels' rings (PyMem_Raw*), or NULL
+    Py_ssize_t nlower
+    Py_ssize_t count           # items in them all
+
+
+cdef inline void _drained_init(Drained *d) noexcept nogil:
+    """Make *d* empty: nothing to drop."""
+    d.ring.slots = NULL
+    d.ring.cap = d.ring.head = d.ring.count = 0
+    d.lower = NULL
+    d.nlower = d.count = 0
+
+
+cdef int _drain_reserve(Queue q, Drained *d) except -1:
+    """Lock held, *d* empty. Make room in *d* for a PriorityQueue's other levels; MemoryError (unlocked) changes nothing."""
+    if q._lower_count > 0:
+        # A PriorityQueue's other levels go too; PyMem_Raw* is allowed here (rule 2).
+        d.nlower = q._nlower
+        d.lower = <Ring *>PyMem_RawMalloc(<size_t>d.nlower * sizeof(Ring))
+        if d.lower == NULL:
+            q._unlock()
+            raise MemoryError()  # nothing changed
+    return 0
+
+
+cdef void _drain(Queue q, Drained *d) noexcept:
+    """Lock held, after _drain_reserve. Move every item of *q* into *d*; d.count says how many."""
+    cdef Py_ssize_t i
+    d.ring = ring_detach(&q._ring)
+    d.count = d.ring.count
+    if d.lower != NULL:
+        for i in range(d.nlower):
+            d.lower[i] = ring_detach(&q._lower[i])
+        d.count += q._lower_count
+        q._lower_count = 0
+
+
+cdef void _drop_drained(Drained *d) noexcept:
+    """After unlocking (rule 3): drop the items of *d* (their __del__ runs here) and free its rings."""
+    cdef Py_ssize_t i
+    ring_release(d.ring)
+    if d.lower != NULL:
+        for i in range(d.nlower):
+            ring_release(d.lower[i])
+        PyMem_RawFree(d.lower)
 
 
 cdef int _shutdown_queue(Queue q, bint immediate) except -1:
     """shutdown()'s work: set the flag, drop the items if *immediate*, wake every waiter."""
-    cdef Ring dropped
-    cdef Ring *lower_dropped = NULL
-    cdef Py_ssize_t nlower = 0
-    cdef Py_ssize_t count, i
+    cdef Drained dropped
     cdef Waiter *getters
     cdef Waiter *putters
     cdef Waiter *joiners = NULL
     cdef bint event = False
-    dropped.slots = NULL
-    dropped.cap = dropped.head = dropped.count = 0
+    _drained_init(&dropped)
     q._lock()
-    if immediate and q._lower_count > 0:
-        # A PriorityQueue's other levels go too; PyMem_Raw* is allowed here (rule 2).
-        nlower = q._nlower
-        lower_dropped = <Ring *>PyMem_RawMalloc(<size_t>nlower * sizeof(Ring))
-        if lower_dropped == NULL:
-            q._unlock()
-            raise MemoryError()  # nothing changed
+    if immediate:
+        _drain_reserve(q, &dropped)
     q._shutdown = True
     if immediate:
-        dropped = ring_detach(&q._ring)
-        count = dropped.count
-        if lower_dropped != NULL:
-            for i in range(nlower):
-                lower_dropped[i] = ring_detach(&q._lower[i])
-            count += q._lower_count
-            q._lower_count = 0
-        q._unfinished = q._unfinished - count if q._unfinished > count else 0
+        _drain(q, &dropped)
+        q._unfinished = q._unfinished - dropped.count if q._unfinished > dropped.count else 0
         joiners = q._claim(&q._joiners, PY_SSIZE_T_MAX)
-        if count > 0 and q._size() <= q._alert_down:
+        if dropped.count > 0 and q._size() <= q._alert_down:
             event = _shrank(q)  # emptied: "low", as clear() delivers it
     getters = q._claim(&q._getters, PY_SSIZE_T_MAX)
     putters = q._claim(&q._putters, PY_SSIZE_T_MAX)
@@ -386,11 +503,7 @@ cdef int _shutdown_queue(Queue q, bint immediate) except -1:
     wake_chain(getters)
     wake_chain(putters)
     wake_chain(joiners)
-    ring_release(dropped)  # __del__ of dropped items runs here, outside the lock
-    if lower_dropped != NULL:
-        for i in range(nlower):
-            ring_release(lower_dropped[i])
-        PyMem_RawFree(lower_dropped)
+    _drop_drained(&dropped)
     if event:
         _deliver_watermark(q)
     return 0
@@ -398,30 +511,16 @@ cdef int _shutdown_queue(Queue q, bint immediate) except -1:
 
 cdef Py_ssize_t _clear(Queue q) except -1:
     """clear()'s work: drop every item (after unlocking), count them done, wake the putters."""
-    cdef Ring dropped
-    cdef Ring *lower_dropped = NULL
-    cdef Py_ssize_t nlower = 0
-    cdef Py_ssize_t count, i
+    cdef Drained dropped
     cdef Waiter *putters
     cdef Waiter *joiners = NULL
     cdef bint event = False
+    _drained_init(&dropped)
     q._lock()
-    if q._lower_count > 0:
-        # A PriorityQueue's other levels go too; PyMem_Raw* is allowed here (rule 2).
-        nlower = q._nlower
-        lower_dropped = <Ring *>PyMem_RawMalloc(<size_t>nlower * sizeof(Ring))
-        if lower_dropped == NULL:
-            q._unlock()
-            raise MemoryError()  # nothing changed
-    dropped = ring_detach(&q._ring)
-    count = dropped.count
-    if lower_dropped != NULL:
-        for i in range(nlower):
-            lower_dropped[i] = ring_detach(&q._lower[i])
-        count += q._lower_count
-        q._lower_count = 0
-    if count > 0:
-        q._unfinished = q._unfinished - count if q._unfinished > count else 0
+    _drain_reserve(q, &dropped)
+    _drain(q, &dropped)
+    if dropped.count > 0:
+        q._unfinished = q._unfinished - dropped.count if q._unfinished > dropped.count else 0
         if q._unfinished == 0:
             joiners = q._claim(&q._joiners, PY_SSIZE_T_MAX)
         if q._size() <= q._alert_down:
@@ -430,11 +529,7 @@ cdef Py_ssize_t _clear(Queue q) except -1:
     q._unlock()
     wake_chain(putters)
     wake_chain(joiners)
-    ring_release(dropped)  # __del__ of dropped items runs here, outside the lock
-    if lower_dropped != NULL:
-        for i in range(nlower):
-            ring_release(lower_dropped[i])
-        PyMem_RawFree(lower_dropped)
+    _drop_drained(&dropped)
     if event:
         _deliver_watermark(q)
-    return count
+    return dropped.count

@@ -63,6 +63,13 @@ cdef int64_t _deadline(object timeout) except? -2:
     return ringq_monotonic_ns() + <int64_t>(seconds * 1e9 + 0.999)
 
 
+cdef inline int64_t _call_deadline(bint block, object timeout) except? -2:
+    """A sync call's deadline: _deadline(timeout) if it blocks with a timeout, else NO_DEADLINE."""
+    if block and timeout is not None:
+        return _deadline(timeout)
+    return NO_DEADLINE
+
+
 cdef int _propagate() except -1:
     """Make Cython propagate the exception already set (by a signal handler)."""
     return -1
