@@ -8,9 +8,9 @@
 #
 # put, put_many, get, get_many and join wait the same way: a *step* runs one locked
 # section and either answers the call (returns its result, or raises) or, finding it
-# must wait, returns _WAIT with the lock still held; _wait_for then parks the thread on
-# the call's list and runs the step again. The fast paths (_put, _get, and the first
-# pass of a step) never reach the parking code.
+# must wait, returns _WAIT with the lock still held. The call runs its step once
+# directly (its fast path: no parker, no try block); only on _WAIT does it enter
+# _wait_for, which parks the thread on the call's list and runs the step again.
 
 ctypedef struct Call:
     # One blocking call across its waits: what its step reads and writes.
@@ -28,7 +28,7 @@ ctypedef object (*CallStep)(Queue q, Call *c)
 
 
 cdef object _wait_for(Queue q, Call *c, CallStep step, CancelToken token, str call):
-    """Run *step* until it answers; each time it returns _WAIT (lock held), wait on c.wl (see _wait).
+    """Lock held, *step* having just returned _WAIT: wait on c.wl (see _wait) and run it again, until it answers.
 
     Raises what the step raises, and what a wait raises: Cancelled (*token*),
     KeyboardInterrupt (a signal handler), LoopBlockingError (blocking *call* on a
@@ -38,11 +38,11 @@ cdef object _wait_for(Queue q, Call *c, CallStep step, CancelToken token, str ca
     cdef PyThread_type_lock parker = NULL
     try:
         while True:
+            _wait(q, c.wl, &parker, c.deadline, token, call)
             c.waiting = parker != NULL
             answer = step(q, c)
             if answer is not _WAIT:
                 return answer
-            _wait(q, c.wl, &parker, c.deadline, token, call)
     finally:
         if parker != NULL:
             _give_parker(q, parker)
@@ -233,10 +233,12 @@ cdef int _put_items(Queue q, PyObject **items, Py_ssize_t n, bint block, int64_t
     c.items = items
     c.n = n
     c.done = 0
-    try:
-        _wait_for(q, &c, _put_step, token, call)
-    except Cancelled as e:
-        raise _with_put_count(e, c.done)
+    c.waiting = False
+    if _put_step(q, &c) is _WAIT:
+        try:
+            _wait_for(q, &c, _put_step, token, call)
+        except Cancelled as e:
+            raise _with_put_count(e, c.done)
     return 0
 
 
@@ -329,12 +331,15 @@ cdef object _got_at_alert(Queue q, PyObject *item):
 
 cdef Py_ssize_t _as_max_items(object max_items) except -1:
     """get_many's and aget_many's *max_items* as a count >= 1 (clamped to PY_SSIZE_T_MAX); else TypeError or ValueError."""
-    if isinstance(max_items, bool):  # True is an int, but not a count
-        raise TypeError("max_items must be an integer, not 'bool'")
-    try:
-        wanted = operator.index(max_items)
-    except TypeError:
-        raise TypeError(f"max_items must be an integer, not {type(max_items).__name__!r}") from None
+    if type(max_items) is int:
+        wanted = max_items  # what operator.index() would return, without the call
+    else:
+        if isinstance(max_items, bool):  # True is an int, but not a count
+            raise TypeError("max_items must be an integer, not 'bool'")
+        try:
+            wanted = operator.index(max_items)
+        except TypeError:
+            raise TypeError(f"max_items must be an integer, not {type(max_items).__name__!r}") from None
     if wanted < 1:
         raise ValueError("max_items must be >= 1")
     return wanted if wanted < PY_SSIZE_T_MAX else PY_SSIZE_T_MAX
@@ -347,7 +352,11 @@ cdef object _get_slow(Queue q, Py_ssize_t max_items, bint block, int64_t deadlin
     c.deadline = deadline
     c.block = block
     c.max_items = max_items
-    return _wait_for(q, &c, _get_step, token, "get" if max_items == 0 else "get_many")
+    c.waiting = False
+    answer = _get_step(q, &c)
+    if answer is _WAIT:
+        answer = _wait_for(q, &c, _get_step, token, "get" if max_items == 0 else "get_many")
+    return answer
 
 
 cdef object _get_step(Queue q, Call *c):
@@ -416,7 +425,9 @@ cdef int _join(Queue q, object cancel) except -1:
         token = _as_token(cancel)
     c.wl = &q._joiners
     c.deadline = NO_DEADLINE
-    _wait_for(q, &c, _join_step, token, "join")
+    c.waiting = False
+    if _join_step(q, &c) is _WAIT:
+        _wait_for(q, &c, _join_step, token, "join")
     return 0
 
 
