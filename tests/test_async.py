@@ -511,6 +511,73 @@ def test_garbage_loop_with_parked_task_is_collected(Queue, new_loop):
     assert ref() is None
 
 
+def test_closed_loops_waiting_tasks_do_not_pile_up(Queue, new_loop):
+    """Issue 17, item 17: tasks left waiting when their loops close are swept by later waits.
+
+    200 loops, each closed with 10 tasks still waiting in aget(): before the sweep,
+    all 2,000 tasks and 200 loops stayed alive and counted as waiting until the next
+    put. Now the waits that later tasks begin drop the dead records (every
+    _SWEEP_MIN = 64 waits at least), so only the last few loops' tasks can remain.
+    """
+    import weakref
+
+    q = Queue()
+    loops = []
+    for _ in range(200):
+        loop = new_loop()
+        for _ in range(10):
+            loop.create_task(q.aget())
+        loop.run_until_complete(asyncio.sleep(0))  # all parked
+        loop.close()
+        loops.append(weakref.ref(loop))
+        del loop
+    gc.collect()
+    waiting = q.statistics().waiting_getters
+    alive = sum(r() is not None for r in loops)
+    assert waiting <= 64, waiting  # was 2,000
+    assert alive <= 7, alive  # was 200
+    # The survivors are still served correctly: a live getter behind them gets the item.
+    getter = assert_blocks(q.get)
+    q.put("x")
+    assert getter.value() == "x"
+    gc.collect()
+    assert q.statistics().waiting_getters == 0
+    assert sum(r() is not None for r in loops) == 0
+
+
+def test_swept_waiter_passes_nothing_on(Queue, new_loop):
+    """A record swept because its loop closed, whose task is finalized later (it leaves as
+    if cancelled), leaves the list intact: the thread waiting behind it gets the next item."""
+    q = Queue()
+    dead = new_loop()
+    tasks = [dead.create_task(q.aget()) for _ in range(3)]
+    dead.run_until_complete(asyncio.sleep(0))
+    dead.close()
+    live = new_loop()
+    try:
+        async def wait_briefly():
+            try:
+                await q.aget(timeout=0.01)
+            except ringq.Empty:
+                pass
+
+        async def churn():  # enough waits (> _SWEEP_MIN) to trigger a sweep
+            await asyncio.gather(*(wait_briefly() for _ in range(70)))
+
+        live.run_until_complete(churn())
+    finally:
+        live.close()
+    assert q.statistics().waiting_getters == 0
+    getter = assert_blocks(q.get)  # a thread waits for an item
+    for t in tasks:  # the dead loop's coroutines are closed: they leave as if cancelled
+        t.get_coro().close()
+    del tasks
+    gc.collect()
+    q.put("only")
+    assert getter.value() == "only"
+    assert q.qsize() == 0
+
+
 def test_closed_loops_waiting_tasks_are_released_by_the_next_wake_up(Queue, new_loop):
     """Issue 17, item 17, as docs/api.md now states it: what keeps a closed loop's waiting tasks, and what frees them.
 
@@ -523,7 +590,7 @@ def test_closed_loops_waiting_tasks_are_released_by_the_next_wake_up(Queue, new_
 
     q = Queue()
     refs = []
-    for _ in range(20):
+    for _ in range(5):  # 50 waits: fewer than a sweep needs
         loop = new_loop()
         tasks = [loop.create_task(q.aget()) for _ in range(10)]
         loop.run_until_complete(asyncio.sleep(0.01))  # all parked
@@ -531,8 +598,8 @@ def test_closed_loops_waiting_tasks_are_released_by_the_next_wake_up(Queue, new_
         refs += [weakref.ref(loop)] + [weakref.ref(t) for t in tasks]
         del loop, tasks
     gc.collect()
-    assert q.statistics().waiting_getters == 200  # documented: still linked
-    assert sum(r() is not None for r in refs) == 220
+    assert q.statistics().waiting_getters == 50  # documented: still linked
+    assert sum(r() is not None for r in refs) == 55
     getter = assert_blocks(q.get)  # a live waiter behind them
     q.put("x")
     assert getter.value() == "x"

@@ -238,3 +238,24 @@ def test_await_get_with_an_item_present_takes_it_then_fails(qmod):
             await q.get()
 
     asyncio.run(asyncio.wait_for(main(), LONG * 3))
+
+
+def test_token_wait_in_a_running_loop_raises_unless_it_would_not_wait(qmod):
+    # CancelToken.wait() is a blocking call like get(): on a loop's thread it would freeze
+    # the loop, so it raises, naming the coroutine to use; a wait that need not wait
+    # (the token fired, timeout=0) still answers at once.
+    import asyncio
+
+    async def main():
+        token = qmod.CancelToken()
+        with pytest.raises(ringq.LoopBlockingError, match=r"await token\.await_cancelled\(\)"):
+            token.wait()
+        with pytest.raises(ringq.LoopBlockingError, match=r"asyncio\.to_thread\(token\.wait"):
+            token.wait(timeout=LONG)
+        assert token.wait(timeout=0) is False
+        with ringq.allow_blocking():
+            assert token.wait(timeout=0.01) is False  # the documented opt-out waits
+        token.cancel()
+        assert token.wait() is True
+
+    asyncio.run(main())

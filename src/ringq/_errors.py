@@ -82,8 +82,8 @@ Cancelled.__module__ = "ringq"
 
 
 class LoopBlockingError(RuntimeError):
-    """Raised by a blocking call (put, get, put_many, get_many, join, select) that would wait
-    in a thread whose asyncio event loop is running.
+    """Raised by a blocking call (put, get, put_many, get_many, join, select,
+    CancelToken.wait) that would wait in a thread whose asyncio event loop is running.
 
     Waiting there would freeze every task of that loop until another thread acts (and
     a loop frozen that way ignores Ctrl-C). The call raised before it waited and

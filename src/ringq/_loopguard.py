@@ -35,7 +35,10 @@ _ASYNC = {
     "get_many": ("await q.aget_many(max_items)", None),
     "join": ("await q.ajoin()", "await q.async_q.join()"),
     "select": ("await ringq.aselect(*queues)", None),
+    "CancelToken.wait": ("await token.await_cancelled()", None),
 }
+# What the message tells synchronous code to run in a worker thread.
+_TARGET = {"select": "ringq.select", "CancelToken.wait": "token.wait"}
 
 
 @contextmanager
@@ -67,7 +70,7 @@ def refuse(call: str) -> None:
         return
     coroutine, view = _ASYNC[call]
     also = f" (or {view}, the asyncio.Queue API)" if view is not None else ""
-    target = "ringq.select" if call == "select" else f"q.{call}"
+    target = _TARGET.get(call, f"q.{call}")
     nowait = " or get_nowait()" if call == "get" else " or put_nowait()" if call == "put" else ""
     raise LoopBlockingError(
         f"{call}() would wait in a thread whose asyncio event loop is running, which freezes "

@@ -240,11 +240,13 @@ class _WaitList:
     Every method is called with the queue's lock held.
     """
 
-    __slots__ = ("_parked", "_gone")
+    __slots__ = ("_parked", "_gone", "_task_waits", "_sweep_at")
 
     def __init__(self) -> None:
         self._parked: deque[Any] = deque()
         self._gone = 0  # task waiters that left but are still in the deque
+        self._task_waits = 0  # task waits begun since the last sweep of closed loops
+        self._sweep_at = _SWEEP_MIN  # ... at which the next sweep runs
 
     def __bool__(self) -> bool:
         return bool(self._parked)
@@ -270,8 +272,33 @@ class _WaitList:
     def link_task(self) -> _TaskWaiter:
         """Append a waiter for the running task (RuntimeError outside a running loop)."""
         rec = _TaskWaiter(self)
+        self._task_waits += 1
+        if self._task_waits >= self._sweep_at:
+            self._sweep_closed_loops()
         self._parked.append(rec)
         return rec
+
+    def _sweep_closed_loops(self) -> None:
+        """Drop the records of tasks whose loop is closed: they can never run again.
+
+        Such a record keeps its task, coroutine and loop alive and counts as waiting
+        until a wake-up reaches it. _sweep_at doubles with the records still linked,
+        so a sweep of n records follows at least n new waits (O(1) amortised per
+        wait), as in the core.
+        """
+        live = 0
+        for w in self._parked:
+            if type(w) is _TaskWaiter and w.state == _LINKED:
+                if w.loop.is_closed():
+                    w.state = _GONE  # owes no wake-up: leave_task will not pass one on
+                    self._gone += 1
+                else:
+                    live += 1
+        if self._gone:
+            self._parked = deque(w for w in self._parked if getattr(w, "state", _LINKED) != _GONE)
+            self._gone = 0
+        self._task_waits = 0
+        self._sweep_at = max(_SWEEP_MIN, 2 * live)
 
     def leave_task(self, rec: _TaskWaiter, pass_on: bool) -> None:
         """After a task's wait: leave the list, or, if already woken and *pass_on*, wake the next waiter.
@@ -395,6 +422,7 @@ class _WaitList:
         return call.close()
 
 _LINKED, _WOKEN, _GONE = 0, 1, 2
+_SWEEP_MIN = 64  # task waits between sweeps of closed loops' records, at least
 
 # producer() on a queue that its last registered producer shut down: name the rule (as the core).
 _PRODUCERS_LEFT = (
@@ -2104,6 +2132,12 @@ class CancelToken:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the token fires or *timeout* seconds pass; return ``self.cancelled``."""
         deadline = _earlier(_deadline(timeout), self._deadline)
+        if (
+            _running_loop() is not None
+            and not self.cancelled
+            and (deadline is None or monotonic() < deadline)
+        ):
+            _refuse_blocking("CancelToken.wait")  # it would wait: not on a loop's thread
         call = _Call()
         link = _Link(call, self)
         if not self._link(link):

@@ -35,6 +35,7 @@ cdef class _AsyncWaiter:
         Waiter node                  # node.task points back at this record
         int claim                    # the node's claim flag (an async wait has one link only)
         unsigned long fork_gen       # the queue's _fork_gen when linked
+        bint swept                   # taken out by _sweep_closed_loops (its loop closed): owes no wake-up
 
     cdef bint wake(self) noexcept:
         """Resolve the future from any thread; after unlocking. False if the loop is gone (closed).
@@ -67,6 +68,7 @@ cdef _AsyncWaiter _new_task_waiter(Queue q, WaitList *wl):
     """A record for the running task's next wait on *wl*; RuntimeError outside a running loop."""
     cdef _AsyncWaiter rec = _AsyncWaiter.__new__(_AsyncWaiter)
     loop = _get_running_loop()
+    _sweep_closed_loops(q)
     rec.queue = q
     rec.loop = loop
     rec.fut = loop.create_future()
@@ -99,7 +101,7 @@ cdef void _leave_task(Queue q, _AsyncWaiter rec, bint pass_on) noexcept:
     q._lock()
     if rec.fork_gen == q._fork_gen:  # else a fork child forgot the lists
         if rec.node.unlinked:
-            if pass_on:
+            if pass_on and not rec.swept:  # a swept record was never woken
                 baton = q._claim(rec.wl, 1)
         else:
             wl_remove(rec.wl, &rec.node)
@@ -108,6 +110,82 @@ cdef void _leave_task(Queue q, _AsyncWaiter rec, bint pass_on) noexcept:
     wake_chain(baton)
     if unlinked:
         decref(<PyObject *>rec)  # the list's reference; the caller still holds one
+
+
+cdef int _sweep_closed_loops(Queue q) except -1:
+    """Lock not held. Every _sweep_at async waits, unlink the records of tasks whose loop is closed.
+
+    A task still waiting when its loop is closed can never run again: its record
+    would keep the task, its coroutine and the loop alive, and count as waiting,
+    until a wake-up reached it. The sweep snapshots the linked records under the
+    lock (PyMem_Raw and Py_INCREF only: rule 2), asks each loop ``is_closed()``
+    unlocked, then unlinks the dead ones under the lock and drops them after.
+    _sweep_at doubles with the records still linked, so a sweep of n records
+    follows at least n new waits: O(1) amortised per wait, and the dead records
+    linked at any time stay fewer than the live ones plus _SWEEP_MIN.
+    """
+    cdef Py_ssize_t n = 0, i, live = 0
+    cdef PyObject **recs
+    cdef Waiter *w
+    cdef WaitList *lists[3]
+    cdef _AsyncWaiter rec
+    cdef bint unlinked
+    q._lock()
+    q._task_waits += 1
+    if q._task_waits < q._sweep_at or q._fork_gen != _fork_generation:
+        q._unlock()
+        return 0
+    lists[0] = &q._getters
+    lists[1] = &q._putters
+    lists[2] = &q._joiners
+    for i in range(3):
+        w = lists[i].head
+        while w != NULL:
+            n += w.task != NULL
+            w = w.next
+    recs = <PyObject **>PyMem_RawMalloc((n + 1) * sizeof(PyObject *))
+    if recs != NULL:
+        n = 0
+        for i in range(3):
+            w = lists[i].head
+            while w != NULL:
+                if w.task != NULL:
+                    incref(w.task)
+                    recs[n] = w.task
+                    n += 1
+                w = w.next
+    q._task_waits = 0
+    q._sweep_at = max(_SWEEP_MIN, 2 * n)
+    q._unlock()
+    if recs == NULL:
+        return 0
+    for i in range(n):
+        rec = <_AsyncWaiter>recs[i]
+        try:
+            closed = rec.loop.is_closed()
+        except Exception:  # a loop that cannot answer is left alone
+            closed = False
+        if not closed:
+            live += 1
+            continue
+        unlinked = False
+        q._lock()
+        if rec.fork_gen == q._fork_gen and not rec.node.unlinked:
+            wl_remove(rec.wl, &rec.node)
+            rec.node.unlinked = True
+            rec.swept = True
+            unlinked = True
+        q._unlock()
+        if unlinked:
+            decref(recs[i])  # the list's reference
+    rec = None
+    for i in range(n):
+        decref(recs[i])  # the snapshot's
+    PyMem_RawFree(recs)
+    q._lock()
+    q._sweep_at = max(_SWEEP_MIN, 2 * live)
+    q._unlock()
+    return 0
 
 
 async def _sleep(Queue q, _AsyncWaiter rec, int64_t deadline, token=None):

@@ -81,6 +81,8 @@ cdef class Queue:
         PyThread_type_lock *_parkers  # spare parkers, reused across waits
         Py_ssize_t _nparkers
         unsigned long _fork_gen      # _fork_generation when the waiter lists were last valid
+        Py_ssize_t _task_waits       # async waits begun since the last sweep of closed loops
+        Py_ssize_t _sweep_at         # ... at which the next sweep runs (see _sweep_closed_loops)
         # Statistics, updated inside the locked sections that already exist. The
         # two alert thresholds keep the fast path at one predictable branch each:
         # a put looks at the size only when it reaches _alert_up (a new high-water
@@ -109,6 +111,7 @@ cdef class Queue:
         # __init__ parses them.
         self._maxsize = 0
         self._fork_gen = _fork_generation
+        self._sweep_at = _SWEEP_MIN
         self._alert_up = 1
         self._alert_down = -1
         if ringq_mutex_init(&self._mutex) < 0:

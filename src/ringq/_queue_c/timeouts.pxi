@@ -32,6 +32,7 @@ cdef enum:
     NO_DEADLINE = -1
     PARKERS_KEPT = 32  # parkers a queue keeps for reuse; more are freed
 
+cdef Py_ssize_t _SWEEP_MIN = 64  # async waits between sweeps of closed loops' records, at least
 cdef double _FOREVER_S = 1e9  # longer timeouts (about 31 years) mean "forever"
 
 

@@ -251,7 +251,11 @@ cdef class CancelToken:
         cdef Waiter w
         cdef int claim
         cdef bint acquired, check_signals
-        cdef PyThread_type_lock parker = PyThread_allocate_lock()
+        cdef PyThread_type_lock parker
+        if (_running_loop_or_none() is not None and not self.cancelled
+                and (deadline == NO_DEADLINE or ringq_monotonic_ns() < deadline)):
+            _refuse_in_loop("CancelToken.wait")  # it would wait: not on a loop's thread
+        parker = PyThread_allocate_lock()
         if parker == NULL:
             raise MemoryError()
         PyThread_acquire_lock(parker, NOWAIT_LOCK)
