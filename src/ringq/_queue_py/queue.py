@@ -24,7 +24,7 @@ from .._errors import Empty, ShutDown
 from .._stats import QueueStatistics
 from .async_waiters import sleep
 from .queue_async import aput_at, aput_many_at
-from .queue_sync import _raise_shutdown, put_at, put_many_at
+from .queue_sync import _raise_shutdown, put_at, put_many_at, wait
 from .queue_sync import clear as _clear
 from .queue_sync import put_evict as _put_evict
 from .queue_sync import shutdown as _shutdown
@@ -269,18 +269,21 @@ class Queue(Generic[T]):
                         continue
                     if self._shutdown:
                         _raise_shutdown(self._shutdown_cause)
-                    if not block or (deadline is not None and monotonic() >= deadline):
-                        raise Empty
-                    woken = self._getters.park(self._mutex, deadline, token, "get")
+                    waited = wait(self, self._getters, block, deadline, token, "get")
+                    if waited is None:
+                        raise Empty  # the except clause hands on a wake-up we did not use
+                    woken = waited
             if event:
                 deliver_watermark(self)
         except BaseException:
             # Everything here is inline, each step plain bytecode plus one C call:
             # even calling a helper is a check point where a handler may raise.
-            if item is not _NOTHING:
-                # The exception landed after the take (at the lock's release): the
-                # item goes back to the head, neither lost nor delivered.
-                try:
+            try:
+                if item is not _NOTHING:
+                    # The exception landed after the take (at the lock's release): the
+                    # item goes back to the head, neither lost nor delivered, and its
+                    # wake-up to the next getter (one may have parked meanwhile).
+                    woken = True
                     self._count += 1
                     self._gets -= 1
                     if level:
@@ -289,20 +292,14 @@ class Queue(Generic[T]):
                     else:
                         source = self._items
                     source.appendleft(item)
-                finally:
+            finally:
+                if woken:  # a wake-up we did not use: hand it on, as in queue_sync.put_wait()
                     parked = self._getters._parked
-                    while parked:  # a getter may have parked meanwhile
+                    while parked:
                         other = parked[0]
                         del parked[0]
                         if other.release() is not False:  # a task that left takes none: next
                             break
-            elif woken:
-                parked = self._getters._parked
-                while parked:
-                    other = parked[0]
-                    del parked[0]
-                    if other.release() is not False:  # a task that left takes none: next
-                        break
             raise
         return item
 
@@ -372,15 +369,17 @@ class Queue(Generic[T]):
                         break
                     if self._shutdown:
                         _raise_shutdown(self._shutdown_cause)
-                    if not block or (deadline is not None and monotonic() >= deadline):
-                        raise Empty
-                    woken = self._getters.park(self._mutex, deadline, token, "get_many")
+                    waited = wait(self, self._getters, block, deadline, token, "get_many")
+                    if waited is None:
+                        raise Empty  # the except clause hands on a wake-up we did not use
+                    woken = waited
             if event:
                 deliver_watermark(self)
         except BaseException:
             # As in get(): inline steps only.
-            if batch:
-                try:
+            try:
+                if batch:
+                    woken = True  # the batch's wake-up goes on with it
                     if lower_taken is not None:
                         give_back_lower(self, batch, got, lower_taken)
                     if got:
@@ -388,20 +387,14 @@ class Queue(Generic[T]):
                         self._count += got
                         self._gets -= got
                         self._items.extendleft(back)
-                finally:
+            finally:
+                if woken:
                     parked = self._getters._parked
                     while parked:
                         other = parked[0]
                         del parked[0]
                         if other.release() is not False:  # a task that left takes none: next
                             break
-            elif woken:
-                parked = self._getters._parked
-                while parked:
-                    other = parked[0]
-                    del parked[0]
-                    if other.release() is not False:  # a task that left takes none: next
-                        break
             raise
         return batch
 

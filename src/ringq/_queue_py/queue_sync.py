@@ -17,7 +17,7 @@ from .ring import _CHANGED, _NO_ROOM_FOR_ALL, _SHUT_DOWN, least_urgent_level, le
 from .stats import deliver_watermark, grew, shrank
 from .timeouts import _deadline, _running_loop
 from .tokens import _as_token
-from .waiters import _DEPTH_SLACK, _depth
+from .waiters import _DEPTH_SLACK, _depth, _WaitList
 
 if TYPE_CHECKING:
     from .queue import Queue
@@ -36,16 +36,38 @@ def _raise_shutdown(cause: BaseException | None) -> None:
     raise ShutDown
 
 
+def wait(q: Queue[Any], waiters: _WaitList, block: bool, deadline: float | None, token: Any, call: str) -> bool | None:
+    """The one waiting routine of put, put_many, get and get_many (lock held: the call found no room or no item).
+
+    None if the call must not wait: *block* is false or *deadline* has passed (the
+    caller raises its Full or Empty). Otherwise one park() on *waiters* (the lock is
+    released meanwhile; Cancelled if *token* fires; see waiters.py), returning True if
+    a waker chose this call. The caller then re-checks the queue and either uses that
+    wake-up or, leaving without using it (an exception, or a deadline that passes
+    before a re-check succeeds), hands it on to the next waiter. That hand-over is
+    inline in each caller's except or finally clause: a call would be a check point
+    where a signal handler could raise before it ran (see the package's docstring).
+    """
+    if not block or (deadline is not None and monotonic() >= deadline):
+        return None
+    return waiters.park(q._mutex, deadline, token, call)
+
+
 def put_at(q: Queue[Any], item: Any, level: int, block: bool, timeout: float | None, cancel: Any) -> None:
     """put() and PriorityQueue.put(): put *item* at *level*, then deliver a watermark event it caused."""
     deadline = _deadline(timeout) if block else None
     token = _as_token(cancel) if cancel is not None else None
-    if put_under_lock(q, item, level, block, deadline, token):
+    if under_lock(q, put_locked, item, level, block, deadline, token):
         deliver_watermark(q)
 
 
-def put_under_lock(q: Queue[Any], item: Any, level: int, block: bool, deadline: float | None, token: Any) -> bool:
-    """Take the lock, put_locked(), release it: True if a watermark event is due."""
+def under_lock(
+    q: Queue[Any], locked: Any, items: Any, level: int, block: bool, deadline: float | None, token: Any
+) -> bool:
+    """put's and put_many's locked section: take the lock, run *locked* (put_locked or put_many_locked), release it.
+
+    Returns *locked*'s answer: True if a watermark event is due.
+    """
     # Not "with q._mutex": on 3.11 and earlier its __exit__ lookup allocates a
     # bound method, where the GC may run a __del__ that put()s before this item
     # (CPython's test_reentrancy). acquire() allocates nothing.
@@ -54,7 +76,7 @@ def put_under_lock(q: Queue[Any], item: Any, level: int, block: bool, deadline: 
     released = False
     try:
         mutex.acquire()
-        event = put_locked(q, item, level, block, deadline, token)
+        event = locked(q, items, level, block, deadline, token)
         released = True  # plain bytecode right before the release: no check point between
         mutex.release()
         return event
@@ -80,6 +102,7 @@ def put_under_lock(q: Queue[Any], item: Any, level: int, block: bool, deadline: 
         raise
 
 
+# put() and put_many() keep their work in short helpers: on 3.11 an exception
 # that passes a handler far into a long function makes the interpreter allocate
 # an int, which loops forever when no memory is left at all (test_errors.py).
 
@@ -101,9 +124,10 @@ def put_wait(q: Queue[Any], item: Any, level: int, deadline: float | None, token
     woken = False
     try:
         while True:
-            if deadline is not None and monotonic() >= deadline:
+            waited = wait(q, q._putters, True, deadline, token, "put")
+            if waited is None:
                 raise Full
-            woken = q._putters.park(q._mutex, deadline, token, "put")
+            woken = waited
             if put_one(q, item, level):
                 woken = False
                 event = q._count >= q._alert_up and grew(q)
@@ -132,35 +156,8 @@ def put_many_at(
     except Cancelled as e:
         raise _with_put_count(e, 0)  # noqa: B904 - the caught exception itself, re-raised
     batch = items if type(items) is tuple else tuple(items)
-    if put_many_under_lock(q, batch, level, block, deadline, token):
+    if under_lock(q, put_many_locked, batch, level, block, deadline, token):
         deliver_watermark(q)
-
-
-def put_many_under_lock(
-    q: Queue[Any], batch: tuple[Any, ...], level: int, block: bool, deadline: float | None, token: Any
-) -> bool:
-    """As put_under_lock(), for put_many_locked()."""
-    mutex = q._mutex
-    held = _depth(mutex) - _DEPTH_SLACK  # see put_under_lock()
-    released = False
-    try:
-        mutex.acquire()
-        event = put_many_locked(q, batch, level, block, deadline, token)
-        released = True  # as in put_under_lock()
-        mutex.release()
-        return event
-    except BaseException:
-        if not released:  # as in put_under_lock()
-            try:
-                taken = _depth(mutex) > held
-            except BaseException:  # noqa: BLE001 - a handler raised at the read's check point: read again
-                try:
-                    taken = _depth(mutex) > held
-                except BaseException:  # noqa: BLE001
-                    taken = _depth(mutex) > held
-            if taken:
-                mutex.release()
-        raise
 
 
 def put_many_locked(
@@ -204,12 +201,13 @@ def put_many_locked(
                 raise _with_put_count(Full(), 0)
             if done == n:
                 return event
-            if deadline is not None and monotonic() >= deadline:
-                raise _with_put_count(Full(), done)
             try:
-                woken = q._putters.park(q._mutex, deadline, token, "put_many")
+                waited = wait(q, q._putters, True, deadline, token, "put_many")
             except Cancelled as e:
                 raise _with_put_count(e, done)  # noqa: B904 - the caught exception itself, re-raised
+            if waited is None:
+                raise _with_put_count(Full(), done)
+            woken = waited
     finally:
         if woken:  # as in put_wait()
             parked = q._putters._parked
