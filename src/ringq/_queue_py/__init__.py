@@ -93,6 +93,7 @@ from __future__ import annotations
 
 from _thread import allocate_lock, get_ident  # noqa: F401 - re-exported (tests patch allocate_lock)
 
+from .._timeout import deadline as _deadline  # noqa: F401
 from .async_waiters import _GONE, _LINKED, _WOKEN, _resolve, _TaskWaiter, _wake_future  # noqa: F401
 from .priority import PriorityQueue, _as_levels  # noqa: F401
 from .queue import Queue, _as_maxsize, _type_name, _with_self  # noqa: F401
@@ -104,7 +105,6 @@ from .timeouts import (  # noqa: F401
     _MAIN_THREAD_SLICE,
     _acquire_until,
     _clamped,
-    _deadline,
     _earlier,
     _live_queues,
     _reset_queues_after_fork,

@@ -22,6 +22,7 @@ from .._asyncview import AsyncQueueView
 from .._ctor import queue_args as _queue_args
 from .._errors import Empty, ShutDown
 from .._stats import QueueStatistics
+from .._timeout import deadline as _deadline  # the check shared with the toolkit modules
 from .async_waiters import sleep
 from .queue_async import aput_at, aput_many_at
 from .queue_sync import _raise_shutdown, put_at, put_many_at, wait
@@ -32,7 +33,7 @@ from .ring import _NOTHING, _popleft, first_level, give_back_lower, pop_first, t
 from .stats import Producer, deliver_watermark, register_producer, shrank
 from .stats import on_watermark as _on_watermark
 from .stats import statistics as _statistics
-from .timeouts import _deadline, _live_queues
+from .timeouts import _live_queues
 from .tokens import CancelToken, _as_token, _check_token
 from .waiters import _WaitList
 

@@ -13,11 +13,11 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any, Iterable
 
 from .._errors import Cancelled, Full, ShutDown
+from .._timeout import deadline as _deadline  # the check shared with the toolkit modules
 from .async_waiters import sleep
 from .queue_sync import _with_put_count
 from .ring import _CHANGED, _SHUT_DOWN, put_one, put_run
 from .stats import deliver_watermark, grew
-from .timeouts import _deadline
 from .tokens import _as_token, _check_token
 
 if TYPE_CHECKING:

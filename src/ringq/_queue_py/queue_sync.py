@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from .._errors import Cancelled, Full, ShutDown
 from .._loopguard import refuse as _refuse_blocking
+from .._timeout import deadline as _deadline  # the check shared with the toolkit modules
 from .ring import _CHANGED, _NO_ROOM_FOR_ALL, _SHUT_DOWN, least_urgent_level, level_deque, put_one, put_run
 from .stats import deliver_watermark, grew, shrank
-from .timeouts import _deadline, _running_loop
+from .timeouts import _running_loop
 from .tokens import _as_token
 from .waiters import _DEPTH_SLACK, _depth, _WaitList
 

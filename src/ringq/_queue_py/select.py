@@ -15,12 +15,13 @@ from typing import Any
 
 from .._errors import Empty, ShutDown
 from .._loopguard import refuse as _refuse_blocking
+from .._timeout import deadline as _deadline  # the check shared with the toolkit modules
 from .async_waiters import _resolve
 from .queue import Queue
 from .queue_sync import _raise_shutdown
 from .ring import pop_first
 from .stats import deliver_watermark, shrank
-from .timeouts import _acquire_until, _deadline, _earlier, _running_loop
+from .timeouts import _acquire_until, _earlier, _running_loop
 from .tokens import CancelToken, _as_token, _check_token
 from .waiters import _Call, _Link
 

@@ -12,9 +12,6 @@ from _thread import get_ident
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-# Timeouts to deadlines: the check shared with the toolkit modules; the twin's files import it from here.
-from .._timeout import deadline as _deadline  # noqa: F401
-
 if TYPE_CHECKING:
     from .queue import Queue
 

@@ -11,8 +11,9 @@ from typing import Any, Coroutine
 
 from .. import _tokenasync
 from .._errors import Cancelled
+from .._timeout import deadline as _deadline  # the check shared with the toolkit modules
 from .async_waiters import _wake_future
-from .timeouts import _acquire_until, _deadline, _earlier
+from .timeouts import _acquire_until, _earlier
 from .waiters import _Call, _Link
 
 _PRUNE_MIN = 16  # a token's set of children is first pruned at this size
