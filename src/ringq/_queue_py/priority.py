@@ -62,7 +62,7 @@ class PriorityQueue(Queue[T]):
         if current != 1 and current != n:
             raise RuntimeError("the levels of a PriorityQueue cannot be changed")
         super().__init__(maxsize)
-        # The levels' deques are made when first used (see _level_of), as the core's
+        # The levels' deques are made when first used (see _make_level), as the core's
         # rings are allocated lazily: PriorityQueue(levels=10**9) costs no memory.
         self._levels = n
 
@@ -85,28 +85,51 @@ class PriorityQueue(Queue[T]):
                 raise TypeError(f"priority must be an integer, not {type(priority).__name__!r}") from None
             if not 0 <= p < levels:
                 raise ValueError(f"priority must be in range({levels}), not {p}")
-        if p > len(self._lower):
-            self._make_levels(p)
-        return p
+        if p == 0:
+            return 0  # the queue's own deque
+        slots = self._slots
+        level = slots.get(p) if slots is not None else None
+        if level is None:
+            level = self._make_level(p)
+        return level
 
-    def _make_levels(self, level: int) -> None:
-        """Make the deques of every level up to *level* (before the put's locked step).
+    def _make_level(self, p: int) -> int:
+        """Make the deque of priority *p* (before the put's locked step); return its level.
 
-        Levels are made in order, so a get's scan of _lower still sees every level
-        that may hold an item; _lower is replaced as a whole, never shortened
-        (clear() and shutdown(immediate=True) keep its length).
+        Only the priorities in use get a deque, as the core's rings are allocated only
+        when used: PriorityQueue(levels=10**9).put(x, 10**9 - 1) makes one deque. A new
+        deque goes at the end of _lower (levels already handed out never move) and
+        _order, _prios, _slots and _lower are replaced as a whole, by plain stores after
+        every allocation, never shortened (clear() and shutdown(immediate=True) keep
+        _lower's length).
         """
         with self._mutex:
             while True:
+                slots = self._slots
+                level = slots.get(p) if slots is not None else None
+                if level is not None:
+                    return level
                 lower = self._lower
-                if level <= len(lower):
-                    return
-                grown = lower + tuple([deque() for _ in range(level - len(lower))])
+                prios = self._prios
+                order = list(self._order)
+                level = len(lower) + 1
+                at = 0
+                while at < len(order) and prios[order[at] - 1] < p:
+                    at += 1
+                order.insert(at, level)
+                new_order = tuple(order)
+                new_prios = prios + (p,)
+                grown = lower + (deque(),)
+                new_slots = dict(slots) if slots is not None else {}
+                new_slots[p] = level
                 # The allocations above may run a __del__ (the GC) that makes levels
-                # too: replace _lower only if it is still the one we extended.
+                # too: install ours only if nothing changed meanwhile.
                 if self._lower is lower:
+                    self._order = new_order
+                    self._prios = new_prios
                     self._lower = grown
-                    return
+                    self._slots = new_slots
+                    return level
 
     def put(  # type: ignore[override]
         self,

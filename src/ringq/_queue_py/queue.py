@@ -64,6 +64,9 @@ class Queue(Generic[T]):
         "_mutex",
         "_items",
         "_lower",
+        "_order",
+        "_prios",
+        "_slots",
         "_levels",
         "_lower_count",
         "_count",
@@ -99,7 +102,10 @@ class Queue(Generic[T]):
         # Storage, as in the core: _items is level 0 (a plain queue's only level),
         # _lower holds a PriorityQueue's levels 1.., _lower_count the items in them.
         self._items: deque[T] = deque()
-        self._lower: tuple[deque[T], ...] = ()  # made lazily, up to the least urgent level used
+        self._lower: tuple[deque[T], ...] = ()  # made lazily, one per level in use (see ring.py)
+        self._order: tuple[int, ...] = ()  # _lower's levels, from the most urgent priority to the least
+        self._prios: tuple[int, ...] = ()  # the priority of each of _lower's levels
+        self._slots: dict[int, int] | None = None  # priority -> its level in _lower, once one is made
         self._levels = 1
         self._lower_count = 0
         self._count = 0  # every level's items: == the deques' total length at every check point

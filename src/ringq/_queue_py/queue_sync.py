@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from .._errors import Cancelled, Full, ShutDown
 from .._loopguard import refuse as _refuse_blocking
 from .._timeout import deadline as _deadline  # the check shared with the toolkit modules
-from .ring import _CHANGED, _NO_ROOM_FOR_ALL, _SHUT_DOWN, least_urgent_level, level_deque, put_one, put_run
+from .ring import _CHANGED, _NO_ROOM_FOR_ALL, _SHUT_DOWN, least_urgent_level, level_deque, priority_of, put_one, put_run
 from .stats import deliver_watermark, grew, shrank
 from .timeouts import _running_loop
 from .tokens import _as_token
@@ -229,7 +229,7 @@ def put_evict(q: Queue[Any], item: Any, level: int) -> tuple[Any, ...]:
                 raise ShutDown
             if 0 < q._maxsize <= q._count:
                 victim_level = least_urgent_level(q)
-                if level > victim_level:
+                if priority_of(q, level) > priority_of(q, victim_level):
                     evicted.append(item)  # less urgent than everything queued: refused
                     break
                 victims = level_deque(q, victim_level)

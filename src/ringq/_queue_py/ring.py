@@ -1,7 +1,11 @@
 """The ring buffer: a queue's storage, its priority levels, and the steps that move items.
 
 The twin stores items in deques (level 0 in ``q._items``, a PriorityQueue's levels
-1.. in ``q._lower``, made lazily) where the core has rings. Every function here is
+1.. in ``q._lower``) where the core has rings. A PriorityQueue makes a level's deque
+when the level is first used (see PriorityQueue._level_of), so ``q._lower`` holds
+only the levels in use, in the order they were made: a *level* here is an index
+into it plus one (0 is ``q._items``, priority 0), ``q._order`` lists them from the
+most urgent priority to the least, and ``q._prios`` holds each one's priority. Every function here is
 called with the queue's lock held, and each change of state is one *step* (see the
 package's docstring): plain field updates, then one C call or pure bytecode that
 moves the data. ``q._count`` mirrors the deques' total length at every check point.
@@ -39,11 +43,11 @@ def pop_first(q: Queue[Any]) -> Any:
     if q._items:
         return q._items.popleft()
     lower = q._lower
-    k = 0
-    while not lower[k]:
-        k += 1
+    for level in q._order:
+        if lower[level - 1]:
+            break
     q._lower_count -= 1
-    return lower[k].popleft()
+    return lower[level - 1].popleft()
 
 
 def first_level(q: Queue[Any]) -> int:
@@ -51,19 +55,25 @@ def first_level(q: Queue[Any]) -> int:
     if q._items:
         return 0
     lower = q._lower
-    k = 0
-    last = len(lower)
-    while k < last and not lower[k]:
-        k += 1
-    return k + 1 if k < last else 0
+    for level in q._order:
+        if lower[level - 1]:
+            return level
+    return 0
 
 
 def least_urgent_level(q: Queue[Any]) -> int:
     """The least urgent level that holds an item (size > 0)."""
-    k = len(q._lower)
-    while k > 0 and not q._lower[k - 1]:
+    lower = q._lower
+    order = q._order
+    k = len(order)
+    while k > 0 and not lower[order[k - 1] - 1]:
         k -= 1
-    return k
+    return order[k - 1] if k else 0
+
+
+def priority_of(q: Queue[Any], level: int) -> int:
+    """The priority of *level* (a level's number in ``q._lower`` is not its priority)."""
+    return q._prios[level - 1] if level else 0
 
 
 def put_one(q: Queue[Any], item: Any, level: int) -> bool:
@@ -218,7 +228,11 @@ def take_lower(q: Queue[Any], batch: list[Any], n: int, taken: list[int]) -> Non
     per level, so that a late exception can give them back.
     """
     lower = q._lower
-    for k in range(len(lower)):
+    made = len(taken)  # a level made after *taken* was sized holds nothing taken here
+    for level in q._order:
+        k = level - 1
+        if k >= made:
+            continue
         source = lower[k]
         while len(batch) < n and source:  # source read after len()'s check point
             item = source[0]
@@ -233,8 +247,10 @@ def take_lower(q: Queue[Any], batch: list[Any], n: int, taken: list[int]) -> Non
 def give_back_lower(q: Queue[Any], batch: list[Any], got: int, taken: list[int]) -> None:
     """After a late exception: return *batch*'s lower-level items to the heads of their levels."""
     start = got
-    for k in range(len(taken)):
-        m = taken[k]
+    made = len(taken)
+    for level in q._order:  # the order of the take: levels made since only add to it
+        k = level - 1
+        m = taken[k] if k < made else 0
         if m:
             back = batch[start:start + m]
             back.reverse()
