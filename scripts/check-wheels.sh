@@ -284,7 +284,7 @@ main() {
         SDIST=$(ls "$WORK"/dist/ringq-*.tar.gz)
         tar tzf "$SDIST" | sort >"$LOGS/sdist.files.txt"
         for must in src/ringq/_queue_c.pyx src/ringq/_queue_c/ring.pxi src/ringq/_sync.h src/ringq/_queue_c.pyi src/ringq/py.typed \
-                src/ringq/_queue_py.py setup.py pyproject.toml; do
+                src/ringq/_queue_py/__init__.py src/ringq/_queue_py/queue.py setup.py pyproject.toml; do
             if ! grep -q "^ringq-[^/]*/$must\$" "$LOGS/sdist.files.txt"; then
                 echo "FAILED: the sdist lacks $must" >&2
                 result=FAIL

@@ -195,6 +195,44 @@ def test_levels_are_made_lazily(qmod):
     assert q.qsize() == 0
 
 
+def test_far_priority_makes_one_level(qmod):
+    """Issue 17, item 27: the twin made the deque of every level up to the one a put used.
+
+    A put at priority 99,999 made 99,999 deques (77 MB; 768 MB and 9 s at 10**6); the
+    core allocates that one level's ring only. Now the twin makes one deque too.
+    """
+    import tracemalloc
+
+    q = qmod.PriorityQueue(levels=10**5)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        q.put("last", 10**5 - 1)
+        made = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert made < 1_000_000, made
+    # Levels made out of priority order still come out most urgent first, FIFO within one.
+    for item, priority in [("m", 500), ("a", 0), ("c", 80), ("m2", 500), ("b", 7), ("c2", 80)]:
+        q.put(item, priority)
+    assert q.get() == "a"
+    assert q.get_many(3) == ["b", "c", "c2"]
+    assert q.get() == "m"
+    q.put("first", 3)
+    assert q.get_many(10) == ["first", "m2", "last"]
+    # put_evict compares priorities, not the order in which the levels were made.
+    q = qmod.PriorityQueue(levels=10**5, maxsize=3)
+    q.put("low", 90_000)
+    q.put("high", 10)
+    q.put("mid", 50_000)
+    assert q.put_evict("new", 20_000) == ("low",)
+    assert q.put_evict("lowest", 99_999) == ("lowest",)
+    assert q.clear() == 3
+    q.put_many(["x", "y"], priority=99_999)
+    q.put("z", 1)
+    assert q.get_many(5) == ["z", "x", "y"]
+
+
 def test_levels_cannot_change(PQ):
     q = PQ(levels=3)
     q.put(1, 2)

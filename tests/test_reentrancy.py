@@ -436,7 +436,8 @@ def test_timeout_above_timeout_max_is_clamped(qmod, impl, monkeypatch):
             def release(self):
                 self._lock.release()
 
-        monkeypatch.setattr(qmod, "allocate_lock", StrictLock)
+        # park() makes each waiting thread's lock in the twin's waiters.py: patch it there.
+        monkeypatch.setattr(sys.modules[qmod.__name__ + ".waiters"], "allocate_lock", StrictLock)
     q = qmod.Queue()
     call = _helpers.assert_blocks(q.get, timeout=5e6, delay=4 * limit)
     q.put("x")

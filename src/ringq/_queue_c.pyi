@@ -1,4 +1,4 @@
-"""Type stubs for the Cython core; the pure-Python twin (_queue_py.py) has the same API."""
+"""Type stubs for the Cython core; the pure-Python twin (the _queue_py package) has the same API."""
 from types import GenericAlias, TracebackType
 from typing import Any, AsyncIterator, Callable, Coroutine, Generic, Iterable, Iterator, Literal, TypeVar, final
 
