@@ -282,6 +282,29 @@ def test_aacquire_never_waits_on_the_thread_lock(arun):
     assert ran_while_held, "the loop was blocked on the limiter's thread lock"
 
 
+def test_aacquire_fast_path_keeps_the_bucket(arun):
+    # aacquire() with no arguments takes a due token without the general reservation:
+    # it must hand out exactly the burst at once, then wait for the rate, and see tokens
+    # given back by a cancelled wait (which the fast path leaves to the general one).
+    async def main():
+        limiter = ringq.RateLimiter(rate=20, burst=3)
+        start = time.monotonic()
+        for _ in range(3):
+            assert await limiter.aacquire() is True
+        assert time.monotonic() - start < 0.05  # the burst: no wait
+        assert limiter.try_acquire() is False  # and no more than the burst
+        waiter = asyncio.ensure_future(limiter.aacquire())  # due in 1/20 s
+        await asyncio.sleep(0)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert await limiter.aacquire() is True  # the token given back, or the next one
+        assert time.monotonic() - start >= 0.04  # not before its time
+        assert limiter.try_acquire() is False
+
+    arun(main())
+
+
 def test_aacquire_is_not_starved_by_threads_hammering_the_limiter(arun):
     # 8 threads call acquire() nonstop on a limiter whose rate never binds: a blocked
     # thread takes the lock when it is released and then waits for the GIL holding it,
