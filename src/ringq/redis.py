@@ -97,6 +97,8 @@ from redis.exceptions import TimeoutError as _RedisTimeoutError
 
 from ._asyncfn import refuse_async
 from ._errors import Empty, Full, ShutDown
+from ._redis_scripts import BOUNDED_XADD as _BOUNDED_XADD
+from ._redis_scripts import XADD_MANY as _XADD_MANY
 from ._timeout import deadline as _deadline  # ringq.Queue's timeout checks and messages
 
 __all__ = ["ConnectionLost", "ItemTooLarge", "Message", "StreamQueue"]
@@ -116,46 +118,6 @@ _DEFAULT_BULK_LIMIT = 512 * 1024 * 1024
 # Backoff of a put waiting for room, and of join(): Redis has no event for "lag fell".
 _POLL_MIN = 0.001
 _POLL_MAX = 0.05
-
-# Atomic "add as many as fit": KEYS[1] the stream; ARGV: group, maxlen, all_or_nothing
-# ("1" or "0"), field name, then the encoded items. Returns how many were added.
-_BOUNDED_XADD = """
-local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
-local found, lag, last = false, false, '0-0'
-for _, g in ipairs(groups) do
-  local name, glag, glast
-  for i = 1, #g, 2 do
-    local k = g[i]
-    if k == 'name' then name = g[i + 1]
-    elseif k == 'lag' then glag = g[i + 1]
-    elseif k == 'last-delivered-id' then glast = g[i + 1] end
-  end
-  if name == ARGV[1] then found = true; lag = glag; last = glast end
-end
-if not found then
-  return redis.error_reply('NOGROUP no consumer group ' .. ARGV[1] .. ' on stream ' .. KEYS[1])
-end
-local maxlen = tonumber(ARGV[2])
-if not lag then
-  lag = #redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', maxlen)
-end
-local n = #ARGV - 4
-local room = maxlen - lag
-if room < n and ARGV[3] == '1' then return 0 end
-if room > n then room = n end
-for i = 1, room do redis.call('XADD', KEYS[1], '*', ARGV[4], ARGV[4 + i]) end
-if room < 0 then return 0 end
-return room
-"""
-
-# Unbounded put: KEYS[1] the stream; ARGV: field name, then the encoded items. One
-# script call costs the client far less than a pipeline of XADDs (one command to
-# pack, one reply to parse), and a chunk goes in atomically.
-_XADD_MANY = """
-for i = 2, #ARGV do redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[i]) end
-return #ARGV - 1
-"""
-
 
 class ConnectionLost(_RedisConnectionError):
     """The connection to Redis failed during a StreamQueue call.
