@@ -378,7 +378,7 @@ class _Core:
                 self.cond.notify_all()
             if late:  # the pool stopped while the replacement started
                 if broken:
-                    neww.process.terminate()
+                    neww.process.kill()  # it ran nothing; the watcher may be gone already
                 else:
                     neww.tasks.shutdown()
             self._wake()

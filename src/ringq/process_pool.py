@@ -363,6 +363,14 @@ class ProcessExecutor(_BoundedPool):
                     if thread is not threading.current_thread():
                         thread.join()
                 for w in list(core.workers.values()):
+                    if core.broken is not None and w.process.exitcode is None:
+                        # Terminated (break_pool sent SIGTERM): one that is not gone within
+                        # 1 s is killed. The watcher does that for the workers it saw, but a
+                        # replacement started as the pool broke may come after it has left
+                        # (a 3.15 CI run hung here, joining such a worker forever).
+                        w.process.join(1.0)
+                        if w.process.exitcode is None:
+                            w.process.kill()
                     w.process.join()
             except BaseException:
                 core.terminate()
