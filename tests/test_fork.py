@@ -279,3 +279,73 @@ def test_fork_child_queue_created_before_fork_no_waiters(Queue):
 
     _fork_and_check(child)
     assert q.get_many(5) == [1, 2]
+
+
+def _reuse_dead_threads_stacks():
+    """Start and join threads that recurse: glibc hands a fork child's new threads the
+    stacks of the parent's threads, so this overwrites whatever those threads kept there."""
+    def deep(n=0):
+        return deep(n + 1) if n < 200 else bytearray(100_000)
+
+    threads = [threading.Thread(target=deep) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def test_fork_while_parent_threads_wait_on_a_cancel_token(qmod):
+    # The parent's waits are linked into the token from their threads' stacks; in the
+    # child those threads are gone and their stacks reused. cancel() there crashed the
+    # compiled core with SIGSEGV (a forked ProcessExecutor worker did at exit).
+    token = qmod.CancelToken()
+    q = qmod.Queue()
+    waits = [assert_blocks(token.wait)] + [assert_blocks(partial(q.get, cancel=token)) for _ in range(2)]
+
+    def child():
+        _reuse_dead_threads_stacks()
+        token.cancel()
+        assert token.cancelled
+        # the child's own waits on the inherited token work, both linked and fired
+        kid = token.child()
+        assert kid.wait(timeout=5)
+        fresh = qmod.CancelToken()
+        res = _in_thread(fresh.wait, BLOCK_TIMEOUT)
+        time.sleep(0.2)
+        fresh.cancel()
+        assert res() is True
+
+    _fork_and_check(child)
+    assert not any(w.returned.is_set() for w in waits)  # the child's cancel() is its own
+    token.cancel()
+    assert waits[0].value() is True
+    for w in waits[1:]:
+        with pytest.raises(qmod.Cancelled):
+            w.value()
+
+
+def test_fork_child_of_a_thread_holding_a_token_lock_can_cancel(qmod):
+    # A fork while another thread holds the token's lock (linking a wait): the child's copy is
+    # usable (the twin's token lock is reset in the child, as its queues' locks are).
+    token = qmod.CancelToken()
+    stop = threading.Event()
+
+    def churn():  # links to and unlinks from the token, under its lock, all the time
+        while not stop.is_set():
+            token.wait(0)
+
+    t = threading.Thread(target=churn, daemon=True)
+    t.start()
+    try:
+        for _ in range(5):
+            def child():
+                other = token.child()
+                other.cancel()
+                token.cancel()
+                assert other.cancelled and token.cancelled
+
+            _fork_and_check(child)
+    finally:
+        stop.set()
+        t.join(LONG)
+    assert not token.cancelled

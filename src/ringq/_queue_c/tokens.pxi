@@ -46,6 +46,7 @@ cdef class CancelToken:
         # ---- guarded by self._mutex (the lock rules of Queue apply) ----
         bint _cancelled            # cancel() was called (an expired deadline is checked on the clock)
         WaitList _waiters          # links of blocked calls that this token wakes
+        unsigned long _fork_gen    # _fork_generation when _waiters was last valid
         # Installed once (None -> container) under _mutex; the containers themselves
         # are changed only outside it, by single C calls.
         object _children           # set of weakref.ref to child tokens, created by the first child()
@@ -55,6 +56,7 @@ cdef class CancelToken:
     def __cinit__(self, timeout=None):
         self._deadline = _deadline(timeout)
         self._prune_at = 16
+        self._fork_gen = _fork_generation
         if ringq_mutex_init(&self._mutex) < 0:
             raise MemoryError()
 
@@ -83,6 +85,13 @@ cdef class CancelToken:
         ringq_mutex_unlock(&self._mutex)
         return cancelled
 
+    cdef inline void _forget_waiters_after_fork(self) noexcept:
+        """Lock held. In a fork child, drop the parent's links: their threads (and the
+        stacks the links live on) do not exist here, so waking them would write to freed memory."""
+        if self._fork_gen != _fork_generation:
+            self._waiters.head = self._waiters.tail = NULL
+            self._fork_gen = _fork_generation
+
     cdef bint _link(self, Waiter *w, PyThread_type_lock parker, int *claim, int tag) noexcept:
         """Link *w* (a call's extra link) into this token's list; False if the token has fired."""
         cdef bint ok
@@ -92,6 +101,7 @@ cdef class CancelToken:
         w.tag = tag
         w.unlinked = False
         ringq_mutex_lock(&self._mutex)
+        self._forget_waiters_after_fork()
         ok = not self._cancelled and not self._expired()
         if ok:
             wl_append(&self._waiters, w)
@@ -124,6 +134,7 @@ cdef class CancelToken:
             ringq_mutex_unlock(&self._mutex)
             return False
         self._cancelled = True
+        self._forget_waiters_after_fork()
         chain = wl_claim(&self._waiters, PY_SSIZE_T_MAX)
         ringq_mutex_unlock(&self._mutex)
         wake_chain(chain)

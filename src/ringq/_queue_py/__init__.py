@@ -108,7 +108,7 @@ from .timeouts import (  # noqa: F401
     _clamped,
     _earlier,
     _live_queues,
-    _reset_queues_after_fork,
+    _reset_after_fork,
     _running_loop,
 )
 from .tokens import _MAX_PRUNE_AT, _PRUNE_MIN, CancelToken, _as_token, _check_token  # noqa: F401

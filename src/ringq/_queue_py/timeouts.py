@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .queue import Queue
+    from .tokens import CancelToken
 
 
 def _earlier(a: float | None, b: float | None) -> float | None:
@@ -71,16 +72,20 @@ def _clamped(seconds: float) -> float:
     return limit if seconds > limit else seconds
 
 
-# Every live twin queue, so that a fork child can reset them (see Queue._reset_after_fork).
+# Every live twin queue and cancel token, so that a fork child can reset them (see
+# Queue._reset_after_fork and CancelToken._reset_after_fork).
 _live_queues: weakref.WeakSet[Queue[Any]] = weakref.WeakSet()
+_live_tokens: weakref.WeakSet[CancelToken] = weakref.WeakSet()
 
 
-def _reset_queues_after_fork() -> None:
+def _reset_after_fork() -> None:
     global _main_thread_ident
     _main_thread_ident = get_ident()  # the forking thread: the child's only (and main) thread
     for q in list(_live_queues):
         q._reset_after_fork()
+    for token in list(_live_tokens):
+        token._reset_after_fork()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_queues_after_fork)
+    os.register_at_fork(after_in_child=_reset_after_fork)

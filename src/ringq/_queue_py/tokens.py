@@ -14,7 +14,7 @@ from .._errors import Cancelled
 from .._loopguard import refuse as _refuse_blocking
 from .._timeout import deadline as _deadline  # the check shared with the toolkit modules
 from .async_waiters import _wake_future
-from .timeouts import _acquire_until, _earlier, _running_loop
+from .timeouts import _acquire_until, _earlier, _live_tokens, _running_loop
 from .waiters import _Call, _Link
 
 _PRUNE_MIN = 16  # a token's set of children is first pruned at this size
@@ -54,6 +54,13 @@ class CancelToken:
         self._children: set[weakref.ref[CancelToken]] = set()
         self._prune_at = _PRUNE_MIN
         self._callbacks: dict[object, tuple[Any, Any]] = {}  # async waits
+        _live_tokens.add(self)
+
+    def _reset_after_fork(self) -> None:
+        # In a fork child only the forking thread exists: the waiting calls linked here,
+        # and any thread that held the lock at the fork, are gone. Forget them.
+        self._lock = allocate_lock()
+        self._links = []
 
     def _expired(self) -> bool:
         return self._deadline is not None and monotonic() >= self._deadline
