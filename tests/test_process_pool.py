@@ -224,6 +224,24 @@ def test_max_tasks_per_child(pimpl):
         assert max(counts.values()) <= 3
 
 
+def test_a_forked_child_leaves_the_parents_pool_alone(pimpl):
+    # A process forked from the parent (a worker, or any fork) inherits the pool object.
+    # At its exit it used to shut that pool down as its own: with a cancel token it
+    # crashed (SIGSEGV); without, it sent SIGTERM to the parent's workers.
+    with ringq.ProcessExecutor(2, 10, mp_context=FORK, cancel=ringq.CancelToken()) as ex:
+        assert [f.result(timeout=30) for f in [ex.submit(w.square, i) for i in range(4)]] == [0, 1, 4, 9]
+        workers = sorted(x.process.pid for x in ex._core.workers.values())
+        assert len(workers) == 2
+        child = FORK.Process(target=w.square, args=(2,))
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        time.sleep(0.5)  # a SIGTERM would have landed by now
+        assert sorted(x.process.pid for x in ex._core.workers.values()) == workers
+        assert all(x.process.is_alive() for x in ex._core.workers.values())
+        assert [f.result(timeout=30) for f in [ex.submit(w.square, i) for i in range(4)]] == [0, 1, 4, 9]
+
+
 def test_cancel_token(pimpl):
     token = ringq.CancelToken()
     with ringq.ProcessExecutor(1, 50, mp_context=FORK, cancel=token) as ex:

@@ -125,6 +125,17 @@ def _at_exit() -> None:
             pool._core.terminate()
 
 
+def _forget_pools_after_fork() -> None:
+    # A fork child (a worker the pool forked, or any os.fork()) inherits the parent's
+    # pools but owns none of them: shutting them down at its exit would send SIGTERM
+    # to the parent's workers.
+    _live.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools_after_fork)
+
+
 def _register_exit() -> None:
     global _exit_registered
     if _exit_registered:
