@@ -563,6 +563,30 @@ def test_lifetime_nothing_left_in_dev_shm(pimpl, mode):
         assert "leaked" not in proc.stderr, proc.stderr
 
 
+UNLINKED_ELSEWHERE_SCRIPT = textwrap.dedent("""
+    import _posixshmem
+    from multiprocessing import resource_tracker
+    from {module} import ProcessQueue
+
+    q = ProcessQueue(capacity=1 << 16)
+    # What the process that leaves the segment's table last does: here it is another
+    # one (a fork child joins only after fork() returns, so the parent can leave first).
+    _posixshmem.shm_unlink(q.name)
+    resource_tracker.unregister(q.name, "shared_memory")
+    q.close()  # this process now finds itself last too: it must not unregister again
+""")
+
+
+def test_a_segment_unlinked_elsewhere_is_not_unregistered_twice(pimpl):
+    # The resource tracker printed "KeyError: '/rq...'" at the end of programs whose
+    # pools forked workers (seen with ProcessExecutor(mp_context=fork, max_tasks_per_child=2)).
+    script = UNLINKED_ELSEWHERE_SCRIPT.format(module=load(pimpl).__name__)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "KeyError" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
 # ---------------------------------------------------------------------------
 # Crashes (the compiled core; the twin cannot survive a death under its lock, see its docstring)
 

@@ -200,7 +200,10 @@ else:
             try:
                 _posixshmem.shm_unlink(self.name)
             except FileNotFoundError:
-                pass
+                # Another process unlinked it and unregistered it: a fork child joins the
+                # table only after fork() returns, so the parent may have left it last first.
+                # A second unregister would make the tracker print a KeyError.
+                return
             try:
                 resource_tracker.unregister(self.name, "shared_memory")
             except Exception:  # noqa: BLE001 - the tracker is gone (interpreter exit): it unlinks anyway
