@@ -235,3 +235,15 @@ def count_gets(q, out):
     except ringq.ShutDown:
         pass
     out.put(n, timeout=60)
+
+
+def twin_die_locked(q, ready, how):
+    """Hold the twin's lock (how 1: after scribbling a record into the ring's free
+    space, unpublished, as a put killed mid-copy would), report, and wait to be killed."""
+    q._lock.acquire()
+    if how == 1:
+        h = q._h
+        free = h[2] + h[4]  # HEAD + USED: where the next record goes
+        q._data[free:free + 64] = os.urandom(64)
+    ready.set()
+    time.sleep(60)

@@ -588,7 +588,39 @@ def test_a_segment_unlinked_elsewhere_is_not_unregistered_twice(pimpl):
 
 
 # ---------------------------------------------------------------------------
-# Crashes (the compiled core; the twin cannot survive a death under its lock, see its docstring)
+# Crashes, the pure-Python twin: a dead owner's lock is taken over (see _SharedLock)
+
+@pytest.mark.parametrize("how", [0, 1], ids=["holding-lock", "unpublished-record"])
+def test_twin_takes_over_the_lock_of_a_process_killed_holding_it(how):
+    PQ = load("python").ProcessQueue
+    ctx = mp.get_context("fork")
+    q = PQ(capacity=1 << 16)
+    q.put_many(["a", "b"])
+    ready = ctx.Event()
+    p = ctx.Process(target=_pq_workers.twin_die_locked, args=(q, ready, how))
+    try:
+        p.start()
+        assert ready.wait(30), "the child never took the lock"
+        blocked = _helpers.Call(lambda: q.get(timeout=60))
+        time.sleep(_helpers.BLOCK_DELAY)
+        assert not blocked.returned.is_set(), "got the lock while the other process held it"
+        os.kill(p.pid, signal.SIGKILL)
+        # Not joined yet: the dead child is a zombie until its parent reaps it, and the
+        # take-over must not wait for that (a pool's collector may be the one blocked).
+        assert blocked.value(timeout=10) == "a"  # before the fix: blocked for ever
+        s = q.statistics()
+        assert s.recoveries == 1 and (s.size, s.puts, s.gets) == (1, 2, 1)
+        q.put_many(["c", "d"])
+        assert q.get_many(10) == ["b", "c", "d"]
+        assert q.statistics().used_bytes == 0
+        q.shutdown()
+    finally:
+        p.join(30)
+        q.close()
+
+
+# ---------------------------------------------------------------------------
+# Crashes (the compiled core)
 
 def core():
     return load("cython").ProcessQueue

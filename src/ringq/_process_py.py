@@ -7,11 +7,13 @@ is slower than the compiled core, and it cannot keep every crash guarantee of th
 compiled core:
 
 * A process killed (SIGKILL, or SIGTERM without a handler) **while it holds the
-  queue's lock** -- inside a put or get, for the time of a copy -- leaves the lock
-  held forever: every other process
-  then blocks in its next call (Ctrl-C and timeouts still interrupt the waits, but
-  the queue is unusable). The compiled core detects the dead owner and recovers.
-  Killed while it waits, or outside the queue's calls, it does no harm.
+  queue's lock** is found dead by the next process that waits a slice for the lock,
+  which takes the lock over (see _SharedLock) and counts a recovery, as the compiled
+  core does. The ring's state is published in one step (one C call) per item, so a
+  put or get cut short leaves the item wholly in or wholly out. Two windows of a
+  few bytecodes remain, between taking the semaphore and writing the owner's pid and
+  between clearing it and releasing: a death exactly there still leaves the lock
+  held. The compiled core's robust mutex has no such window.
 * The handle pickles only while a process is being started (``Process(args=...)``,
   a pool's ``initargs``), like ``multiprocessing.Queue``: its locks are
   multiprocessing semaphores. The compiled core's handle pickles anywhere.
@@ -56,7 +58,7 @@ __all__ = ["ProcessProducer", "ProcessQueue"]
 
 # Header fields: int64 slots at the start of the segment.
 MAGIC, CAPACITY, HEAD, COUNT, USED, UNFINISHED, PUTS, GETS, HIGH, MAXSIZE = range(10)
-SHUT, PRODUCERS, _SPARE, WPUT, WGET, WJOIN, RECOV, CAUSE_LEN, PGEN = range(10, 19)
+SHUT, PRODUCERS, OWNER, WPUT, WGET, WJOIN, RECOV, CAUSE_LEN, PGEN = range(10, 19)
 NFIELDS = 32
 PROD_OFF = 256              # 256 producer slots, one uint32 each: generation * 2 + open
 PROD_SLOTS = 256
@@ -67,11 +69,82 @@ DATA_OFF = PROCS_OFF + 4 * PROCS
 CAUSE_MAX = PROCS_OFF - CAUSE_OFF
 TWIN_MAGIC = 0x52_49_4E_47_51_50_59_31  # "RINGQPY1"
 
+# The ring's state, fields HEAD to HIGH, is read and published in one step each (a
+# single C call): a process killed during a put or a get leaves the state from before
+# it or from after it, never half of each.
+_RING = struct.Struct("=7q")
+RING_OFF = HEAD * 8
 REC = struct.Struct("<QII")  # payload bytes, kind, number of out-of-band buffers
 KIND_PICKLE, KIND_RAW, KIND_CUSTOM = 0, 1, 2
 SLICE = 0.05
 
 _ctx = multiprocessing.get_context("spawn")  # named semaphores: they travel to spawn/forkserver children
+
+
+def _died(pid: int) -> bool:
+    """True if process *pid* has ended: gone, or (on Linux) a zombie its parent has not reaped yet."""
+    if sys.platform.startswith("linux"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        state = stat[stat.rindex(b")") + 2:][:1]  # the field after the command name
+        return state in (b"Z", b"X")
+    return not pid_alive(pid)
+
+
+class _SharedLock:
+    """The queue's process-shared lock, taken over from an owner that died holding it.
+
+    The holder writes its pid into the header's OWNER field once it has the semaphore,
+    and clears it before releasing. A process that waited one slice in vain looks at
+    that pid: if that process has died, it takes the lock over. The semaphore stays
+    taken (ownership passes; it is never released twice), and a second lock makes the
+    check and the take-over one step, so two waiters cannot both take over.
+    """
+
+    __slots__ = ("sem", "takeover", "h", "pid")
+
+    def __init__(self, sem: Any, takeover: Any, h: Any) -> None:
+        self.sem = sem
+        self.takeover = takeover
+        self.h = h
+        self.pid = os.getpid()
+
+    def acquire(self) -> None:
+        if not self.sem.acquire(True, SLICE):
+            self._acquire_slow()
+        self.h[OWNER] = self.pid
+
+    def release(self) -> None:
+        self.h[OWNER] = 0
+        self.sem.release()
+
+    # The same steps as acquire() and release(), spelled out: every call goes through them.
+    def __enter__(self) -> None:
+        if not self.sem.acquire(True, SLICE):
+            self._acquire_slow()
+        self.h[OWNER] = self.pid
+
+    def __exit__(self, *exc: object) -> None:
+        self.h[OWNER] = 0
+        self.sem.release()
+
+    def _acquire_slow(self) -> None:
+        h = self.h
+        while True:
+            owner = h[OWNER]
+            if owner and owner != self.pid and _died(owner):
+                with self.takeover:
+                    if h[OWNER] == owner:  # nobody took over meanwhile
+                        h[OWNER] = self.pid
+                        h[RECOV] += 1
+                        return
+            if self.sem.acquire(True, SLICE):
+                return
 
 
 def _padded(n: int) -> int:
@@ -125,19 +198,21 @@ class ProcessQueue:
             h[MAXSIZE] = maxsize
             h[MAGIC] = TWIN_MAGIC
             h.release()
-            self._lock = _ctx.Lock()
+            sem, takeover = _ctx.Lock(), _ctx.Lock()
             self._wget, self._wput, self._wjoin = _Wake(), _Wake(), _Wake()
         except BaseException:
             seg.unlink()
             seg.close()
             raise
-        self._setup(seg, dumps, loads)
+        self._setup(seg, sem, takeover, dumps, loads)
         local_open(seg.name)
         self._procs[0] = os.getpid()
 
-    def _setup(self, seg: Any, dumps: Any, loads: Any) -> None:
+    def _setup(self, seg: Any, sem: Any, takeover: Any, dumps: Any, loads: Any) -> None:
         self._seg = seg
         self._h = seg.buf[:NFIELDS * 8].cast("q")
+        self._hb = seg.buf[:NFIELDS * 8]  # the same bytes, for _RING's one-step reads and writes
+        self._lock = _SharedLock(sem, takeover, self._h)
         self._prod = seg.buf[PROD_OFF:CAUSE_OFF].cast("I")
         self._procs = seg.buf[PROCS_OFF:DATA_OFF].cast("i")
         self._cap = self._h[CAPACITY]
@@ -150,7 +225,8 @@ class ProcessQueue:
         register_handle(self)
 
     @classmethod
-    def _attach(cls, name: str, lock: Any, sems: tuple[Any, Any, Any], dumps: Any, loads: Any) -> ProcessQueue:
+    def _attach(cls, name: str, locks: tuple[Any, Any], sems: tuple[Any, Any, Any], dumps: Any,
+                loads: Any) -> ProcessQueue:
         self = cls.__new__(cls)
         self._closed = True
         seg = Segment(name)
@@ -160,9 +236,8 @@ class ProcessQueue:
                 raise ValueError(f"{name!r} is not a ProcessQueue segment of the pure-Python twin")
         finally:
             h.release()
-        self._lock = lock
         self._wget, self._wput, self._wjoin = (_Wake(s) for s in sems)
-        self._setup(seg, dumps, loads)
+        self._setup(seg, *locks, dumps, loads)
         if local_open(name):
             self._join()
         return self
@@ -201,12 +276,14 @@ class ProcessQueue:
     def __reduce__(self) -> Any:
         self._check_open()
         sems = (self._wget.sem, self._wput.sem, self._wjoin.sem)
-        return (_rebuild, (type(self), self._seg.name, self._lock, sems, self._dumps, self._loads))
+        locks = (self._lock.sem, self._lock.takeover)
+        return (_rebuild, (type(self), self._seg.name, locks, sems, self._dumps, self._loads))
 
     def _forked(self, join: bool) -> None:
         # In a child created by fork(): the first handle of each segment joins its table.
         self._guard = threading.Lock()
         self._active = 0
+        self._lock.pid = os.getpid()
         if join and not self._closed:
             self._join()
 
@@ -222,7 +299,7 @@ class ProcessQueue:
         self._release_views()
 
     def _release_views(self) -> None:
-        for view in (self._data, self._prod, self._procs, self._h):
+        for view in (self._data, self._prod, self._procs, self._h, self._hb):
             try:
                 view.release()
             except (BufferError, ValueError):
@@ -322,12 +399,10 @@ class ProcessQueue:
             if first < n:
                 data[0:n - first] = part[first:]
             pos = (pos + n) % cap
-        h[USED] += size
-        h[COUNT] += 1
-        h[UNFINISHED] += 1
-        h[PUTS] += 1
-        if h[COUNT] > h[HIGH]:
-            h[HIGH] = h[COUNT]
+        head, count, used, unfinished, puts, gets, high = _RING.unpack_from(self._hb, RING_OFF)
+        count += 1
+        _RING.pack_into(self._hb, RING_OFF, head, count, used + size, unfinished + 1, puts + 1, gets,
+                        high if high >= count else count)
 
     def _read(self, at: int, n: int) -> bytes:
         cap = self._cap
@@ -346,10 +421,10 @@ class ProcessQueue:
         else:
             body = self._read(start, payload)
         size = REC.size + _padded(payload)
-        h[COUNT] -= 1
-        h[USED] -= size
-        h[GETS] += 1
-        h[HEAD] = 0 if h[COUNT] == 0 else (head + size) % cap
+        _, count, used, unfinished, puts, gets, high = _RING.unpack_from(self._hb, RING_OFF)
+        count -= 1
+        _RING.pack_into(self._hb, RING_OFF, 0 if count == 0 else (head + size) % cap, count, used - size,
+                        unfinished, puts, gets + 1, high)
         return kind, nbuf, body
 
     # -- waiting (lock held on entry and on return) ----------------------------
@@ -583,8 +658,8 @@ class ProcessQueue:
         with self._lock:
             h[SHUT] = 1
             if immediate:
-                h[UNFINISHED] = max(0, h[UNFINISHED] - h[COUNT])
-                h[COUNT] = h[USED] = h[HEAD] = 0
+                _, count, _, unfinished, puts, gets, high = _RING.unpack_from(self._hb, RING_OFF)
+                _RING.pack_into(self._hb, RING_OFF, 0, 0, 0, max(0, unfinished - count), puts, gets, high)
             self._pass_shutdown()
 
     def _pass_shutdown(self) -> None:

@@ -79,8 +79,8 @@ class _Terminated(BaseException):
     """Raised in a worker by SIGTERM (the pool stops it) while it runs a task or its
     own code, and never sent back as a task's error. Inside a queue call SIGTERM
     only sets a flag, checked when the call returns: an exception there could
-    leave the pure-Python queue's lock held (its lock is not robust to a process
-    that dies, nor to an exception raised between its acquire and its with-block)."""
+    leave the pure-Python queue's lock held by this live process (one raised between
+    its acquire and its with-block), or its ring half updated."""
 
 
 _in_queue_call = 0
