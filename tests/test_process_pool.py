@@ -270,7 +270,7 @@ def test_bench_processes_workloads_run_and_check_results():
     from ringq.bench import process_pool as bench
     from ringq.bench import registry
 
-    assert registry.ALIASES["processes"] == ["pool-submit", "pool-map", "pool-pipeline"]
+    assert registry.ALIASES["processes"] == ["pool-submit", "pool-map", "pool-pipeline", "pool-pipeline-light"]
     for name, found in bench.CONTESTS.items():
         assert registry.CONTESTS[name] is found and found.entries[0].versus
     for kind in ["ringq", "ProcessPoolExecutor"]:
@@ -279,3 +279,4 @@ def test_bench_processes_workloads_run_and_check_results():
         assert bench.map_items(kind, 3000) > 0
     for kind in ["ringq processes", "ringq threads", "mp.Queue chain"]:
         assert bench.pipeline(kind, 6) > 0
+        assert bench.pipeline(kind, 300, burn=bench.BURN_LIGHT) > 0

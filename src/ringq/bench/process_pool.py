@@ -10,6 +10,9 @@ stages against the stdlib's process pools and a hand-written multiprocessing cha
   Python (items/s): ringq process stage vs the same pipeline on threads vs a
   hand-written ``multiprocessing.Queue`` chain (a queue per stage, a sentinel per
   process).
+* ``pool-pipeline-light``: the same three contenders, with a middle stage 400 times
+  lighter (50 loop iterations per item, a few microseconds): where moving the items
+  costs as much as the work, which is where the queues differ.
 
 Every pool has 2 workers (``--quick`` divides the sizes by 10). Pools are started
 and warmed before the clock starts, except in ``pool-pipeline`` where starting
@@ -19,6 +22,7 @@ against each of the others).
 """
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import threading
 import time
@@ -34,7 +38,9 @@ WORKERS = 2
 N_SUBMIT = 20_000
 N_MAP = 200_000
 N_PIPE = 400
+N_PIPE_LIGHT = 100_000
 BURN = 20_000  # loop iterations of the CPU-bound stage, per item
+BURN_LIGHT = 50  # the same, for pool-pipeline-light
 
 
 def _trivial(x: int) -> int:
@@ -45,9 +51,9 @@ def _first(x: int) -> int:
     return x + 1
 
 
-def _burn(x: int) -> int:
+def _burn(x: int, iterations: int = BURN) -> int:
     total = x
-    for i in range(BURN):
+    for i in range(iterations):
         total = (total + i * i) % 1_000_003
     return total
 
@@ -97,24 +103,24 @@ def map_items(kind: str, n: int) -> float:
     return n / seconds
 
 
-def _chain_worker(inbox: Any, outbox: Any) -> None:
+def _chain_worker(inbox: Any, outbox: Any, burn: int) -> None:
     while True:
         item = inbox.get()
         if item is None:
             outbox.put(None)
             return
-        outbox.put(_burn(item))
+        outbox.put(_burn(item, burn))
 
 
-def pipeline(kind: str, n: int) -> float:
+def pipeline(kind: str, n: int, burn: int = BURN) -> float:
     import ringq
 
-    expected = sum(_burn(i + 1) for i in range(min(n, 20)))
+    expected = sum(_burn(i + 1, burn) for i in range(min(n, 20)))
     start = time.perf_counter()
     if kind == "mp.Queue chain":
         ctx = _ctx()
         q1, q2 = ctx.Queue(1000), ctx.Queue(1000)
-        procs = [ctx.Process(target=_chain_worker, args=(q1, q2)) for _ in range(WORKERS)]
+        procs = [ctx.Process(target=_chain_worker, args=(q1, q2, burn)) for _ in range(WORKERS)]
         for p in procs:
             p.start()
 
@@ -140,7 +146,8 @@ def pipeline(kind: str, n: int) -> float:
     else:
         with ringq.Pipeline(range(n)) as pl:
             pl.stage(_first)
-            pl.stage(_burn, workers=WORKERS, processes=(kind == "ringq processes"), mp_context=_ctx(),
+            pl.stage(functools.partial(_burn, iterations=burn), workers=WORKERS,
+                     processes=(kind == "ringq processes"), mp_context=_ctx(),
                      ordered=True)
             pl.stage(_trivial, ordered=True)
             results = list(pl)
@@ -174,4 +181,9 @@ CONTESTS: Dict[str, Contest] = contest_table(
             "3-stage pipeline, {size} items, middle stage CPU-bound pure Python on 2 workers",
             (Metric("per_s", "items/s", higher_is_better=True, fmt="{:,.1f}"),), N_PIPE, N_PIPE // 10,
             _contenders(pipeline, "per_s", ["ringq processes", "ringq threads", "mp.Queue chain"])),
+    Contest("pool-pipeline-light", "processes",
+            "3-stage pipeline, {size} items, middle stage pure Python of a few us per item on 2 workers",
+            (Metric("per_s", "items/s", higher_is_better=True),), N_PIPE_LIGHT, N_PIPE_LIGHT // 10,
+            _contenders(functools.partial(pipeline, burn=BURN_LIGHT), "per_s",
+                        ["ringq processes", "ringq threads", "mp.Queue chain"])),
 )

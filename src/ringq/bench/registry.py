@@ -43,7 +43,7 @@ GROUPS = (
     # Contests, only when named:
     "toolkit",              # executor, map, pipeline, map-memory ("toolkit" for all)
     "process",              # process-1to1 ... process-pingpong ("process" for all)
-    "process_pool",         # pool-submit, pool-map, pool-pipeline ("processes" for all)
+    "process_pool",         # pool-submit, pool-map, pool-pipeline(-light) ("processes" for all)
     "async_toolkit",        # async-pipeline, aacquire, loop-lag ("async" for all)
 )
 
