@@ -160,7 +160,7 @@ class _Core:
             self.threads.append(thread)
 
     def _new_worker(self, index: int) -> _Worker:
-        tasks = ProcessQueue(0, _QUEUE_CAPACITY)
+        tasks: ProcessQueue[Tuple[int, int, Optional[bytes]]] = ProcessQueue(0, _QUEUE_CAPACITY)  # (tid, kind, payload)
         self.slots[index] = -1
         process = self.ctx.Process(
             target=_worker_main, name=f"ringq.ProcessExecutor-worker-{index}", daemon=True,
