@@ -11,7 +11,8 @@ Two checks use this file:
 
 Public names used: Queue (and Queue[int]), Empty, Full, ShutDown, IMPLEMENTATION,
 __version__; every Queue method and property; iteration; the context manager;
-PriorityQueue, Broadcast, Subscription, Router and UnroutableError.
+PriorityQueue, Broadcast, Subscription, Router and UnroutableError; ProcessQueue (and
+ProcessQueue[int]) and ProcessQueueStatistics.
 """
 from __future__ import annotations
 
@@ -227,6 +228,20 @@ def asyncio_calls() -> None:
     asyncio.run(run())
 
 
+def process_queue() -> None:
+    pq = ringq.ProcessQueue[int](maxsize=4, capacity=4096)  # generic, like Queue
+    try:
+        pq.put(1)
+        pq.put_many([2, 3])
+        assert assert_type(pq.get(), int) == 1
+        assert assert_type(pq.get_many(5), list[int]) == [2, 3]
+        assert assert_type(pq.statistics(), ringq.ProcessQueueStatistics).gets == 3
+        with expect(ringq.Empty, "get_nowait on an empty ProcessQueue"):
+            pq.get_nowait()
+    finally:
+        pq.close()
+
+
 def main() -> None:
     basics()
     asyncio_calls()
@@ -235,6 +250,7 @@ def main() -> None:
     subclassable_and_unpicklable()
     priorities_and_eviction()
     publish_and_route()
+    process_queue()
     print(f"typed_usage: ok (ringq {ringq.__version__}, {ringq.IMPLEMENTATION})")
 
 

@@ -119,7 +119,7 @@ def report_callback_error(callback: object, where: str) -> None:
         return
     args = _UnraisableArgs(exc_type, exc, tb, f"Exception ignored in {where}", callback)
     try:
-        hook(args)
+        hook(args)  # type: ignore[arg-type]  # exc_type is not None: called in an except clause
     except Exception:  # noqa: BLE001 - a broken hook must not break the queue either
         pass
 

@@ -7,9 +7,19 @@ compiled ``_process_c`` is used when it imports, and only ImportError falls back
 missing ``_process_c`` next to a working ``_queue_c`` means a partial install,
 which is reported the same way.
 """
+from typing import TYPE_CHECKING
+
 from ._queue import NO_EXTENSIONS, _warn_fallback
 
-if NO_EXTENSIONS:
+if TYPE_CHECKING:
+    # Type checkers read the compiled core's stub, as ringq._queue's stub does for Queue:
+    # its ProcessQueue is generic (ProcessQueue[int]); the twin has the same API, untyped.
+    from typing import Literal
+
+    from ._process_c import ProcessProducer, ProcessQueue
+
+    IMPLEMENTATION: Literal["cython", "python"]
+elif NO_EXTENSIONS:
     from ._process_py import ProcessProducer, ProcessQueue
 
     IMPLEMENTATION = "python"

@@ -146,7 +146,7 @@ if os.name == "nt":  # pragma: no cover - exercised by the Windows workflow
             self._shm.close()
 
 else:
-    import _posixshmem
+    import _posixshmem  # type: ignore[import-not-found]  # CPython's private module: typeshed has no stub
     import mmap
 
     class Segment:  # type: ignore[no-redef]
@@ -187,7 +187,7 @@ else:
                 os.close(fd)
             self.name = name
             self.size = size
-            self.buf = memoryview(self.mm)
+            self.buf: memoryview | None = memoryview(self.mm)  # None once closed
 
         def register(self) -> None:
             from multiprocessing import resource_tracker

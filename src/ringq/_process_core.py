@@ -160,7 +160,7 @@ class _Core:
             self.threads.append(thread)
 
     def _new_worker(self, index: int) -> _Worker:
-        tasks = ProcessQueue(0, _QUEUE_CAPACITY)
+        tasks: ProcessQueue[Tuple[int, int, Optional[bytes]]] = ProcessQueue(0, _QUEUE_CAPACITY)  # (tid, kind, payload)
         self.slots[index] = -1
         process = self.ctx.Process(
             target=_worker_main, name=f"ringq.ProcessExecutor-worker-{index}", daemon=True,
@@ -503,8 +503,8 @@ def _complete(task: _PTask, kind: int, data: bytes) -> None:
         value = pickle.loads(data)
         if parts:
             earlier = [x for part in parts for x in pickle.loads(part)]
-    except BaseException as exc:  # noqa: BLE001 - the task fails, the pool carries on
-        task.set_exception(RuntimeError(f"cannot unpickle the task's result sent by the worker: {exc!r}"))
+    except BaseException as e:  # noqa: BLE001 - the task fails, the pool carries on
+        task.set_exception(RuntimeError(f"cannot unpickle the task's result sent by the worker: {e!r}"))
         return
     if kind == _OK:
         if parts:

@@ -35,7 +35,7 @@ import sys
 import threading
 from time import monotonic
 from types import GenericAlias, TracebackType
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ._errors import Empty, Full, ShutDown
 from ._process_common import (
@@ -93,7 +93,8 @@ def _died(pid: int) -> bool:
             return False
         state = stat[stat.rindex(b")") + 2:][:1]  # the field after the command name
         return state in (b"Z", b"X")
-    return not pid_alive(pid)
+    else:  # an else, not a fall-through: mypy checks one platform and would call this unreachable
+        return not pid_alive(pid)
 
 
 class _SharedLock:
@@ -193,6 +194,7 @@ class ProcessQueue:
         seg = Segment(None, DATA_OFF + capacity)
         try:
             seg.register()
+            assert seg.buf is not None  # a new Segment is mapped until its close()
             h = seg.buf[:NFIELDS * 8].cast("q")
             h[CAPACITY] = capacity
             h[MAXSIZE] = maxsize
@@ -210,12 +212,12 @@ class ProcessQueue:
 
     def _setup(self, seg: Any, sem: Any, takeover: Any, dumps: Any, loads: Any) -> None:
         self._seg = seg
-        self._h = seg.buf[:NFIELDS * 8].cast("q")
+        self._h: memoryview[int] = seg.buf[:NFIELDS * 8].cast("q")
         self._hb = seg.buf[:NFIELDS * 8]  # the same bytes, for _RING's one-step reads and writes
         self._lock = _SharedLock(sem, takeover, self._h)
         self._prod = seg.buf[PROD_OFF:CAUSE_OFF].cast("I")
         self._procs = seg.buf[PROCS_OFF:DATA_OFF].cast("i")
-        self._cap = self._h[CAPACITY]
+        self._cap: int = self._h[CAPACITY]
         self._data = seg.buf[DATA_OFF:DATA_OFF + self._cap]
         self._dumps = dumps
         self._loads = loads
@@ -230,6 +232,7 @@ class ProcessQueue:
         self = cls.__new__(cls)
         self._closed = True
         seg = Segment(name)
+        assert seg.buf is not None  # a new Segment is mapped until its close()
         h = seg.buf[:NFIELDS * 8].cast("q")
         try:
             if h[MAGIC] != TWIN_MAGIC:
@@ -324,7 +327,8 @@ class ProcessQueue:
     @property
     def name(self) -> str:
         """The shared memory segment's name."""
-        return self._seg.name
+        name: str = self._seg.name
+        return name
 
     def _check_open(self) -> None:
         if self._closed:
@@ -382,7 +386,7 @@ class ProcessQueue:
 
     # -- the ring (lock held) --------------------------------------------------
 
-    def _room(self, size: int, h: Any) -> bool:
+    def _room(self, size: int, h: memoryview[int]) -> bool:
         maxsize = h[MAXSIZE]
         if maxsize > 0 and h[COUNT] >= maxsize:
             return False
@@ -542,6 +546,7 @@ class ProcessQueue:
         deadline = _deadline(timeout) if block else None
         self._check_open()
         h = self._h
+        record: tuple[int, int, Any] | None
         with self._lock:
             while True:
                 if h[COUNT] > 0:
@@ -568,6 +573,7 @@ class ProcessQueue:
         n = check_max_items(max_items)
         self._check_open()
         h = self._h
+        records: list[tuple[int, int, Any]] | None
         with self._lock:
             while True:
                 if h[COUNT] > 0:
@@ -683,7 +689,8 @@ class ProcessQueue:
         if n <= 0:
             return None
         try:
-            return pickle.loads(self._seg.buf[CAUSE_OFF:CAUSE_OFF + n])
+            cause: BaseException = pickle.loads(self._seg.buf[CAUSE_OFF:CAUSE_OFF + n])
+            return cause
         except Exception as e:  # noqa: BLE001 - report what we can
             return RuntimeError(f"a producer left on an exception that could not be unpickled: {e!r}")
 
@@ -752,7 +759,10 @@ class ProcessQueue:
 
     # -- protocols -------------------------------------------------------------
 
-    __class_getitem__ = classmethod(GenericAlias)
+    if TYPE_CHECKING:
+        def __class_getitem__(cls, item: Any, /) -> GenericAlias: ...
+    else:
+        __class_getitem__ = classmethod(GenericAlias)
 
     def __iter__(self) -> Iterator[Any]:
         return self

@@ -137,7 +137,8 @@ class RemoteStage:
         self.pool = ProcessExecutor(workers, mp_context=ctx, initializer=_install, initargs=(fn,))
         # Each worker holds its next batch while it runs one: it need not wait for the
         # parent to collect a result before it gets the next batch.
-        self.pool._core.min_ahead = IN_FLIGHT_PER_WORKER  # type: ignore[attr-defined]
+        # The ignore is for process_pool.pyi, which mypy reads unless process_pool.py is checked too.
+        self.pool._core.min_ahead = IN_FLIGHT_PER_WORKER  # type: ignore[attr-defined, unused-ignore]
         # The per-item call (used when the stage has a rate): a generator function
         # for a generator stage, so that the pipeline treats it as one.
         self.call: Callable[[Any], Any] = self._call_gen if self.generator else self._call_one
@@ -368,7 +369,7 @@ class RemoteStage:
         if tokens is not None:
             tokens.shutdown(immediate=True)
         self.pool.shutdown(wait=False, cancel_futures=True)
-        self.pool._core.terminate()  # type: ignore[attr-defined]
+        self.pool._core.terminate()  # type: ignore[attr-defined, unused-ignore]  # see min_ahead above
 
     def close(self) -> None:
         """After the stage's threads ended: stop the processes and reap them."""

@@ -165,7 +165,7 @@ def _worker_main(index: int, tasks: Any, results: Any, slots: Any, initializer: 
                         raise
                     except BaseException as exc:  # noqa: BLE001 - raised by map's iterator
                         msg = (out, _sendable_error(exc, traceback.format_exc()))
-                        exc = None  # type: ignore[assignment]
+                        exc = None
                         _send(put, tid, kind, _ERR, msg, perf_counter() - start)
                     else:
                         _send(put, tid, kind, _OK, out, perf_counter() - start)

@@ -9,3 +9,6 @@ from ._queue_c import select as select
 
 IMPLEMENTATION: Literal["cython", "python"]
 NO_EXTENSIONS: bool
+FALLBACK_WARNING_PREFIX: str
+
+def _warn_fallback(error: ImportError) -> None: ...

@@ -146,7 +146,7 @@ def _register_exit() -> None:
 
 def _default_workers() -> int:
     if hasattr(os, "process_cpu_count"):
-        n = os.process_cpu_count()  # type: ignore[attr-defined]
+        n = os.process_cpu_count()
     elif hasattr(os, "sched_getaffinity"):
         n = len(os.sched_getaffinity(0))
     else:

@@ -94,6 +94,7 @@ async def sleep(q: Queue[Any], rec: _TaskWaiter, deadline: float | None, token: 
         if timer is not None:
             timer.cancel()
         if key is not None:
+            assert token is not None  # key is only set with a token
             token._remove_callback(key)
     with q._mutex:
         rec.wait_list.leave_task(rec, False)

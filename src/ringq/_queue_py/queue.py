@@ -16,7 +16,7 @@ from itertools import islice, repeat
 from threading import RLock
 from time import monotonic
 from types import GenericAlias
-from typing import Any, AsyncIterator, Generic, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Generic, Iterable, Iterator, TypeVar
 
 from .._asyncview import AsyncQueueView
 from .._ctor import queue_args as _queue_args
@@ -145,7 +145,10 @@ class Queue(Generic[T]):
         self._box = []
         self._spare = iter(self._box)
 
-    __class_getitem__ = classmethod(GenericAlias)
+    if TYPE_CHECKING:
+        def __class_getitem__(cls, item: Any, /) -> GenericAlias: ...
+    else:
+        __class_getitem__ = classmethod(GenericAlias)
 
     # -- size --------------------------------------------------------------
     @property
@@ -250,7 +253,7 @@ class Queue(Generic[T]):
         """
         deadline = _deadline(timeout) if block else None
         token = _as_token(cancel) if cancel is not None else None
-        item: Any = _NOTHING
+        item: T = _NOTHING  # the sentinel (typed Any) until the take
         level = 0
         woken = False
         try:
@@ -505,7 +508,7 @@ class Queue(Generic[T]):
         while True:
             with self._mutex:
                 if self._items or self._lower_count:
-                    item = pop_first(self)
+                    item: T = pop_first(self)
                     self._gets += 1
                     event = self._count <= self._alert_down and shrank(self)
                     if self._putters:

@@ -77,7 +77,7 @@ def under_lock(
     released = False
     try:
         mutex.acquire()
-        event = locked(q, items, level, block, deadline, token)
+        event: bool = locked(q, items, level, block, deadline, token)
         released = True  # plain bytecode right before the release: no check point between
         mutex.release()
         return event
@@ -188,11 +188,11 @@ def put_many_locked(
                 if event and done < n:
                     # Deliver now, not after the wait for room: outside the lock, as the core does.
                     event = False
-                    saved = q._mutex._release_save()
+                    saved = q._mutex._release_save()  # type: ignore[attr-defined]  # private, not in typeshed
                     try:
                         deliver_watermark(q)
                     finally:
-                        q._mutex._acquire_restore(saved)
+                        q._mutex._acquire_restore(saved)  # type: ignore[attr-defined]  # as _release_save
                     continue
             elif took == _CHANGED:
                 continue
@@ -265,7 +265,7 @@ def shutdown(q: Queue[Any], immediate: bool = False) -> None:
     dropped_lower: Any = None
     event = False
     fresh: deque[Any] = deque()
-    fresh_lower = tuple([deque() for _ in q._lower]) if immediate else ()
+    fresh_lower: tuple[deque[Any], ...] = tuple([deque() for _ in q._lower]) if immediate else ()
     with q._mutex:
         while immediate and len(fresh_lower) < len(q._lower):
             fresh_lower = tuple([deque() for _ in q._lower])  # a level made meanwhile (lazily)
@@ -298,7 +298,7 @@ def clear(q: Queue[Any]) -> int:
     dropped_lower: Any = None
     event = False
     fresh: deque[Any] = deque()
-    fresh_lower = tuple([deque() for _ in q._lower])
+    fresh_lower: tuple[deque[Any], ...] = tuple([deque() for _ in q._lower])
     with q._mutex:
         while len(fresh_lower) < len(q._lower):
             fresh_lower = tuple([deque() for _ in q._lower])  # a level made meanwhile (lazily)

@@ -244,5 +244,6 @@ async def aselect(
                 if timer is not None:
                     timer.cancel()
                 if key is not None:
+                    assert token is not None  # key is only set with a token
                     token._remove_callback(key)
         won = _unlink_select(links, None, None, call)

@@ -13,6 +13,8 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from _thread import LockType
+
     from .queue import Queue
     from .tokens import CancelToken
 
@@ -38,7 +40,7 @@ _MAIN_THREAD_SLICE = 0.05
 _main_thread_ident = threading.main_thread().ident
 
 
-def _acquire_until(lock: Any, deadline: float | None) -> bool:
+def _acquire_until(lock: LockType, deadline: float | None) -> bool:
     """Acquire *lock* before *deadline* (None: no limit); False if the deadline passed first.
 
     In the main thread it waits in slices of _MAIN_THREAD_SLICE: pending signal

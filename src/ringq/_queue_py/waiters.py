@@ -74,7 +74,7 @@ class _Link:
 if hasattr(RLock(), "_recursion_count"):  # 3.11 and later
     # How deep this thread holds the lock; a method descriptor, so calling it
     # allocates nothing.
-    _depth = type(RLock())._recursion_count
+    _depth = type(RLock())._recursion_count  # type: ignore[attr-defined]  # private, not in typeshed
     _DEPTH_SLACK = 0
 else:  # 3.9, 3.10: no way to ask; release always (as "with" would)
     def _depth(mutex: Any) -> int:
