@@ -26,12 +26,6 @@ def flag(name):
     return os.environ.get(name, "") not in ("", "0")
 
 
-if flag("RINGQ_NO_EXTENSIONS") or sys.implementation.name != "cpython":
-    setup(ext_modules=[])
-    raise SystemExit(0)
-
-from Cython.Build import cythonize  # noqa: E402  (only needed when building the extension)
-
 HELP = """
 ringq: cannot build its C core: {reason}
 A source build needs a C compiler and the Python headers (Python.h). Two ways out:
@@ -78,7 +72,7 @@ if os.environ.get("RINGQ_SANITIZE"):
     ldflags += [san]
 if flag("RINGQ_FORCE_LOCK"):
     macros.append(("RINGQ_FORCE_LOCK", "1"))
-if STRICT:
+if STRICT and not flag("RINGQ_NO_EXTENSIONS"):
     macros.append(("RINGQ_STRICT", "1"))  # _sync.h: -Wall -Wextra are errors in its scope
     from Cython.Compiler import Options
 
@@ -108,12 +102,17 @@ process = Extension(
     extra_link_args=ldflags,
 )
 
-setup(
-    cmdclass={"build_ext": BuildExt},
-    ext_modules=cythonize(
-        [core, process],
-        language_level=3,
-        compiler_directives={"embedsignature": True, "freethreading_compatible": True},
-        force=STRICT,  # a strict build re-reads the .pyx, so its warnings are seen every time
+if flag("RINGQ_NO_EXTENSIONS") or sys.implementation.name != "cpython":
+    setup(ext_modules=[])
+else:
+    from Cython.Build import cythonize  # only needed when building the extension
+
+    setup(
+        cmdclass={"build_ext": BuildExt},
+        ext_modules=cythonize(
+            [core, process],
+            language_level=3,
+            compiler_directives={"embedsignature": True, "freethreading_compatible": True},
+            force=STRICT,  # a strict build re-reads the .pyx, so its warnings are seen every time
+        )
     )
-)
