@@ -349,3 +349,30 @@ def test_fork_child_of_a_thread_holding_a_token_lock_can_cancel(qmod):
         stop.set()
         t.join(LONG)
     assert not token.cancelled
+
+
+def test_fork_while_another_thread_holds_the_thread_pools_exit_lock():
+    # BoundedExecutor registers every pool under a module lock; a fork while another
+    # thread held it left it held in the child, so the child's first pool hung.
+    import ringq
+    from ringq import pool
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with pool._exit_lock:
+            held.set()
+            release.wait(LONG)
+
+    t = threading.Thread(target=hold, daemon=True)
+    t.start()
+    assert held.wait(LONG)
+    try:
+        def child():
+            with ringq.BoundedExecutor(1, 4) as ex:
+                assert ex.submit(pow, 2, 5).result(timeout=5) == 32
+
+        _fork_and_check(child)
+    finally:
+        release.set()
+        t.join(LONG)

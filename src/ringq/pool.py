@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import threading
 import weakref
 from concurrent.futures import CancelledError, Future
@@ -67,6 +68,17 @@ _live_pools: "weakref.WeakSet[BoundedExecutor]" = weakref.WeakSet()
 _exit_lock = threading.RLock()
 _exiting = False
 _exit_hook_registered = False
+
+
+def _new_exit_lock_after_fork() -> None:
+    # Another thread may have held the lock at fork(): in the child that thread does
+    # not exist, and the lock would stay held (a pool made there would hang).
+    global _exit_lock
+    _exit_lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_exit_lock_after_fork)
 
 
 def _at_interpreter_exit() -> None:
