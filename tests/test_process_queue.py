@@ -619,6 +619,29 @@ def test_twin_takes_over_the_lock_of_a_process_killed_holding_it(how):
         q.close()
 
 
+def test_twin_close_while_another_thread_waits_leaves_the_lock_free():
+    # The waiting thread wakes after close() has released the handle's views; taking the
+    # lock back it wrote the owner's field through one of them, failed, and left the lock
+    # held: every other call, in any process, then waited for ever (a CI hang, 3.14 twin,
+    # test_unpicklable_item_names_the_stage).
+    PQ = load("python").ProcessQueue
+    q = PQ(capacity=1 << 16)
+    rebuild, args = q.__reduce__()
+    other = rebuild(*args)  # a second handle to the same queue, with its own mapping
+    try:
+        blocked = _helpers.Call(lambda: q.get(timeout=0.3))
+        time.sleep(_helpers.BLOCK_DELAY)
+        q.close()
+        with pytest.raises(ValueError, match="closed|released"):
+            blocked.value()
+        put = _helpers.Call(other.put, "x")
+        assert put.value(timeout=10) is None  # before the fix: still blocked after 10 s
+        assert other.get(timeout=5) == "x"
+        assert other.statistics().recoveries == 0
+    finally:
+        other.close()
+
+
 # ---------------------------------------------------------------------------
 # Crashes (the compiled core)
 

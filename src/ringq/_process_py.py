@@ -214,7 +214,11 @@ class ProcessQueue:
         self._seg = seg
         self._h: memoryview[int] = seg.buf[:NFIELDS * 8].cast("q")
         self._hb = seg.buf[:NFIELDS * 8]  # the same bytes, for _RING's one-step reads and writes
-        self._lock = _SharedLock(sem, takeover, self._h)
+        # The lock has a view of its own, which close() leaves alone: a thread of this
+        # process still inside a call when another closes the handle must still be able
+        # to write the owner's field and release the lock (its call then fails on the
+        # handle's released views, outside the lock, instead of leaving it held).
+        self._lock = _SharedLock(sem, takeover, seg.buf[:NFIELDS * 8].cast("q"))
         self._prod = seg.buf[PROD_OFF:CAUSE_OFF].cast("I")
         self._procs = seg.buf[PROCS_OFF:DATA_OFF].cast("i")
         self._cap: int = self._h[CAPACITY]
