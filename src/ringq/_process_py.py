@@ -115,37 +115,64 @@ class _SharedLock:
         self.h = h
         self.pid = os.getpid()
 
+    # Another thread of this process may close the handle, releasing the view, while a
+    # call is inside: the owner's field is then skipped, never the semaphore, so the
+    # lock is held exactly when the semaphore was taken (that call then fails on the
+    # released view and leaves through release(); before, it left the lock held and
+    # every other call waited for ever: a CI hang).
     def acquire(self) -> None:
         if not self.sem.acquire(True, SLICE):
             self._acquire_slow()
-        self.h[OWNER] = self.pid
+        try:
+            self.h[OWNER] = self.pid
+        except ValueError:  # the view was released by close()
+            pass
 
     def release(self) -> None:
-        self.h[OWNER] = 0
+        try:
+            self.h[OWNER] = 0
+        except ValueError:
+            pass
         self.sem.release()
 
     # The same steps as acquire() and release(), spelled out: every call goes through them.
     def __enter__(self) -> None:
         if not self.sem.acquire(True, SLICE):
             self._acquire_slow()
-        self.h[OWNER] = self.pid
+        try:
+            self.h[OWNER] = self.pid
+        except ValueError:
+            pass
 
     def __exit__(self, *exc: object) -> None:
-        self.h[OWNER] = 0
+        try:
+            self.h[OWNER] = 0
+        except ValueError:
+            pass
         self.sem.release()
 
     def _acquire_slow(self) -> None:
-        h = self.h
         while True:
-            owner = h[OWNER]
-            if owner and owner != self.pid and _died(owner):
-                with self.takeover:
-                    if h[OWNER] == owner:  # nobody took over meanwhile
-                        h[OWNER] = self.pid
-                        h[RECOV] += 1
-                        return
+            try:
+                if self._take_over():
+                    return
+            except ValueError:  # close() released the view: wait for the semaphore alone
+                pass
             if self.sem.acquire(True, SLICE):
                 return
+
+    def _take_over(self) -> bool:
+        """Take the lock over if its owner has died; False if it has not (or someone else took it)."""
+        h = self.h
+        owner = h[OWNER]
+        if not owner or owner == self.pid or not _died(owner):
+            return False
+        with self.takeover:
+            if h[OWNER] != owner:  # somebody took over meanwhile
+                return False
+            h[RECOV] += 1
+            h[OWNER] = self.pid  # the take-over: last, so a failed store takes nothing
+            return True
 
 
 def _padded(n: int) -> int:
@@ -214,11 +241,7 @@ class ProcessQueue:
         self._seg = seg
         self._h: memoryview[int] = seg.buf[:NFIELDS * 8].cast("q")
         self._hb = seg.buf[:NFIELDS * 8]  # the same bytes, for _RING's one-step reads and writes
-        # The lock has a view of its own, which close() leaves alone: a thread of this
-        # process still inside a call when another closes the handle must still be able
-        # to write the owner's field and release the lock (its call then fails on the
-        # handle's released views, outside the lock, instead of leaving it held).
-        self._lock = _SharedLock(sem, takeover, seg.buf[:NFIELDS * 8].cast("q"))
+        self._lock = _SharedLock(sem, takeover, self._h)
         self._prod = seg.buf[PROD_OFF:CAUSE_OFF].cast("I")
         self._procs = seg.buf[PROCS_OFF:DATA_OFF].cast("i")
         self._cap: int = self._h[CAPACITY]
