@@ -642,6 +642,43 @@ def test_twin_close_while_another_thread_waits_leaves_the_lock_free():
         other.close()
 
 
+class _InterruptedSecondAcquire:
+    """The twin lock's semaphore, whose second acquire() raises KeyboardInterrupt
+    before taking it (Ctrl-C while a call takes the lock back after a wait slice)."""
+
+    def __init__(self, sem):
+        self.sem, self.calls = sem, 0
+
+    def acquire(self, *args):
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        return self.sem.acquire(*args)
+
+    def release(self):
+        return self.sem.release()
+
+
+def test_twin_ctrl_c_while_taking_the_lock_back_releases_nothing():
+    # The call leaves without the lock; its "with" block used to release the semaphore
+    # anyway: another process's lock (mutual exclusion lost), or here a free one, where
+    # the KeyboardInterrupt became "ValueError: semaphore or lock released too many times".
+    PQ = load("python").ProcessQueue
+    q = PQ(capacity=1 << 16)
+    try:
+        sem = q._lock.sem
+        q._lock.sem = _InterruptedSecondAcquire(sem)
+        with pytest.raises(KeyboardInterrupt):
+            q.get(timeout=0.2)  # enter (1st), wait a slice, take the lock back (2nd): Ctrl-C
+        q._lock.sem = sem
+        assert sem.acquire(False), "the lock was left held"
+        sem.release()
+        q.put("x")
+        assert q.get(timeout=5) == "x"
+    finally:
+        q.close()
+
+
 # ---------------------------------------------------------------------------
 # Crashes (the compiled core)
 

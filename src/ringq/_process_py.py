@@ -33,6 +33,7 @@ import pickle
 import struct
 import sys
 import threading
+from _thread import get_ident
 from time import monotonic
 from types import GenericAlias, TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
@@ -107,28 +108,36 @@ class _SharedLock:
     check and the take-over one step, so two waiters cannot both take over.
     """
 
-    __slots__ = ("sem", "takeover", "h", "pid")
+    __slots__ = ("sem", "takeover", "h", "pid", "holder")
 
     def __init__(self, sem: Any, takeover: Any, h: Any) -> None:
         self.sem = sem
         self.takeover = takeover
         self.h = h
         self.pid = os.getpid()
+        self.holder = 0  # the thread of this process holding the lock, or 0
 
-    # Another thread of this process may close the handle, releasing the view, while a
-    # call is inside: the owner's field is then skipped, never the semaphore, so the
-    # lock is held exactly when the semaphore was taken (that call then fails on the
-    # released view and leaves through release(); before, it left the lock held and
-    # every other call waited for ever: a CI hang).
+    # Two things may go wrong inside a call, and neither may leave the semaphore wrong:
+    # - Ctrl-C (or another exception) while _wait() takes the lock back: the call then
+    #   leaves without the lock, and its "with" block's exit must not release it (the
+    #   semaphore might be another process's: mutual exclusion would be lost). So the
+    #   exit releases only if this thread is the holder.
+    # - close() in another thread releases the view while a call is inside: the owner's
+    #   field is then skipped, never the semaphore (before, the call left the lock held
+    #   and every other call waited for ever: a CI hang).
     def acquire(self) -> None:
         if not self.sem.acquire(True, SLICE):
             self._acquire_slow()
+        self.holder = get_ident()
         try:
             self.h[OWNER] = self.pid
         except ValueError:  # the view was released by close()
             pass
 
     def release(self) -> None:
+        if self.holder != get_ident():
+            return  # this thread does not hold it (its acquire() was interrupted)
+        self.holder = 0
         try:
             self.h[OWNER] = 0
         except ValueError:
@@ -139,12 +148,16 @@ class _SharedLock:
     def __enter__(self) -> None:
         if not self.sem.acquire(True, SLICE):
             self._acquire_slow()
+        self.holder = get_ident()
         try:
             self.h[OWNER] = self.pid
         except ValueError:
             pass
 
     def __exit__(self, *exc: object) -> None:
+        if self.holder != get_ident():
+            return
+        self.holder = 0
         try:
             self.h[OWNER] = 0
         except ValueError:
@@ -314,6 +327,7 @@ class ProcessQueue:
         self._guard = threading.Lock()
         self._active = 0
         self._lock.pid = os.getpid()
+        self._lock.holder = 0  # a thread inside a call at fork() goes on, and releases, in the parent
         if join and not self._closed:
             self._join()
 
