@@ -8,7 +8,7 @@ compiled core:
 
 * A process killed (SIGKILL, or SIGTERM without a handler) **while it holds the
   queue's lock** is found dead by the next process that waits a slice for the lock,
-  which takes the lock over (see _SharedLock) and counts a recovery, as the compiled
+  which takes the lock over (see _process_py_lock.py) and counts a recovery, as the compiled
   core does. The ring's state is published in one step (one C call) per item, so a
   put or get cut short leaves the item wholly in or wholly out. Two windows of a
   few bytecodes remain, between taking the semaphore and writing the owner's pid and
@@ -33,7 +33,6 @@ import pickle
 import struct
 import sys
 import threading
-from _thread import get_ident
 from time import monotonic
 from types import GenericAlias, TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
@@ -53,14 +52,18 @@ from ._process_common import (
     pid_alive,
     register_handle,
 )
+from ._process_py_lock import OWNER, RECOV, SLICE
+from ._process_py_lock import SharedLock as _SharedLock
 from ._timeout import deadline as _deadline
 
 __all__ = ["ProcessProducer", "ProcessQueue"]
 
 # Header fields: int64 slots at the start of the segment.
 MAGIC, CAPACITY, HEAD, COUNT, USED, UNFINISHED, PUTS, GETS, HIGH, MAXSIZE = range(10)
-SHUT, PRODUCERS, OWNER, WPUT, WGET, WJOIN, RECOV, CAUSE_LEN, PGEN = range(10, 19)
+SHUT, PRODUCERS, _OWNER, WPUT, WGET, WJOIN, _RECOV, CAUSE_LEN, PGEN = range(10, 19)
 NFIELDS = 32
+if (OWNER, RECOV) != (_OWNER, _RECOV):  # the lock's two fields, laid out here
+    raise ImportError("ringq._process_py_lock's header fields disagree with _process_py's layout")
 PROD_OFF = 256              # 256 producer slots, one uint32 each: generation * 2 + open
 PROD_SLOTS = 256
 CAUSE_OFF = PROD_OFF + 4 * PROD_SLOTS
@@ -77,115 +80,8 @@ _RING = struct.Struct("=7q")
 RING_OFF = HEAD * 8
 REC = struct.Struct("<QII")  # payload bytes, kind, number of out-of-band buffers
 KIND_PICKLE, KIND_RAW, KIND_CUSTOM = 0, 1, 2
-SLICE = 0.05
 
 _ctx = multiprocessing.get_context("spawn")  # named semaphores: they travel to spawn/forkserver children
-
-
-def _died(pid: int) -> bool:
-    """True if process *pid* has ended: gone, or (on Linux) a zombie its parent has not reaped yet."""
-    if sys.platform.startswith("linux"):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-        except FileNotFoundError:
-            return True
-        except OSError:
-            return False
-        state = stat[stat.rindex(b")") + 2:][:1]  # the field after the command name
-        return state in (b"Z", b"X")
-    else:  # an else, not a fall-through: mypy checks one platform and would call this unreachable
-        return not pid_alive(pid)
-
-
-class _SharedLock:
-    """The queue's process-shared lock, taken over from an owner that died holding it.
-
-    The holder writes its pid into the header's OWNER field once it has the semaphore,
-    and clears it before releasing. A process that waited one slice in vain looks at
-    that pid: if that process has died, it takes the lock over. The semaphore stays
-    taken (ownership passes; it is never released twice), and a second lock makes the
-    check and the take-over one step, so two waiters cannot both take over.
-    """
-
-    __slots__ = ("sem", "takeover", "h", "pid", "holder")
-
-    def __init__(self, sem: Any, takeover: Any, h: Any) -> None:
-        self.sem = sem
-        self.takeover = takeover
-        self.h = h
-        self.pid = os.getpid()
-        self.holder = 0  # the thread of this process holding the lock, or 0
-
-    # Two things may go wrong inside a call, and neither may leave the semaphore wrong:
-    # - Ctrl-C (or another exception) while _wait() takes the lock back: the call then
-    #   leaves without the lock, and its "with" block's exit must not release it (the
-    #   semaphore might be another process's: mutual exclusion would be lost). So the
-    #   exit releases only if this thread is the holder.
-    # - close() in another thread releases the view while a call is inside: the owner's
-    #   field is then skipped, never the semaphore (before, the call left the lock held
-    #   and every other call waited for ever: a CI hang).
-    def acquire(self) -> None:
-        if not self.sem.acquire(True, SLICE):
-            self._acquire_slow()
-        self.holder = get_ident()
-        try:
-            self.h[OWNER] = self.pid
-        except ValueError:  # the view was released by close()
-            pass
-
-    def release(self) -> None:
-        if self.holder != get_ident():
-            return  # this thread does not hold it (its acquire() was interrupted)
-        self.holder = 0
-        try:
-            self.h[OWNER] = 0
-        except ValueError:
-            pass
-        self.sem.release()
-
-    # The same steps as acquire() and release(), spelled out: every call goes through them.
-    def __enter__(self) -> None:
-        if not self.sem.acquire(True, SLICE):
-            self._acquire_slow()
-        self.holder = get_ident()
-        try:
-            self.h[OWNER] = self.pid
-        except ValueError:
-            pass
-
-    def __exit__(self, *exc: object) -> None:
-        if self.holder != get_ident():
-            return
-        self.holder = 0
-        try:
-            self.h[OWNER] = 0
-        except ValueError:
-            pass
-        self.sem.release()
-
-    def _acquire_slow(self) -> None:
-        while True:
-            try:
-                if self._take_over():
-                    return
-            except ValueError:  # close() released the view: wait for the semaphore alone
-                pass
-            if self.sem.acquire(True, SLICE):
-                return
-
-    def _take_over(self) -> bool:
-        """Take the lock over if its owner has died; False if it has not (or someone else took it)."""
-        h = self.h
-        owner = h[OWNER]
-        if not owner or owner == self.pid or not _died(owner):
-            return False
-        with self.takeover:
-            if h[OWNER] != owner:  # somebody took over meanwhile
-                return False
-            h[RECOV] += 1
-            h[OWNER] = self.pid  # the take-over: last, so a failed store takes nothing
-            return True
 
 
 def _padded(n: int) -> int:
