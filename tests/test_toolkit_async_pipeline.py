@@ -334,6 +334,23 @@ def test_leaving_async_for_early_stops_and_joins_before_the_next_line(Pipeline, 
     assert p._loop.is_closed()
 
 
+def test_leaving_async_for_early_closes_the_iterator_in_the_block(Pipeline, arun):
+    # The async generator left at a yield by "break" is closed by the block's exit, in
+    # this loop. Before, it stayed suspended until the loop's shutdown, and on 3.14 its
+    # aclose() was dropped unawaited ("coroutine method 'aclose' ... was never awaited").
+    async def main():
+        async with Pipeline(range(100)) as p:
+            p.stage(lambda x: x, workers=2)
+            results = p.__aiter__()
+            async for _item in results:
+                break
+            assert results.ag_frame is not None  # suspended at its yield
+        return results
+
+    results = arun(main())
+    assert results.ag_frame is None  # finished: its finally ran before the block ended
+
+
 def test_arun_into_a_ringq_queue_and_an_asyncio_queue(pipe, Pipeline, arun):
     async def main():
         sink = pipe.Queue(4)

@@ -79,10 +79,12 @@ import asyncio
 import inspect
 import sys
 import threading
+import weakref
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
+    AsyncGenerator,
     AsyncIterator,
     Callable,
     Iterable,
@@ -229,6 +231,9 @@ class Pipeline:
         self._error: Optional[BaseException] = None
         self._error_where = ""
         self._started = False
+        # The async generators __aiter__ handed out: aclose() closes those left suspended
+        # (by a break), so their cleanup runs in the caller's loop, not at its shutdown.
+        self._agens: weakref.WeakSet[Any] = weakref.WeakSet()  # async generator objects
         # The loop that runs the async stages (one for all of them; see _start), and
         # its tasks, which _halt cancels.
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -474,9 +479,11 @@ class Pipeline:
         makes that happen, and every thread joined, before the next line runs.
         """
         self._start()
-        return self._aresults()
+        agen = self._aresults()
+        self._agens.add(agen)
+        return agen
 
-    async def _aresults(self) -> AsyncIterator[Any]:
+    async def _aresults(self) -> AsyncGenerator[Any, None]:
         assert self._outbox is not None
         aget_many = self._outbox.aget_many
         cancel = self._cancel
@@ -547,6 +554,11 @@ class Pipeline:
 
     async def aclose(self) -> None:
         """``close()`` for a coroutine: stop the pipeline and await the end of its threads."""
+        for agen in list(self._agens):
+            # One left at a yield by "break": closed here, in this loop. One another task
+            # is awaiting in (running) ends by itself once the pipeline halts.
+            if not agen.ag_running:
+                await agen.aclose()
         if self._started:
             self._halt()
             await self._ajoin()
