@@ -351,6 +351,37 @@ def test_fork_child_of_a_thread_holding_a_token_lock_can_cancel(qmod):
     assert not token.cancelled
 
 
+def test_fork_child_of_a_thread_holding_a_rate_limiters_lock_can_acquire(qmod, monkeypatch):
+    # A fork while another thread is inside acquire(), holding the lock that threads queue
+    # on for the bucket (the twin bucket's own lock, or the limiter's over the core's):
+    # the child's copy was left held, so the child's first acquire() hung.
+    import ringq.ratelimit
+
+    monkeypatch.setattr(ringq.ratelimit, "TokenBucket", qmod.TokenBucket)
+    limiter = ringq.RateLimiter(rate=1e9, burst=1000)
+    held, release = threading.Event(), threading.Event()
+    lock = limiter._threads if limiter._threads is not None else limiter._bucket._lock
+
+    def hold():
+        with lock:
+            held.set()
+            release.wait(LONG)
+
+    t = threading.Thread(target=hold, daemon=True)
+    t.start()
+    assert held.wait(LONG)
+    try:
+        def child():
+            for _ in range(3):
+                assert limiter.acquire(timeout=LONG)
+
+        _fork_and_check(child)
+    finally:
+        release.set()
+        t.join(LONG)
+    assert limiter.acquire(timeout=LONG)
+
+
 def test_fork_while_another_thread_holds_the_thread_pools_exit_lock():
     # BoundedExecutor registers every pool under a module lock; a fork while another
     # thread held it left it held in the child, so the child's first pool hung.

@@ -1,4 +1,8 @@
-"""ringq.RateLimiter: a token bucket without a polling loop."""
+"""ringq.RateLimiter: a token bucket without a polling loop.
+
+Every test runs on both implementations of the bucket the limiter keeps its state in
+(``_queue_c.TokenBucket`` and the twin's ``_queue_py.bucket.TokenBucket``).
+"""
 import threading
 import time
 
@@ -7,6 +11,19 @@ import pytest
 import ringq
 import ringq.ratelimit
 from _helpers import LONG, Call
+
+
+@pytest.fixture(autouse=True)
+def bucket_impl(qmod, monkeypatch):
+    """Limiters made in the test keep their state in *qmod*'s TokenBucket."""
+    monkeypatch.setattr(ringq.ratelimit, "TokenBucket", qmod.TokenBucket)
+    return qmod.TokenBucket
+
+
+def threads_lock(limiter):
+    """The lock a thread inside acquire() holds: the twin bucket's own, or the one that
+    threads queue on in front of the core's bucket (which has none: each step is atomic)."""
+    return limiter._bucket._lock if limiter._bucket.LOCK_CONVOYS else limiter._threads
 
 
 def test_a_full_bucket_gives_burst_tokens_at_once_then_one_per_interval():
@@ -251,13 +268,16 @@ def test_aacquire_and_async_with_wait_on_the_loop(arun):
 
 
 def test_aacquire_never_waits_on_the_thread_lock(arun):
-    # Another thread holds the limiter's lock (as a thread inside acquire() for a few
-    # steps, descheduled by the GIL, would). The loop must go on meanwhile.
+    # Another thread holds the threads' lock (as a thread inside acquire() for a few
+    # steps, descheduled by the GIL, would). The loop must go on meanwhile; over the
+    # core's bucket, which the loop takes from without that lock, the task is done too.
     limiter = ringq.RateLimiter(rate=100, burst=1)
     held, release, dropped = threading.Event(), threading.Event(), threading.Event()
+    lock = threads_lock(limiter)
+    convoys = limiter._bucket.LOCK_CONVOYS
 
     def hold():
-        with limiter._lock:
+        with lock:
             held.set()
             release.wait(2.0)  # bounded: a blocking aacquire fails the test, not the run
         dropped.set()
@@ -271,7 +291,7 @@ def test_aacquire_never_waits_on_the_thread_lock(arun):
         task = asyncio.ensure_future(limiter.aacquire())
         while ticker.ticks < 5 and not dropped.is_set():
             await asyncio.sleep(0.005)
-        ran_while_held = ticker.ticks >= 5 and not dropped.is_set() and not task.done()
+        ran_while_held = ticker.ticks >= 5 and not dropped.is_set() and task.done() is not convoys
         release.set()
         assert await task is True
         ticker.stop()
@@ -341,9 +361,12 @@ def test_aacquire_cancelled_while_a_thread_reserves_gives_the_tokens_back(arun):
     # thread reserves, and that token must come back: the bucket is as before.
     limiter = ringq.RateLimiter(rate=1, burst=1)  # one token, then one a second
     held, release = threading.Event(), threading.Event()
+    if not limiter._bucket.LOCK_CONVOYS:
+        pytest.skip("the core's bucket never hands a reservation to a thread: a loop's step never waits")
+    lock = threads_lock(limiter)
 
     def hold():
-        with limiter._lock:
+        with lock:
             held.set()
             release.wait(LONG)
 
@@ -484,3 +507,38 @@ def test_aacquire_validation(arun):
         assert limiter.try_acquire()  # none of those took the bucket's token
 
     arun(main())
+
+
+# --- the bucket itself: both implementations keep the same books -------------------------
+
+
+def test_bucket_gives_back_reused_and_new_tokens_in_order(bucket_impl):
+    # Times are waits from "now" (the bucket's own clock); 0.05 s of slack for a slow machine.
+    bucket = bucket_impl(10.0, 1)  # one token each 0.1 s, starting full
+    assert bucket.take() is True
+    assert bucket.take() is False  # the next one is 0.1 s away
+    wait_a, ticket_a = bucket.reserve(1, None, True)  # due at ~0.1
+    wait_b, ticket_b = bucket.reserve(1, None)  # due at ~0.2
+    assert 0.05 < wait_a <= 0.1 + 1e-9 and 0.15 < wait_b <= 0.2 + 1e-9
+    bucket.give_back(ticket_a)  # B is behind it: A's token is free for the next caller
+    assert bucket.take() is False  # a given-back token still to come is not due now
+    assert bucket.reserve(1, 0.0) is None  # nor within a zero timeout: nothing taken
+    wait_c, ticket_c = bucket.reserve(2, None)  # A's freed token, then a new one at ~0.3
+    assert 0.25 < wait_c <= 0.3 + 1e-9
+    prev_last, own_last, first, k, interval, reused = ticket_c
+    assert (k, interval, len(reused)) == (1, 0.1, 1) and own_last == first
+    bucket.give_back(ticket_c)  # it was the last reserved: as if it never came, and A's again free
+    wait_d, _ = bucket.reserve(1, 0.15)  # A's token once more, well within 0.15 s
+    assert 0.0 < wait_d <= 0.1 + 1e-9
+    wait_e, _ = bucket.reserve(1, None)  # the next new one follows B at ~0.3, not C's ~0.4
+    assert 0.25 < wait_e <= 0.3 + 1e-9
+
+
+def test_bucket_rate_and_burst_are_read_back(bucket_impl):
+    bucket = bucket_impl(4.0, 2)
+    assert (bucket.rate, bucket.burst) == (4.0, 2)
+    bucket.set_rate(8.0)
+    bucket.set_burst(3)
+    assert (bucket.rate, bucket.burst) == (8.0, 3)
+    # It started full, and a bucket with time to refill holds the new burst at once.
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]

@@ -50,14 +50,14 @@ def _warn_fallback(error: ImportError) -> None:
 
 
 if NO_EXTENSIONS:
-    from ._queue_py import CancelToken, PriorityQueue, Producer, Queue, aselect, select
+    from ._queue_py import CancelToken, PriorityQueue, Producer, Queue, TokenBucket, aselect, select
 
     IMPLEMENTATION = "python"
 else:
     try:
-        from ._queue_c import CancelToken, PriorityQueue, Producer, Queue, aselect, select
+        from ._queue_c import CancelToken, PriorityQueue, Producer, Queue, TokenBucket, aselect, select
     except ImportError as _error:
-        from ._queue_py import CancelToken, PriorityQueue, Producer, Queue, aselect, select
+        from ._queue_py import CancelToken, PriorityQueue, Producer, Queue, TokenBucket, aselect, select
 
         IMPLEMENTATION = "python"
         _warn_fallback(_error)
@@ -65,4 +65,4 @@ else:
     else:
         IMPLEMENTATION = "cython"
 
-__all__ = ["IMPLEMENTATION", "CancelToken", "PriorityQueue", "Producer", "Queue", "aselect", "select"]
+__all__ = ["IMPLEMENTATION", "CancelToken", "PriorityQueue", "Producer", "Queue", "TokenBucket", "aselect", "select"]

@@ -206,6 +206,7 @@ include "_queue_c/waiters.pxi"  # waiter lists, parking and wake chains: Waiter,
 include "_queue_c/async_waiters.pxi"  # _AsyncWaiter: an asyncio task's wait, linked in the same lists
 include "_queue_c/timeouts.pxi"  # deadlines, Ctrl-C slices, fork handling
 include "_queue_c/tokens.pxi"  # CancelToken and the cancel= helpers
+include "_queue_c/bucket.pxi"  # TokenBucket: a RateLimiter's state
 include "_queue_c/stats.pxi"  # statistics, watermarks, producer handles
 include "_queue_c/queue.pxi"  # the Queue class: its state and public methods
 include "_queue_c/queue_sync.pxi"  # put/get/put_many/get_many/put_evict/join/shutdown/clear internals; the shared wait

@@ -10,6 +10,7 @@ ring.py             storage: the deques of the levels, and the steps that move i
 waiters.py          waiter lists, parking and wake-ups
 timeouts.py         deadlines, timeouts, signals (main-thread 50 ms slices), fork
 tokens.py           CancelToken
+bucket.py           TokenBucket: a RateLimiter's state
 async_waiters.py    async waiter records, linking, sleeping
 queue.py            the Queue class: its state and public methods, with the fast paths
 queue_sync.py       the sync calls' internals and the one waiting routine they share
@@ -96,6 +97,7 @@ from _thread import allocate_lock, get_ident  # noqa: F401 - re-exported (tests 
 from .._errors import Cancelled, Empty, Full, ShutDown  # noqa: F401 - as the core module has them
 from .._timeout import deadline as _deadline  # noqa: F401
 from .async_waiters import _GONE, _LINKED, _WOKEN, _resolve, _TaskWaiter, _wake_future  # noqa: F401
+from .bucket import TokenBucket
 from .priority import PriorityQueue, _as_levels  # noqa: F401
 from .queue import Queue, _as_maxsize, _type_name, _with_self  # noqa: F401
 from .queue_sync import _raise_shutdown, _with_put_count  # noqa: F401
@@ -119,6 +121,6 @@ __all__ = ["CancelToken", "PriorityQueue", "Producer", "Queue", "aselect", "sele
 # The public objects name this package as their module, as they did when the twin was
 # one file: class reprs, pickling errors and the tests' implementation checks see
 # "ringq._queue_py.Queue" (the core's are "ringq._queue_c.Queue").
-for _obj in (CancelToken, PriorityQueue, Producer, Queue, aselect, select):
+for _obj in (CancelToken, PriorityQueue, Producer, Queue, TokenBucket, aselect, select):
     _obj.__module__ = __name__
 del _obj

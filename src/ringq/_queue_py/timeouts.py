@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _thread import LockType
 
+    from .bucket import TokenBucket
     from .queue import Queue
     from .tokens import CancelToken
 
@@ -74,10 +75,11 @@ def _clamped(seconds: float) -> float:
     return limit if seconds > limit else seconds
 
 
-# Every live twin queue and cancel token, so that a fork child can reset them (see
-# Queue._reset_after_fork and CancelToken._reset_after_fork).
+# Every live twin queue, cancel token and token bucket, so that a fork child can reset
+# them (see their _reset_after_fork methods).
 _live_queues: weakref.WeakSet[Queue[Any]] = weakref.WeakSet()
 _live_tokens: weakref.WeakSet[CancelToken] = weakref.WeakSet()
+_live_buckets: weakref.WeakSet[TokenBucket] = weakref.WeakSet()
 
 
 def _reset_after_fork() -> None:
@@ -87,6 +89,8 @@ def _reset_after_fork() -> None:
         q._reset_after_fork()
     for token in list(_live_tokens):
         token._reset_after_fork()
+    for bucket in list(_live_buckets):
+        bucket._reset_after_fork()
 
 
 if hasattr(os, "register_at_fork"):
