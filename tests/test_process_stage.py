@@ -222,6 +222,24 @@ def test_next_batch_taken_while_one_runs(pimpl):
     assert taken, "the stage waited for the first batch's result before taking the next"
 
 
+def test_default_queues_around_a_process_stage_hold_its_batches(pimpl):
+    # A process stage moves batches of up to 4096 items; with the thread stages' default
+    # queue of 128 in front of it (or behind it) its batches were cut to 128 items, and
+    # a stage of a few microseconds per item ran at ~150k items/s instead of ~230k.
+    with ringq.Pipeline(range(50)) as p:
+        p.stage(w.ident)
+        p.stage(w.square, workers=2, processes=True, mp_context=FORK, ordered=True)
+        p.stage(w.ident)
+        p.stage(w.ident, name="last")
+        p.stage(w.square, processes=True, mp_context=FORK, maxsize=7, name="explicit")
+        assert sorted(p) == sorted((i * i) ** 2 for i in range(50))
+    # Each row's queue_maxsize is the bound of the queue it puts into (the last stage's
+    # results wait in a queue of that stage's bound).
+    sizes = [(s.name, s.queue_maxsize) for s in p.stats()]
+    assert sizes == [("source", 128), ("ident", 4096), ("square", 4096), ("ident", 128),
+                     ("last", 7), ("explicit", 7)]
+
+
 @pytest.mark.parametrize("window", [None, 1, 3])
 def test_ordered_with_uneven_batches(pimpl, window):
     with ringq.Pipeline(range(300)) as p:

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 #: Default bound of a stage's input queue.
 DEFAULT_MAXSIZE = 128
+#: ... of a process stage's, and of the one after it: a process stage moves batches of
+#: up to this many items (about 10 ms of work each; _process_stage.MAX_BATCH), and a
+#: smaller queue on either side cuts them down, or hands them over in small pieces.
+PROCESS_MAXSIZE = 4096
 #: A worker takes as many queued items at once as it can process in about this
 #: long (measured on the items before), between 1 and MAX_BATCH: trivial functions
 #: move in batches, slow ones one item at a time so that the work spreads evenly

@@ -48,6 +48,7 @@ from time import perf_counter
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ._errors import Cancelled, ShutDown
+from ._pipeline_stage import PROCESS_MAXSIZE
 from ._queue import Queue
 from .process_pool import ProcessExecutor, check_sendable
 
@@ -57,8 +58,9 @@ __all__ = ["RemoteStage"]
 BATCH_SECONDS = 0.01
 #: ... and about this many bytes of pickled items (or outputs, whichever is more) ...
 BATCH_BYTES = 1 << 20
-#: ... and at most this many items (also limited by what the stage's queue holds).
-MAX_BATCH = 4096
+#: ... and at most this many items (also limited by what the stage's queue holds, by
+#: default as many: see PROCESS_MAXSIZE).
+MAX_BATCH = PROCESS_MAXSIZE
 #: Batches in flight per worker process (unordered stages; an ordered one: its window).
 IN_FLIGHT_PER_WORKER = 2
 #: A batch that pickles to more is sent as several tasks (the pool takes 8 MiB at most).

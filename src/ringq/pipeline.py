@@ -103,6 +103,7 @@ from ._pipeline_stage import BATCH_SECONDS as BATCH_SECONDS
 from ._pipeline_stage import DEFAULT_MAXSIZE as DEFAULT_MAXSIZE
 from ._pipeline_stage import FLUSH_EVERY as FLUSH_EVERY
 from ._pipeline_stage import MAX_BATCH as MAX_BATCH
+from ._pipeline_stage import PROCESS_MAXSIZE
 from ._pipeline_stage import SKIP as SKIP
 from ._pipeline_stage import _Counters as _Counters
 from ._pipeline_stage import _is_generator_function as _is_generator_function
@@ -244,7 +245,7 @@ class Pipeline:
 
     # --- building -----------------------------------------------------------------------
 
-    def stage(self, fn: Callable[[Any], Any], *, workers: int = 1, maxsize: int = DEFAULT_MAXSIZE,
+    def stage(self, fn: Callable[[Any], Any], *, workers: int = 1, maxsize: Optional[int] = None,
               ordered: bool = False, rate: Union[float, RateLimiter, None] = None,
               name: Optional[str] = None, window: Optional[int] = None,
               processes: bool = False, mp_context: Any = None) -> Pipeline:
@@ -256,7 +257,9 @@ class Pipeline:
         its own (one loop for all its async stages). Every option below holds for it.
 
         * *maxsize*: bound of this stage's input queue (>= 1). The last stage's
-          results wait in a queue of the same bound.
+          results wait in a queue of the same bound. Default: 128, or 4096 for a
+          process stage and for the stage after one, which move batches of up to
+          4096 items.
         * *ordered*: pass results on in the order the items came into this
           stage's queue, while the workers still run in parallel. It is per
           stage: an order lost before (an unordered stage with several workers)
@@ -291,6 +294,9 @@ class Pipeline:
             limiter = RateLimiter(rate, 1)
         if name is None:
             name = getattr(fn, "__name__", None) or type(fn).__name__
+        if maxsize is None:
+            after_processes = bool(self._stages) and self._stages[-1].remote is not None
+            maxsize = PROCESS_MAXSIZE if processes or after_processes else DEFAULT_MAXSIZE
         remote = None
         if processes:
             from ._process_stage import RemoteStage
