@@ -79,12 +79,10 @@ import asyncio
 import inspect
 import sys
 import threading
-import weakref
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
-    AsyncGenerator,
     AsyncIterator,
     Callable,
     Iterable,
@@ -232,9 +230,6 @@ class Pipeline:
         self._error: Optional[BaseException] = None
         self._error_where = ""
         self._started = False
-        # The async generators __aiter__ handed out: aclose() closes those left suspended
-        # (by a break), so their cleanup runs in the caller's loop, not at its shutdown.
-        self._agens: weakref.WeakSet[Any] = weakref.WeakSet()  # async generator objects
         # The loop that runs the async stages (one for all of them; see _start), and
         # its tasks, which _halt cancels.
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -390,20 +385,24 @@ class Pipeline:
             self._join()
         self._raise_error()
 
-    def _raise_error(self) -> None:
-        """Raise the first error, if there was one (after every thread was joined)."""
+    def _raise_error(self, for_async: bool = False) -> None:
+        """Raise the first error, if there was one (after every thread was joined).
+
+        *for_async*: raised into an ``async for``, which a StopAsyncIteration would end.
+        """
         error = self._error
         if error is None:
             return
         try:
             if self._cancelled:
                 raise Cancelled(f"the pipeline's cancel token fired ({error})") from error
-            if isinstance(error, StopIteration):
+            if isinstance(error, StopIteration) or (for_async and isinstance(error, StopAsyncIteration)):
                 # Raised as it is, it would end the caller's iteration silently (or,
                 # out of a generator, become "generator raised StopIteration").
+                kind = type(error).__name__
                 raise RuntimeError(
-                    f"{self._error_where} raised StopIteration ({error!r}): a stage's function must "
-                    "not raise it (a StopIteration cannot pass through an iteration); return "
+                    f"{self._error_where} raised {kind} ({error!r}): a stage's function must "
+                    f"not raise it (a {kind} cannot pass through an iteration); return "
                     "ringq.SKIP to pass nothing on, or raise another exception to stop the "
                     "pipeline") from error
             raise error
@@ -484,33 +483,7 @@ class Pipeline:
         stops the pipeline; ``async with pipeline:`` (or ``await pipeline.aclose()``)
         makes that happen, and every thread joined, before the next line runs.
         """
-        self._start()
-        agen = self._aresults()
-        self._agens.add(agen)
-        return agen
-
-    async def _aresults(self) -> AsyncGenerator[Any, None]:
-        assert self._outbox is not None
-        aget_many = self._outbox.aget_many
-        cancel = self._cancel
-        finished = False
-        try:
-            while True:
-                try:
-                    batch = await aget_many(MAX_BATCH, cancel=cancel)
-                except ShutDown:
-                    break
-                except Cancelled as exc:
-                    self._fail(exc, "results")
-                    break
-                for item in batch:
-                    yield item
-            finished = True
-        finally:
-            if not finished:
-                self._halt()  # the caller left early: stop every stage
-            await self._ajoin()
-        self._raise_error()
+        return self._aresults_started()
 
     async def arun(self, sink: Any = None, *, shutdown_sink: bool = True) -> int:
         """``run()`` for a coroutine: ``count = await pipeline.arun(sink)``, never blocking the loop.
@@ -548,23 +521,19 @@ class Pipeline:
                     put(item)
                 count += 1
         finally:
-            await results.aclose()  # type: ignore[attr-defined]
+            await results.aclose()
             if sink is not None and shutdown_sink:
                 sink.shutdown()
         if stopped:
             self._raise_error()
         return count
 
-    def _aresults_started(self) -> AsyncIterator[Any]:
-        return self.__aiter__()
+    def _aresults_started(self) -> _AsyncResults:
+        self._start()
+        return _AsyncResults(self)
 
     async def aclose(self) -> None:
         """``close()`` for a coroutine: stop the pipeline and await the end of its threads."""
-        for agen in list(self._agens):
-            # One left at a yield by "break": closed here, in this loop. One another task
-            # is awaiting in (running) ends by itself once the pipeline halts.
-            if not agen.ag_running:
-                await agen.aclose()
         if self._started:
             self._halt()
             await self._ajoin()
@@ -681,3 +650,87 @@ class Pipeline:
     def __repr__(self) -> str:
         stages = " -> ".join(f"{s.name}x{s.workers}" for s in self._stages) or "(no stages)"
         return f"<ringq.Pipeline source -> {stages}>"
+
+
+class _AsyncResults:
+    """What ``async for item in pipeline`` iterates: the results, awaited on the caller's loop.
+
+    Not an async generator on purpose. One that ``break`` abandons at a ``yield``
+    still has its cleanup (a ``finally`` that awaits the join) to run, which only the
+    loop's async-generator finalizer could start, as a task of its own scheduled
+    when ``break`` dropped the generator: that task raced ``async with``'s exit, and
+    when the loop stopped before it began, its ``aclose()`` was dropped unawaited
+    (3.14: "coroutine method 'aclose' ... was never awaited"). This iterator holds
+    no suspended frame: leaving it early leaves nothing to close. The pipeline is
+    stopped and joined by ``aclose()`` (of the pipeline or of this iterator), and
+    an iterator dropped before its end stops the pipeline when its loop next runs.
+    """
+
+    __slots__ = ("_pipeline", "_batch", "_loop", "_done")
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        self._batch: Iterator[Any] = iter(())
+        self._loop: Optional[asyncio.AbstractEventLoop] = None  # the caller's, once iterated
+        self._done = False
+
+    def __aiter__(self) -> _AsyncResults:
+        return self
+
+    async def __anext__(self) -> Any:
+        for item in self._batch:
+            return item
+        if self._done:
+            raise StopAsyncIteration
+        pipeline = self._pipeline
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        outbox = pipeline._outbox
+        assert outbox is not None
+        while True:
+            try:
+                batch = await outbox.aget_many(MAX_BATCH, cancel=pipeline._cancel)
+            except ShutDown:
+                break  # the end, or the pipeline stopped: its error (if any) is raised below
+            except Cancelled as exc:
+                pipeline._fail(exc, "results")
+                break
+            except GeneratorExit:
+                # This coroutine is being closed (not awaited to its end): no await here.
+                self._done = True
+                pipeline._halt()
+                raise
+            except BaseException:
+                # This task was cancelled (or interrupted) while waiting: stop every stage.
+                self._done = True
+                pipeline._halt()
+                await pipeline._ajoin()
+                raise
+            self._batch = iter(batch)
+            for item in self._batch:
+                return item
+        self._done = True
+        await pipeline._ajoin()
+        pipeline._raise_error(for_async=True)
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """Stop the pipeline (unless it has ended) and await the end of its threads."""
+        self._batch = iter(())
+        if not self._done:
+            self._done = True
+            self._pipeline._halt()
+            await self._pipeline._ajoin()
+
+    def __del__(self) -> None:
+        loop = self._loop
+        if loop is not None and not self._done:
+            # Left early ("break", an exception in the loop's body) and not closed: stop
+            # the pipeline once the loop gets to it, not here: __del__ may run inside the
+            # garbage collector, in any thread, while it holds a lock that _halt takes.
+            # A plain callback, not a coroutine: if the loop closes first, it is dropped
+            # silently (as the loop's async-generator finalizer does nothing then).
+            try:
+                loop.call_soon_threadsafe(self._pipeline._halt)
+            except RuntimeError:
+                pass  # the loop is closed
