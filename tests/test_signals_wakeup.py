@@ -78,6 +78,21 @@ def case(mode):
         }[mode]
         want = {"get_many": ["x"], "aget_many": ["x"], "select": (q, "x"), "aselect": (q, "x")}.get(mode, "x")
         return q, call, lambda: q.put_nowait("x"), lambda r: r == want and q.empty(), "getter"
+    if mode in ("cancel_get", "cancel_put", "cancel_select", "cancel_wait"):
+        # The handler cancels the call's token. It has a deadline (far off), so that the
+        # twin's token._link calls _expired(), a check point with the token's lock held.
+        q = full() if mode == "cancel_put" else Queue(1)
+        tok = qmod.CancelToken(timeout=60)
+        call = {
+            "cancel_get": lambda: q.get(timeout=TIMEOUT, cancel=tok),
+            "cancel_put": lambda: q.put("b", timeout=TIMEOUT, cancel=tok),
+            "cancel_select": lambda: qmod.select(q, Queue(1), timeout=TIMEOUT, cancel=tok),
+            "cancel_wait": lambda: tok.wait(TIMEOUT),
+        }[mode]
+        if mode == "cancel_wait":
+            return q, call, tok.cancel, lambda r: r is True, None
+        n = q.qsize()  # a cancelled call leaves the queue as it was
+        return q, call, tok.cancel, lambda r: isinstance(r, qmod.Cancelled) and q.qsize() == n, None
     if mode in ("join", "ajoin"):
         q = unfinished()
         call = q.join if mode == "join" else (lambda: q.ajoin(timeout=TIMEOUT))
@@ -143,6 +158,61 @@ assert ok(r), f"{mode}: wrong outcome {r!r}"
 print("OK", mode, "%.4f" % took)
 '''
 
+TOKEN_HOOK_CHILD = MODES + r'''
+import faulthandler
+faulthandler.dump_traceback_later(20, exit=True)  # a deadlock fails the child, with its stacks
+tokens = sys.modules[qmod.__name__ + ".tokens"]
+mode = sys.argv[1]
+main = threading.main_thread().ident
+armed = []
+ran = []
+def handler(signum, frame):
+    ran.append(1)
+    action()
+signal.signal(signal.SIGUSR1, handler)
+if mode == "cancel_nested":
+    # cancel() claims a waiting call with the token's lock held; the handler cancels again.
+    tok = qmod.CancelToken()
+    action = tok.cancel
+    waiting = qmod.Queue(1)
+    other = threading.Thread(target=lambda: waiting.put(tok.wait(TIMEOUT)), daemon=True)
+    other.start()
+    while not tok._links:  # the other thread's wait is linked (the twin's list; polled, bounded)
+        assert other.is_alive()
+        time.sleep(0.001)
+    Call = waiters._Call
+    real = Call.claim
+    def deliver(self, source):
+        if armed:
+            armed.clear()
+            signal.pthread_kill(main, signal.SIGUSR1)
+        return real(self, source)
+    Call.claim = deliver
+    armed.append(1)
+    r, took = run(tok.cancel)
+    Call.claim = real
+    assert ran, "the hook never ran"
+    assert r is None, r
+    assert waiting.get(timeout=PROMPT) is True, "the other thread's wait was not woken"
+else:
+    q, call, action, ok, _ = case(mode)
+    real = tokens.monotonic
+    def deliver():
+        # Only inside token._link (via _expired): the lock is held there.
+        if armed and sys._getframe(1).f_code.co_name == "_expired" and sys._getframe(2).f_code.co_name == "_link":
+            armed.clear()
+            signal.pthread_kill(main, signal.SIGUSR1)
+        return real()
+    tokens.monotonic = deliver
+    armed.append(1)
+    r, took = run(call)
+    tokens.monotonic = real
+    assert ran, f"{mode}: the hook never ran (the twin's token._link no longer calls _expired?)"
+    assert took < PROMPT, f"{mode}: the handler's cancel() was lost: the call waited {took:.2f}s ({r!r})"
+    assert ok(r), f"{mode}: wrong outcome {r!r}"
+print("OK", mode, "%.4f" % took)
+'''
+
 PARKED_CHILD = MODES + r'''
 mode = sys.argv[1]
 q, call, action, ok, waits = case(mode)
@@ -205,6 +275,7 @@ for mode in sys.argv[1:]:
 
 SYNC_MODES = ["put", "put_shutdown", "put_many", "token_put", "get", "get_shutdown", "get_many", "token_get",
               "select", "join"]
+CANCEL_MODES = ["cancel_get", "cancel_put", "cancel_select", "cancel_wait"]
 ASYNC_MODES = ["aput", "aput_many", "aget", "aget_many", "aselect", "ajoin"]
 
 
@@ -218,6 +289,19 @@ def test_handler_just_before_the_wait_is_not_lost(impl, mode):
     if impl != "python":
         pytest.skip("the core runs no Python code between its check and its link: no point to hook")
     out = _helpers.check_child(impl, HOOK_CHILD, timeout=60, args=(mode,))
+    assert out.startswith("OK " + mode), out
+
+
+@pytest.mark.parametrize("mode", CANCEL_MODES + ["cancel_nested"])
+def test_handler_that_cancels_the_token_inside_its_lock(impl, mode):
+    """The handler calls token.cancel() while the twin holds that token's lock (in _link,
+    or in a cancel() that is claiming a waiting call): it deadlocked on the plain lock.
+
+    The core's token mutex is held by C code only: no handler runs under it.
+    """
+    if impl != "python":
+        pytest.skip("the core runs no Python code under a token's mutex: no point to hook")
+    out = _helpers.check_child(impl, TOKEN_HOOK_CHILD, timeout=60, args=(mode,))
     assert out.startswith("OK " + mode), out
 
 
@@ -235,5 +319,6 @@ def test_handler_at_any_point_of_a_blocking_call_is_not_lost(impl):
     run between the call's check and its wait); the hook test above hits that window
     every time.
     """
-    out = _helpers.check_child(impl, SWEEP_CHILD, timeout=240, args=SYNC_MODES)
-    assert [line.split()[1] for line in out.splitlines()] == SYNC_MODES, out
+    out = _helpers.check_child(impl, "import faulthandler; faulthandler.dump_traceback_later(200, exit=True)\n"
+                               + SWEEP_CHILD, timeout=240, args=SYNC_MODES + CANCEL_MODES)
+    assert [line.split()[1] for line in out.splitlines()] == SYNC_MODES + CANCEL_MODES, out
