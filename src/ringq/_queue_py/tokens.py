@@ -80,7 +80,8 @@ class CancelToken:
                 return False
             links = self._links
             links.append(link)
-            if self._cancelled:
+            fired: bool = self._cancelled  # read again (mypy would take it as still False)
+            if fired:
                 # A signal handler cancelled at a check point above (the lock is
                 # re-entrant for it): its cancel() may have taken the list before our
                 # append. The caller raises Cancelled; the link goes, claimed or not.
