@@ -89,6 +89,15 @@ items one step per item, so a fork child may see part of such a batch taken (eac
 item counted correctly). The asyncio calls, select() and cancel-token waits share
 the counts and steps but not the give-back and wake-up hand-over of a late
 exception: a handler that raises inside them may lose that call's wake-up.
+
+A handler that *wakes* a call is never lost, whatever the call (sync or async, select
+and token waits included): the queue's lock being re-entrant, a handler run between a
+call's check of the queue and the link of its waiter may shut the queue down, put,
+get or finish a task while nobody is linked. So a waiting call reads its condition
+again once linked (``_WaitList.park``, ``async_waiters.sleep``; the conditions are in
+``queue_sync.py``), and select() makes its links before it checks, with no check point
+between the check and the append. A CancelToken's lock is re-entrant too, so that a
+handler may call cancel() while its thread is inside the token.
 """
 from __future__ import annotations
 

@@ -74,18 +74,29 @@ class _TaskWaiter:
         return True
 
 
-async def sleep(q: Queue[Any], rec: _TaskWaiter, deadline: float | None, token: CancelToken | None = None) -> None:
-    """Await *rec*'s wake-up, *deadline* or *token*; then leave *q*'s wait list (passing on an unused wake-up)."""
+async def sleep(
+    q: Queue[Any], rec: _TaskWaiter, ready: Any, deadline: float | None, token: CancelToken | None = None
+) -> None:
+    """Await *rec*'s wake-up, *deadline* or *token*; then leave *q*'s wait list (passing on an unused wake-up).
+
+    ``ready(q)`` is the caller's condition (see queue_sync.py), read again first with
+    *rec* linked: a signal handler that ran between the caller's check and the link
+    (the lock is re-entrant) found no waiter to wake. If it holds, the task does not
+    sleep; the caller re-checks. A handler that runs once *rec* is linked wakes it.
+    """
     timer = None
     key = None
-    if token is not None:
-        # The token wakes the task like a waker; the caller's next _check_token raises Cancelled.
-        deadline = _earlier(deadline, token._deadline)
-        key = token._add_callback(rec.loop, rec.fut)
-    if deadline is not None:
-        timer = rec.loop.call_later(deadline - monotonic(), _resolve, rec.fut)
     try:
-        await rec.fut
+        with q._mutex:
+            changed = ready(q)
+        if not changed:
+            if token is not None:
+                # The token wakes the task like a waker; the caller's next _check_token raises Cancelled.
+                deadline = _earlier(deadline, token._deadline)
+                key = token._add_callback(rec.loop, rec.fut)
+            if deadline is not None:
+                timer = rec.loop.call_later(deadline - monotonic(), _resolve, rec.fut)
+            await rec.fut
     except BaseException:
         with q._mutex:
             rec.wait_list.leave_task(rec, True)

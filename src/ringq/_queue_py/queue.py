@@ -25,7 +25,7 @@ from .._stats import QueueStatistics
 from .._timeout import deadline as _deadline  # the check shared with the toolkit modules
 from .async_waiters import sleep
 from .queue_async import aput_at, aput_many_at
-from .queue_sync import _raise_shutdown, put_at, put_many_at, wait
+from .queue_sync import _raise_shutdown, item_or_shut_down, put_at, put_many_at, tasks_done, wait
 from .queue_sync import clear as _clear
 from .queue_sync import put_evict as _put_evict
 from .queue_sync import shutdown as _shutdown
@@ -279,7 +279,7 @@ class Queue(Generic[T]):
                         continue
                     if self._shutdown:
                         _raise_shutdown(self._shutdown_cause)
-                    waited = wait(self, self._getters, block, deadline, token, "get")
+                    waited = wait(self, self._getters, item_or_shut_down, block, deadline, token, "get")
                     if waited is None:
                         raise Empty  # the except clause hands on a wake-up we did not use
                     woken = waited
@@ -379,7 +379,7 @@ class Queue(Generic[T]):
                         break
                     if self._shutdown:
                         _raise_shutdown(self._shutdown_cause)
-                    waited = wait(self, self._getters, block, deadline, token, "get_many")
+                    waited = wait(self, self._getters, item_or_shut_down, block, deadline, token, "get_many")
                     if waited is None:
                         raise Empty  # the except clause hands on a wake-up we did not use
                     woken = waited
@@ -451,7 +451,7 @@ class Queue(Generic[T]):
         token = _as_token(cancel) if cancel is not None else None
         with self._mutex:
             while self._unfinished:
-                self._joiners.park(self._mutex, None, token, "join")
+                self._joiners.park(self, tasks_done, None, token, "join")
 
     # -- shutdown ----------------------------------------------------------
     @property
@@ -520,7 +520,7 @@ class Queue(Generic[T]):
                     raise Empty
                 _check_token(token)
                 rec = self._getters.link_task()
-            await sleep(self, rec, deadline, token)
+            await sleep(self, rec, item_or_shut_down, deadline, token)
         if event:
             deliver_watermark(self)
         return item
@@ -559,7 +559,7 @@ class Queue(Generic[T]):
                     raise Empty
                 _check_token(token)
                 rec = self._getters.link_task()
-            await sleep(self, rec, deadline, token)
+            await sleep(self, rec, item_or_shut_down, deadline, token)
         if event:
             deliver_watermark(self)
         return batch
@@ -576,7 +576,7 @@ class Queue(Generic[T]):
                     raise TimeoutError("ajoin() timed out with unfinished tasks")
                 _check_token(token)
                 rec = self._joiners.link_task()
-            await sleep(self, rec, deadline, token)
+            await sleep(self, rec, tasks_done, deadline, token)
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self

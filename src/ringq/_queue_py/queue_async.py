@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from .._errors import Cancelled, Full, ShutDown
 from .._timeout import deadline as _deadline  # the check shared with the toolkit modules
 from .async_waiters import sleep
-from .queue_sync import _with_put_count
+from .queue_sync import _with_put_count, room_or_shut_down
 from .ring import _CHANGED, _SHUT_DOWN, put_one, put_run
 from .stats import deliver_watermark, grew
 from .tokens import _as_token, _check_token
@@ -41,7 +41,7 @@ async def aput_at(q: Queue[Any], item: Any, level: int, timeout: float | None, c
                 raise Full
             _check_token(token)
             rec = q._putters.link_task()
-        await sleep(q, rec, deadline, token)
+        await sleep(q, rec, room_or_shut_down, deadline, token)
     if event:
         deliver_watermark(q)
 
@@ -87,4 +87,4 @@ async def aput_many_at(
         if event:
             deliver_watermark(q)  # outside the lock, then check again
             continue
-        await sleep(q, rec, deadline, token)
+        await sleep(q, rec, room_or_shut_down, deadline, token)

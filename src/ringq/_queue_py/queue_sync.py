@@ -37,13 +37,38 @@ def _raise_shutdown(cause: BaseException | None) -> None:
     raise ShutDown
 
 
-def wait(q: Queue[Any], waiters: _WaitList, block: bool, deadline: float | None, token: Any, call: str) -> bool | None:
+# What a waiting call waits for, by plain reads of the queue's fields (lock held): park()
+# reads it again once its waiter is linked (see _WaitList.park). Each must hold exactly
+# when its caller's own check would not wait (or would raise ShutDown): one that held
+# when the caller must wait would make it spin.
+
+
+def room_or_shut_down(q: Queue[Any]) -> bool:
+    """put's and put_many's: room for an item (see ring.put_one, ring.put_run), or shut down."""
+    maxsize = q._maxsize
+    return q._shutdown or maxsize <= 0 or q._count < maxsize
+
+
+def item_or_shut_down(q: Queue[Any]) -> bool:
+    """get's and get_many's: an item at any level, or shut down."""
+    return q._count > 0 or q._shutdown
+
+
+def tasks_done(q: Queue[Any]) -> bool:
+    """join's: no unfinished task."""
+    return not q._unfinished
+
+
+def wait(
+    q: Queue[Any], waiters: _WaitList, ready: Any, block: bool, deadline: float | None, token: Any, call: str
+) -> bool | None:
     """The one waiting routine of put, put_many, get and get_many (lock held: the call found no room or no item).
 
     None if the call must not wait: *block* is false or *deadline* has passed (the
     caller raises its Full or Empty). Otherwise one park() on *waiters* (the lock is
     released meanwhile; Cancelled if *token* fires; see waiters.py), returning True if
-    a waker chose this call. The caller then re-checks the queue and either uses that
+    a waker chose this call; *ready* is the condition it waits for (room_or_shut_down
+    or item_or_shut_down), which park() re-checks once linked. The caller then re-checks the queue and either uses that
     wake-up or, leaving without using it (an exception, or a deadline that passes
     before a re-check succeeds), hands it on to the next waiter. That hand-over is
     inline in each caller's except or finally clause: a call would be a check point
@@ -51,7 +76,7 @@ def wait(q: Queue[Any], waiters: _WaitList, block: bool, deadline: float | None,
     """
     if not block or (deadline is not None and monotonic() >= deadline):
         return None
-    return waiters.park(q._mutex, deadline, token, call)
+    return waiters.park(q, ready, deadline, token, call)
 
 
 def put_at(q: Queue[Any], item: Any, level: int, block: bool, timeout: float | None, cancel: Any) -> None:
@@ -125,7 +150,7 @@ def put_wait(q: Queue[Any], item: Any, level: int, deadline: float | None, token
     woken = False
     try:
         while True:
-            waited = wait(q, q._putters, True, deadline, token, "put")
+            waited = wait(q, q._putters, room_or_shut_down, True, deadline, token, "put")
             if waited is None:
                 raise Full
             woken = waited
@@ -203,7 +228,7 @@ def put_many_locked(
             if done == n:
                 return event
             try:
-                waited = wait(q, q._putters, True, deadline, token, "put_many")
+                waited = wait(q, q._putters, room_or_shut_down, True, deadline, token, "put_many")
             except Cancelled as e:
                 raise _with_put_count(e, done)  # noqa: B904 - the caught exception itself, re-raised
             if waited is None:

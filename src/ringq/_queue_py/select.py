@@ -91,6 +91,9 @@ def select(
             _refuse_blocking("select")  # about to wait: not on a thread that runs an event loop
 
         # Link one waiter per open queue; any change seen meanwhile means scan again.
+        # The link is made before the check: between the check and the append there
+        # is no check point (no call), so a signal handler that puts or shuts down
+        # runs either before the check (seen) or once we are linked (it wakes us).
         call = _Call()
         links: list[tuple[Queue[Any], _Link]] = []
         ready = False
@@ -98,11 +101,11 @@ def select(
             if closed[i]:
                 continue  # shut down and drained at the scan: it stays so
             q = queues[i]
+            link = _Link(call, q)
             with q._mutex:
                 if q._items or q._lower_count or q._shutdown:
                     ready = True
                     break
-                link = _Link(call, q)
                 q._getters._parked.append(link)
                 links.append((q, link))
         tlink = None
@@ -212,11 +215,11 @@ async def aselect(
         ready = False
         open_queues = 0
         for q in queues:
+            link = _TaskSelectLink(call, q, loop, fut)  # before the check, as in select()
             with q._mutex:
                 if q._items or q._lower_count:
                     ready = True
                     break
-                link = _TaskSelectLink(call, q, loop, fut)
                 q._getters._parked.append(link)
                 links.append((q, link))
                 if not q._shutdown:

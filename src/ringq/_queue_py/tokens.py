@@ -5,7 +5,7 @@ The C side of this file is ``_queue_c/tokens.pxi``.
 from __future__ import annotations
 
 import weakref
-from _thread import allocate_lock
+from _thread import RLock
 from time import monotonic
 from typing import Any, Coroutine
 
@@ -47,7 +47,10 @@ class CancelToken:
 
     def __init__(self, timeout: float | None = None) -> None:
         self._deadline = _deadline(timeout)
-        self._lock = allocate_lock()  # guards _cancelled and _links
+        # Guards _cancelled and _links. Re-entrant: the main thread runs signal handlers
+        # at check points inside _link, _unlink and cancel() (calls made with it held),
+        # and a handler may call cancel(); with a plain lock that deadlocked.
+        self._lock = RLock()
         self._cancelled = False
         self._links: list[_Link] = []
         self._parent: CancelToken | None = None
@@ -59,7 +62,7 @@ class CancelToken:
     def _reset_after_fork(self) -> None:
         # In a fork child only the forking thread exists: the waiting calls linked here,
         # and any thread that held the lock at the fork, are gone. Forget them.
-        self._lock = allocate_lock()
+        self._lock = RLock()
         self._links = []
 
     def _expired(self) -> bool:
@@ -75,7 +78,18 @@ class CancelToken:
         with self._lock:
             if self._cancelled or self._expired():
                 return False
-            self._links.append(link)
+            links = self._links
+            links.append(link)
+            fired: bool = self._cancelled  # read again (mypy would take it as still False)
+            if fired:
+                # A signal handler cancelled at a check point above (the lock is
+                # re-entrant for it): its cancel() may have taken the list before our
+                # append. The caller raises Cancelled; the link goes, claimed or not.
+                try:
+                    links.remove(link)
+                except ValueError:
+                    pass
+                return False
             return True
 
     def _unlink(self, link: _Link) -> None:

@@ -185,23 +185,33 @@ class _WaitList:
     def wake_all(self) -> None:
         self.wake(len(self._parked))
 
-    def park(self, mutex: Any, deadline: float | None, token: CancelToken | None, call: str) -> bool:
-        """Sleep until woken, *deadline*, *token* or an exception (Ctrl-C), with *mutex* released.
+    def park(
+        self, q: Any, ready: Any, deadline: float | None, token: CancelToken | None, call: str
+    ) -> bool:
+        """Sleep until woken, *deadline*, *token* or an exception (Ctrl-C), with *q*'s lock released.
 
         Before anything else: LoopBlockingError if this thread runs an event loop
         (blocking *call*, "get", "put"..., names itself in the message; see _loopguard).
 
-        *mutex* is the queue's RLock, held by the caller (possibly re-entrantly: it
-        is released fully, as threading.Condition does). It is held again on return
+        ``q._mutex`` is the queue's RLock, held by the caller (possibly re-entrantly:
+        it is released fully, as threading.Condition does). It is held again on return
         and when an exception escapes. Returns True when a waker chose this waiter:
         the caller must use that wake-up or pass it on if it leaves on an exception.
         Callers re-check their condition and deadline. Raises Cancelled when *token*
         fires (a token wait returns False: it passes a wake-up on itself).
+
+        ``ready(q)`` is the caller's condition, by plain reads (see queue_sync.py): it
+        is read again once the waiter is linked, and the call does not sleep if it
+        holds. Between the caller's check and the link lie check points (this call's
+        entry, the lock's allocation...) where a signal handler may run and, the lock
+        being re-entrant, make room, put an item or shut the queue down: its wake-up
+        found no waiter to wake. Once linked, a handler's wake-up reaches this waiter.
         """
         if _running_loop() is not None:
             _refuse_blocking(call)  # before we link: nothing to undo
+        mutex = q._mutex
         if token is not None:
-            self._park_with_token(mutex, deadline, token)
+            self._park_with_token(q, ready, deadline, token)
             return False
         waiter = allocate_lock()
         waiter.acquire()
@@ -210,14 +220,16 @@ class _WaitList:
         # Each flag is set by plain bytecode right before its one C call, with no
         # check point between: a flag that is set means the call took effect.
         linked = released = restored = False
+        acquired = False
         try:
             linked = True
             parked.append(waiter)
-            released = True
-            mutex._release_save()
-            acquired = _acquire_until(waiter, deadline)  # in slices in the main thread
-            restored = True
-            mutex._acquire_restore(saved)
+            if not ready(q):  # else: not woken, so unlinked below (a handler changed the queue)
+                released = True
+                mutex._release_save()
+                acquired = _acquire_until(waiter, deadline)  # in slices in the main thread
+                restored = True
+                mutex._acquire_restore(saved)
         except BaseException:
             # Another exception may land at any check point in here: the finally
             # clauses make each step run anyway.
@@ -245,28 +257,41 @@ class _WaitList:
         if waiter in parked:
             parked.remove(waiter)
             return False
-        return True  # woken as the deadline passed: the caller's re-check uses it
+        return True  # woken as the deadline passed (or as it re-checked): the caller's re-check uses it
 
-    def _park_with_token(self, mutex: Any, deadline: float | None, token: CancelToken) -> None:
+    def _park_with_token(self, q: Any, ready: Any, deadline: float | None, token: CancelToken) -> None:
+        """park() with a cancel token: the call sits in this list and in the token's, through one _Call."""
+        mutex = q._mutex
         call = _Call()
         link = _Link(call, self)
         tlink = _Link(call, token)
-        self._parked.append(link)
-        saved = mutex._release_save()
-        linked = False
+        saved = _saved_state(mutex)
+        # As in park(): each flag is set right before its one C call.
+        linked = released = restored = tlinked = False
         try:
-            # Linked after the queue link: a token that fires in between is seen by _link.
-            linked = token._link(tlink)
-            if linked:
-                _acquire_until(call.parker, _earlier(deadline, token._deadline))
+            linked = True
+            self._parked.append(link)
+            if not ready(q):  # as in park(): re-checked once linked
+                released = True
+                mutex._release_save()
+                # Linked after the queue link: a token that fires in between is seen by _link.
+                tlinked = token._link(tlink)
+                if tlinked:
+                    _acquire_until(call.parker, _earlier(deadline, token._deadline))
+                restored = True
+                mutex._acquire_restore(saved)
         except BaseException:
-            mutex._acquire_restore(saved)
-            if self._unlink_call(link, token, tlink if linked else None, call) is self:
-                self.wake(1)  # a wake-up we will not use: hand it on
+            try:
+                if released and not restored:
+                    restored = True
+                    mutex._acquire_restore(saved)
+            finally:
+                # tlink may be in the token's list even if _link did not return (_unlink allows either).
+                if linked and self._unlink_call(link, token, tlink if released else None, call) is self:
+                    self.wake(1)  # a wake-up we will not use: hand it on
             raise
-        mutex._acquire_restore(saved)
-        won = self._unlink_call(link, token, tlink if linked else None, call)
-        if not linked or won is token:
+        won = self._unlink_call(link, token, tlink if tlinked else None, call)
+        if won is token or (released and not tlinked):
             if won is self:
                 self.wake(1)
             token._raise()
