@@ -10,7 +10,9 @@ import pytest
 
 import ringq
 import ringq.ratelimit
-from _helpers import LONG, Call
+from _helpers import LONG, Call, check_child, cpython_only
+
+GC_STEPS = 60
 
 
 @pytest.fixture(autouse=True)
@@ -542,3 +544,54 @@ def test_bucket_rate_and_burst_are_read_back(bucket_impl):
     assert (bucket.rate, bucket.burst) == (8.0, 3)
     # It started full, and a bucket with time to refill holds the new burst at once.
     assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+# --- a __del__ that the GC runs inside a call takes a token too ---------------------------
+
+LIMITER_GC_PRELUDE = """
+import gc, time
+import ringq, ringq.ratelimit
+ringq.ratelimit.TokenBucket = qmod.TokenBucket   # the implementation under test
+"""
+
+
+@cpython_only
+@pytest.mark.parametrize("call", ["acquire", "try_acquire"])
+def test_gc_inside_a_call_runs_a_del_that_takes_a_token(impl, call):
+    # CPython's test_reentrancy (bpo-14976) on a RateLimiter: a collection that lands
+    # inside acquire() runs a __del__ that takes a token of the same limiter, in the same
+    # thread. A lock held there (the threads' lock, or the twin bucket's) and taken again
+    # by the __del__ deadlocked; a twin step re-entered half-way could hand a token out
+    # twice. Every token is handed out once: with no refill, exactly `burst` calls win;
+    # acquire() waits ~10 us for each token, so each call makes its ticket (allocates).
+    burst = 2 * GC_STEPS if call == "try_acquire" else 1
+    out = check_child(impl, LIMITER_GC_PRELUDE + f"""
+limiter = ringq.RateLimiter(rate={1e-6 if call == "try_acquire" else 1e5}, burst={burst})
+wins = []
+
+class Circular:
+    def __init__(self):
+        self.circular = self
+
+    def __del__(self):
+        wins.append(limiter.{call}())
+
+for step in range(1, {GC_STEPS}):
+    gc.collect()
+    gc.disable()
+    o = Circular()
+    del o                                   # a cycle: only the GC frees it
+    gc.set_threshold(gc.get_count()[0] + step)
+    gc.enable()
+    wins.append(limiter.{call}())          # the collection lands in here, at each step in turn
+gc.set_threshold(700)
+gc.collect()
+if {call!r} == "try_acquire":
+    while limiter.try_acquire():
+        wins.append(True)
+    assert wins.count(True) == {burst}, ("tokens handed out", wins.count(True), "of", {burst})
+else:
+    assert all(wins) and len(wins) == 2 * ({GC_STEPS} - 1), wins
+print("ok")
+""", timeout=LONG * 3)
+    assert out.split() == ["ok"]

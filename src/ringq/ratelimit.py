@@ -113,7 +113,7 @@ def _after_fork_in_child() -> None:
     global _off_loop
     _off_loop = None  # a fork child has none of its threads: it makes its own on need
     for limiter in list(_live):  # a parent's thread may have held one at the fork
-        limiter._threads = threading.Lock()
+        limiter._threads = threading.RLock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -152,8 +152,10 @@ class RateLimiter:
         # loop-lag benchmark, quiet machine: p99 tick lateness 181 ms, against 1.2 ms
         # beside threads on a queue.Queue, whose mutex makes them block and hand the GIL
         # on; 0.5 ms with this lock). The twin's bucket has a lock of its own, which
-        # does the same.
-        self._threads = None if self._bucket.LOCK_CONVOYS else threading.Lock()
+        # does the same. Re-entrant, as it guards no state: a __del__ that the GC runs
+        # while a thread holds it (the bucket's answer is allocated then) may take a
+        # token in that same thread.
+        self._threads = None if self._bucket.LOCK_CONVOYS else threading.RLock()
         if self._threads is not None:
             _live.add(self)
 

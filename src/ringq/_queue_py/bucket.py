@@ -6,8 +6,9 @@ last token handed out (GCRA, the "virtual scheduling" form of a token bucket), p
 the due times of tokens that waits cut short gave back while later tokens were
 already reserved (the next callers take those first).
 
-Every method is one short section under ``_lock``, which is never held across a
-wait. Why the core has its own: a thread blocked on a ``threading.Lock`` is handed
+Every method is one short section under ``_lock`` (re-entrant, for a ``__del__`` or
+a signal handler that takes a token: see "under self._lock" below), which is never
+held across a wait. Why the core has its own: a thread blocked on a ``threading.Lock`` is handed
 the lock when it is released, and then waits for the GIL while holding it. Under
 threads that hammer a limiter, its lock is then nearly always held by a thread that
 cannot run, and a coroutine, which may only *try* the lock, starves. The core's
@@ -23,7 +24,7 @@ times it reused)``: the new tokens are ``first + i * interval`` for ``i < k``.
 """
 from __future__ import annotations
 
-from _thread import allocate_lock
+from _thread import RLock
 from collections import deque
 from time import monotonic
 from typing import Deque, List, Optional, Tuple, Union
@@ -40,7 +41,7 @@ class TokenBucket:
     """The GCRA state of a rate limiter; the caller validates *rate* (> 0) and *burst* (>= 1)."""
 
     __slots__ = ("_burst", "_freed", "_interval", "_last", "_lock", "_rate", "_returns", "_tolerance",
-                 "__weakref__")
+                 "_version", "__weakref__")
 
     #: A loop may find the lock held by a thread that waits for the GIL (see above).
     LOCK_CONVOYS = True
@@ -59,7 +60,8 @@ class TokenBucket:
         self._freed: List[float] = []
         # Give-backs from a loop that found the lock taken; its next holder applies them.
         self._returns: Deque[Ticket] = deque()
-        self._lock = allocate_lock()
+        self._version = 0  # bumped by every change of the fields above (see _reserve_locked)
+        self._lock = RLock()
         _live_buckets.add(self)  # a fork child resets the lock (timeouts._reset_after_fork)
 
     @property
@@ -72,16 +74,19 @@ class TokenBucket:
 
     def set_rate(self, rate: float) -> None:
         """Tokens a second from the next reservation on."""
+        interval = 1.0 / rate
         with self._lock:
             self._rate = rate
-            self._interval = 1.0 / rate
-            self._tolerance = (self._burst - 1) * self._interval
+            self._interval = interval
+            self._tolerance = (self._burst - 1) * interval
+            self._version += 1
 
     def set_burst(self, burst: int) -> None:
         """The bucket's size from the next reservation on."""
         with self._lock:
             self._burst = burst
             self._tolerance = (burst - 1) * self._interval
+            self._version += 1
 
     def take(self) -> bool:
         """Take one token if one is due now and nothing stands in the way; False: use reserve().
@@ -101,7 +106,8 @@ class TokenBucket:
                 first = floor
             if first > now:
                 return False
-            self._last = first
+            self._last = first  # read and written with no call in between: one step
+            self._version += 1
             return True
         finally:
             lock.release()
@@ -147,50 +153,67 @@ class TokenBucket:
             self._returns.append(ticket)
 
     # -- under self._lock ---------------------------------------------------------------
+    # The lock is re-entrant: a __del__ that the GC runs, or a signal handler, may take
+    # or give tokens in the thread that holds it. So each change is computed first (its
+    # allocations are where the GC may run, its calls where a handler may) and then
+    # committed only if _version shows that no such nested call changed the bucket
+    # meanwhile (else it is computed again), by plain stores with no call in between.
+
     def _reserve_locked(self, n: int, timeout: Optional[float], keep_ticket: bool) -> Optional[Reservation]:
         while self._returns:
             self._give_back_locked(self._returns.popleft())
-        now = monotonic()
-        freed = self._freed
-        reused: List[float] = []
-        if freed:
+        while True:
+            version = self._version
+            now = monotonic()
+            freed = self._freed
             # Given-back tokens still to come keep their place; past ones are gone (taken
             # late, they could bunch up with the tokens after them).
-            while freed and freed[0] <= now:
-                del freed[0]
-            reused = freed[:n]
-        k = n - len(reused)
-        prev_last = self._last
-        interval = self._interval
-        due = reused[-1] if reused else now
-        first = own_last = 0.0
-        if k:
-            first = max(prev_last + interval, now - self._tolerance)
-            own_last = first + (k - 1) * interval
-            due = max(due, own_last)
-        wait = due - now
-        if timeout is not None and wait > timeout:
-            return None
-        del freed[:len(reused)]
-        if k:
-            self._last = own_last
-        if wait <= 0 and not keep_ticket:
-            return _TAKEN
-        return max(wait, 0.0), (prev_last, own_last if k else None, first, k, interval, tuple(reused))
+            past = 0
+            while past < len(freed) and freed[past] <= now:
+                past += 1
+            reused = tuple(freed[past:past + n])
+            rest = freed[past + len(reused):]
+            k = n - len(reused)
+            prev_last = self._last
+            interval = self._interval
+            due = reused[-1] if reused else now
+            first = own_last = 0.0
+            if k:
+                first = max(prev_last + interval, now - self._tolerance)
+                own_last = first + (k - 1) * interval
+                due = max(due, own_last)
+            wait = due - now
+            if timeout is not None and wait > timeout:
+                return None
+            ticket = (prev_last, own_last if k else None, first, k, interval, reused)
+            if self._version != version:
+                continue  # a nested call took or gave tokens: again, from what it left
+            self._freed = rest
+            self._last = own_last if k else prev_last
+            self._version = version + 1
+            if wait <= 0 and not keep_ticket:
+                return _TAKEN
+            return max(wait, 0.0), ticket
 
     def _give_back_locked(self, ticket: Ticket) -> None:
         prev_last, own_last, first, k, interval, reused = ticket
-        slots = list(reused)
-        if own_last is not None:
-            if self._last == own_last:
-                self._last = prev_last  # nobody reserved after it: as if it never came
-            else:  # later callers wait behind them: the next ones may have them
-                slots.extend(first + i * interval for i in range(k))
-        now = monotonic()
-        slots = [s for s in slots if s > now]
-        if slots:
-            self._freed = sorted(self._freed + slots)
+        new = [first + i * interval for i in range(k)]
+        while True:
+            version = self._version
+            restore = own_last is not None and self._last == own_last
+            # Nobody reserved after it: as if it never came. Else later callers wait
+            # behind its tokens: the next ones may have them.
+            slots = list(reused) if restore or own_last is None else list(reused) + new
+            now = monotonic()
+            slots = [s for s in slots if s > now]
+            freed = sorted(self._freed + slots) if slots else self._freed
+            if self._version != version:
+                continue
+            self._freed = freed
+            self._last = prev_last if restore else self._last
+            self._version = version + 1
+            return
 
     def _reset_after_fork(self) -> None:
         """In a fork child: a thread of the parent may have held the lock at the fork."""
-        self._lock = allocate_lock()
+        self._lock = RLock()
