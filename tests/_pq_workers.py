@@ -239,8 +239,12 @@ def count_gets(q, out):
 
 def twin_die_locked(q, ready, how):
     """Hold the twin's lock (how 1: after scribbling a record into the ring's free
-    space, unpublished, as a put killed mid-copy would), report, and wait to be killed."""
-    q._lock.acquire()
+    space, unpublished, as a put killed mid-copy would; how 2: its semaphore only, with
+    no owner written), report, and wait to be killed."""
+    if how == 2:  # killed after taking the semaphore, before writing its pid
+        q._lock.sem.acquire()
+    else:
+        q._lock.acquire()
     if how == 1:
         h = q._h
         free = h[2] + h[4]  # HEAD + USED: where the next record goes

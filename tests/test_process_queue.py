@@ -590,7 +590,7 @@ def test_a_segment_unlinked_elsewhere_is_not_unregistered_twice(pimpl):
 # ---------------------------------------------------------------------------
 # Crashes, the pure-Python twin: a dead owner's lock is taken over (see _SharedLock)
 
-@pytest.mark.parametrize("how", [0, 1], ids=["holding-lock", "unpublished-record"])
+@pytest.mark.parametrize("how", [0, 1, 2], ids=["holding-lock", "unpublished-record", "before-owner-written"])
 def test_twin_takes_over_the_lock_of_a_process_killed_holding_it(how):
     PQ = load("python").ProcessQueue
     ctx = mp.get_context("fork")

@@ -153,6 +153,7 @@ class ProcessQueue:
         self._lock = _SharedLock(sem, takeover, self._h)
         self._prod = seg.buf[PROD_OFF:CAUSE_OFF].cast("I")
         self._procs = seg.buf[PROCS_OFF:DATA_OFF].cast("i")
+        self._lock.procs = self._procs
         self._cap: int = self._h[CAPACITY]
         self._data = seg.buf[DATA_OFF:DATA_OFF + self._cap]
         self._dumps = dumps

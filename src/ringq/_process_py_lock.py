@@ -17,6 +17,10 @@ __all__ = ["OWNER", "RECOV", "SLICE", "SharedLock"]
 # Header fields (int64 slots) this lock uses; _process_py.py lays out the rest.
 OWNER, RECOV = 12, 16
 SLICE = 0.05  # seconds a waiter sleeps before it looks at the owner again
+# Slices in a row the lock may stay held with no owner written before a waiter suspects
+# a process killed between taking the semaphore and writing its pid (or between
+# clearing it and releasing): a live holder spends a few bytecodes there.
+OWNERLESS_SLICES = 10
 
 
 def _died(pid: int) -> bool:
@@ -45,7 +49,7 @@ class SharedLock:
     check and the take-over one step, so two waiters cannot both take over.
     """
 
-    __slots__ = ("sem", "takeover", "h", "pid", "holder")
+    __slots__ = ("sem", "takeover", "h", "pid", "holder", "procs")
 
     def __init__(self, sem: Any, takeover: Any, h: Any) -> None:
         self.sem = sem
@@ -53,6 +57,7 @@ class SharedLock:
         self.h = h
         self.pid = os.getpid()
         self.holder = 0  # the thread of this process holding the lock, or 0
+        self.procs: Any = None  # the pids of the queue's processes (set by the queue), or None
 
     # Two things may go wrong inside a call, and neither may leave the semaphore wrong:
     # - Ctrl-C (or another exception) while _wait() takes the lock back: the call then
@@ -86,9 +91,13 @@ class SharedLock:
     __exit__ = release
 
     def _acquire_slow(self) -> None:
+        ownerless = 0  # slices in a row that found the lock held and no owner written
         while True:
             try:
                 if self._take_over():
+                    return
+                ownerless = ownerless + 1 if self.h[OWNER] == 0 else 0
+                if ownerless >= OWNERLESS_SLICES and self._take_over_ownerless():
                     return
             except ValueError:  # close() released the view: wait for the semaphore alone
                 pass
@@ -106,4 +115,23 @@ class SharedLock:
                 return False
             h[RECOV] += 1
             h[OWNER] = self.pid  # the take-over: last, so a failed store takes nothing
+            return True
+
+    def _take_over_ownerless(self) -> bool:
+        """Take over a lock held with no owner written for OWNERLESS_SLICES, if one of the
+        queue's processes has died: it was killed between the semaphore and its pid (a
+        pool's SIGKILL of a worker that did not stop in time lands anywhere). The one
+        case this gets wrong: a live holder stopped that long inside those few bytecodes
+        while another process of the queue happens to be dead."""
+        procs = self.procs
+        if procs is None or not any(p and p != self.pid and _died(p) for p in procs):
+            return False
+        h = self.h
+        with self.takeover:
+            if h[OWNER] != 0:  # an owner appeared, or somebody took over meanwhile
+                return False
+            if self.sem.acquire(False):
+                return True  # it came free: an ordinary acquire
+            h[RECOV] += 1
+            h[OWNER] = self.pid
             return True
