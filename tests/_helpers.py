@@ -3,6 +3,7 @@
 Nothing here is a test. The helpers are written so that a broken queue makes a
 test *fail* (with a useful message) instead of hanging the whole run.
 """
+import importlib
 import os
 import subprocess
 import sys
@@ -33,6 +34,18 @@ IMPL_MODULES = {"cython": "ringq._queue_c", "python": "ringq._queue_py"}
 
 def no_extensions_env():
     return os.environ.get("RINGQ_NO_EXTENSIONS", "") not in ("", "0")
+
+
+def import_compiled(name):
+    """The compiled module *name* (``ringq._queue_c``...), or ImportError if it is not built.
+
+    In a source checkout that was never built, ``ringq._queue_c`` still imports: the
+    directory of its include files makes it a namespace package, with nothing in it.
+    """
+    module = importlib.import_module(name)
+    if getattr(module, "__file__", None) is None:
+        raise ImportError(f"{name} is not built (only its source directory was found)", name=name)
+    return module
 
 
 class Call:

@@ -25,7 +25,7 @@ def _import_impl(name, compiled, twin):
         if _helpers.no_extensions_env():
             pytest.skip("RINGQ_NO_EXTENSIONS is set: the Cython core is not used")
         try:
-            return importlib.import_module(compiled)
+            return _helpers.import_compiled(compiled)
         except ImportError as e:
             pytest.skip(f"{compiled} cannot be imported: {e}")
     return importlib.import_module(twin)

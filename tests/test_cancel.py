@@ -1,4 +1,5 @@
 """CancelToken and cancel=: every blocking call raises Cancelled promptly, nothing lost."""
+import importlib
 import threading
 import time
 
@@ -153,7 +154,8 @@ def test_bad_token_type(Queue, qmod):
         q.get(cancel="soon")
     other = "ringq._queue_py" if qmod.__name__.endswith("_c") else "ringq._queue_c"
     try:
-        foreign = __import__(other, fromlist=["CancelToken"]).CancelToken()
+        foreign = _helpers.import_compiled(other).CancelToken() if other.endswith("_c") else (
+            importlib.import_module(other).CancelToken())
     except ImportError:
         return
     with pytest.raises(TypeError):

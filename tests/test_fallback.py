@@ -12,6 +12,7 @@ import textwrap
 
 import pytest
 
+import _helpers
 import ringq
 from ringq._queue import FALLBACK_WARNING_PREFIX
 
@@ -118,7 +119,7 @@ def test_documented_filters_silence_it(how):
 
 def test_no_warning_when_the_core_loads():
     try:
-        import ringq._queue_c  # noqa: F401
+        _helpers.import_compiled("ringq._queue_c")
     except ImportError:
         pytest.skip("the compiled core is not built here")
     proc = run("import ringq; assert ringq.IMPLEMENTATION == 'cython'", args=["-W", "error"])

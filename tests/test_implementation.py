@@ -18,8 +18,10 @@ def test_default_implementation_is_cython():
     if _helpers.no_extensions_env():
         assert ringq.IMPLEMENTATION == "python"
         assert ringq.Queue is importlib.import_module("ringq._queue_py").Queue
-    elif importlib.util.find_spec("ringq._queue_c") is None:
-        # A pure install (the py3-none-any wheel): it falls back to the twin by itself.
+    elif getattr(importlib.util.find_spec("ringq._queue_c"), "origin", None) is None:
+        # A pure install (the py3-none-any wheel), or a checkout never built (where the
+        # include directory _queue_c/ is found as a namespace package, with no origin):
+        # it falls back to the twin by itself.
         assert ringq.IMPLEMENTATION == "python"
         assert ringq.Queue is importlib.import_module("ringq._queue_py").Queue
     else:
@@ -50,7 +52,7 @@ def test_no_extensions_env_selects_twin(value, expected):
 @pytest.mark.parametrize("value", ["", "0"])
 def test_empty_or_zero_env_keeps_cython(value):
     try:
-        importlib.import_module("ringq._queue_c")
+        _helpers.import_compiled("ringq._queue_c")
     except ImportError:
         pytest.skip("compiled core not built")
     code = "import ringq, ringq._queue_c\nprint(ringq.IMPLEMENTATION, ringq.Queue is ringq._queue_c.Queue)\n"

@@ -29,7 +29,7 @@ def load(name):
         if _helpers.no_extensions_env():
             pytest.skip("RINGQ_NO_EXTENSIONS is set: the Cython core is not used")
         try:
-            return importlib.import_module("ringq._process_c")
+            return _helpers.import_compiled("ringq._process_c")
         except ImportError as e:
             pytest.skip(f"ringq._process_c cannot be imported: {e}")
     return importlib.import_module("ringq._process_py")
