@@ -106,16 +106,10 @@ class SharedLock:
 
     def _take_over(self) -> bool:
         """Take the lock over if its owner has died; False if it has not (or someone else took it)."""
-        h = self.h
-        owner = h[OWNER]
+        owner = self.h[OWNER]
         if not owner or owner == self.pid or not _died(owner):
             return False
-        with self.takeover:
-            if h[OWNER] != owner:  # somebody took over meanwhile
-                return False
-            h[RECOV] += 1
-            h[OWNER] = self.pid  # the take-over: last, so a failed store takes nothing
-            return True
+        return self._seize(owner)
 
     def _take_over_ownerless(self) -> bool:
         """Take over a lock held with no owner written for OWNERLESS_SLICES, if one of the
@@ -126,12 +120,17 @@ class SharedLock:
         procs = self.procs
         if procs is None or not any(p and p != self.pid and _died(p) for p in procs):
             return False
+        return self._seize(0)
+
+    def _seize(self, owner: int) -> bool:
+        """The take-over itself, if OWNER still reads *owner*: one step under the second lock,
+        so that two waiters cannot both take over."""
         h = self.h
         with self.takeover:
-            if h[OWNER] != 0:  # an owner appeared, or somebody took over meanwhile
+            if h[OWNER] != owner:  # an owner appeared, or somebody took over meanwhile
                 return False
             if self.sem.acquire(False):
                 return True  # it came free: an ordinary acquire
             h[RECOV] += 1
-            h[OWNER] = self.pid
+            h[OWNER] = self.pid  # the take-over: last, so a failed store takes nothing
             return True
