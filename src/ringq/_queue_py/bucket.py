@@ -172,7 +172,7 @@ class TokenBucket:
             while past < len(freed) and freed[past] <= now:
                 past += 1
             reused = tuple(freed[past:past + n])
-            rest = freed[past + len(reused):]
+            rest = freed[past + len(reused):] if past or reused else freed
             k = n - len(reused)
             prev_last = self._last
             interval = self._interval
@@ -185,15 +185,14 @@ class TokenBucket:
             wait = due - now
             if timeout is not None and wait > timeout:
                 return None
-            ticket = (prev_last, own_last if k else None, first, k, interval, reused)
+            ticket = None if wait <= 0 and not keep_ticket else (
+                prev_last, own_last if k else None, first, k, interval, reused)
             if self._version != version:
                 continue  # a nested call took or gave tokens: again, from what it left
             self._freed = rest
             self._last = own_last if k else prev_last
             self._version = version + 1
-            if wait <= 0 and not keep_ticket:
-                return _TAKEN
-            return max(wait, 0.0), ticket
+            return _TAKEN if ticket is None else (max(wait, 0.0), ticket)
 
     def _give_back_locked(self, ticket: Ticket) -> None:
         prev_last, own_last, first, k, interval, reused = ticket
