@@ -15,8 +15,8 @@ handed out (GCRA, the "virtual scheduling" form of a token bucket), in a
 ``TokenBucket`` of the core (``_queue_c/bucket.pxi``, or ``_queue_py/bucket.py`` in
 the twin). A caller that finds no token reserves the next one in one short,
 atomic step of the bucket and then sleeps exactly until that token's time: one
-sleep per call, never a polling loop. Reservations are handed out in call order, so waiters are served first come,
-first served. A caller whose timeout would end before its token comes takes nothing
+sleep per call, never a polling loop. Reservations are handed out in call order, so
+waiters are served first come, first served. A caller whose timeout would end before its token comes takes nothing
 and gets False at once, without sleeping. A wait cut short (a cancel token, Ctrl-C,
 a cancelled task) gives its tokens back: the next caller may have them.
 """
@@ -32,18 +32,16 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from time import monotonic
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Optional, Type
 
 from ._queue import CancelToken, TokenBucket
 
-if TYPE_CHECKING:
-    from typing_extensions import Self  # only for the annotations, which are never evaluated
+if TYPE_CHECKING:  # only for the annotations, which are never evaluated
+    from typing_extensions import Self
+
+    from ._queue_py.bucket import Reservation as _Reservation
 
 __all__ = ["RateLimiter"]
-
-# What a reservation that waits keeps to give its tokens back (read only by the bucket).
-_Ticket = Tuple[float, Optional[float], float, int, float, Tuple[float, ...]]
-_Reservation = Optional[Tuple[float, Optional[_Ticket]]]
 
 
 def _check_timeout(timeout: object) -> Optional[float]:
@@ -225,7 +223,7 @@ class RateLimiter:
             return True
         return not stop.is_set()
 
-    def _reserve_in_thread(self, seconds: Optional[float]) -> _Reservation:
+    def _reserve_in_thread(self, seconds: Optional[float]) -> Optional[_Reservation]:
         """One token for a thread, which queues for the bucket behind other threads."""
         threads = self._threads
         if threads is None:
@@ -305,7 +303,7 @@ class RateLimiter:
                 raise
         return True
 
-    async def _reserve_off_loop(self, n: int, seconds: Optional[float]) -> _Reservation:
+    async def _reserve_off_loop(self, n: int, seconds: Optional[float]) -> Optional[_Reservation]:
         """Reserve *n* tokens in a worker thread, which waits its turn for the lock; the loop runs on.
 
         If the awaiting task leaves first (cancelled), what the thread then reserves
