@@ -359,8 +359,32 @@ def test_fork_child_of_a_thread_holding_a_rate_limiters_lock_can_acquire(qmod, m
 
     monkeypatch.setattr(ringq.ratelimit, "TokenBucket", qmod.TokenBucket)
     limiter = ringq.RateLimiter(rate=1e9, burst=1000)
-    held, release = threading.Event(), threading.Event()
     lock = limiter._threads if limiter._threads is not None else limiter._bucket._lock
+
+    def child():
+        for _ in range(3):
+            assert limiter.acquire(timeout=LONG)
+
+    _fork_while_another_thread_holds(lock, child)
+    assert limiter.acquire(timeout=LONG)
+
+
+def test_fork_while_another_thread_holds_the_thread_pools_exit_lock():
+    # BoundedExecutor registers every pool under a module lock; a fork while another
+    # thread held it left it held in the child, so the child's first pool hung.
+    import ringq
+    from ringq import pool
+
+    def child():
+        with ringq.BoundedExecutor(1, 4) as ex:
+            assert ex.submit(pow, 2, 5).result(timeout=5) == 32
+
+    _fork_while_another_thread_holds(pool._exit_lock, child)
+
+
+def _fork_while_another_thread_holds(lock, child_fn):
+    """Fork (and check *child_fn* in the child) while another thread holds *lock*."""
+    held, release = threading.Event(), threading.Event()
 
     def hold():
         with lock:
@@ -371,39 +395,7 @@ def test_fork_child_of_a_thread_holding_a_rate_limiters_lock_can_acquire(qmod, m
     t.start()
     assert held.wait(LONG)
     try:
-        def child():
-            for _ in range(3):
-                assert limiter.acquire(timeout=LONG)
-
-        _fork_and_check(child)
-    finally:
-        release.set()
-        t.join(LONG)
-    assert limiter.acquire(timeout=LONG)
-
-
-def test_fork_while_another_thread_holds_the_thread_pools_exit_lock():
-    # BoundedExecutor registers every pool under a module lock; a fork while another
-    # thread held it left it held in the child, so the child's first pool hung.
-    import ringq
-    from ringq import pool
-
-    held, release = threading.Event(), threading.Event()
-
-    def hold():
-        with pool._exit_lock:
-            held.set()
-            release.wait(LONG)
-
-    t = threading.Thread(target=hold, daemon=True)
-    t.start()
-    assert held.wait(LONG)
-    try:
-        def child():
-            with ringq.BoundedExecutor(1, 4) as ex:
-                assert ex.submit(pow, 2, 5).result(timeout=5) == 32
-
-        _fork_and_check(child)
+        _fork_and_check(child_fn)
     finally:
         release.set()
         t.join(LONG)
